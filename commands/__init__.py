@@ -1,0 +1,10 @@
+"""Slash-command families. Each module exposes HELP, register(app, deps) and
+register_jobs(registry); adding a family here adds it to /ops help and the manifest."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from commands import ops
+
+FAMILIES: tuple[ModuleType, ...] = (ops,)

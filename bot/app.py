@@ -1,0 +1,84 @@
+"""create_app(): the aiohttp application of one bot process. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.deps import Deps
+from bot.settings import Settings
+from bot.slack_in import build_bolt_app, slack_events_handler
+
+MAX_BODY_BYTES = 1024 * 1024
+READY_TIMEOUT = 1.0
+
+DEPS_KEY = web.AppKey("deps", Deps)
+BOLT_KEY = web.AppKey("bolt", AsyncApp)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+def _metrics_middleware(deps: Deps) -> Middleware:
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except web.HTTPException as e:
+            deps.metrics.requests.labels(name, str(e.status)).inc()
+            raise
+        deps.metrics.requests.labels(name, str(response.status)).inc()
+        return response
+
+    return count
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    deps = request.app[DEPS_KEY]
+    try:
+        await asyncio.wait_for(deps.store.ping(), READY_TIMEOUT)
+    except Exception:
+        return web.Response(status=503, text="redis: not answering\n")
+    return web.Response(text="ready\n")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    deps = request.app[DEPS_KEY]
+    # Redis away: /readyz says so; the rest of the metrics are still worth serving.
+    with contextlib.suppress(Exception):
+        deps.metrics.jobs_queued.set(await asyncio.wait_for(deps.store.queue_depth(), 1.0))
+    return web.Response(
+        body=deps.metrics.exposition(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=settings.secret("slack_bot_token"), base_url=settings.slack_api_base, timeout=10
+    )
+
+
+def create_app(settings: Settings, deps: Deps) -> web.Application:
+    """The HTTP app: Slack endpoint, webhooks, health and metrics."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.middlewares.append(_metrics_middleware(deps))  # type: ignore[arg-type]
+    app[DEPS_KEY] = deps
+    bolt = build_bolt_app(deps, deps.slack.client)
+    app[BOLT_KEY] = bolt
+    app.router.add_post("/slack/events", slack_events_handler(bolt, deps))
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app

@@ -1,0 +1,122 @@
+"""`opsloop check`: validate settings and reach every configured system, one line each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config_file import OpsConfig
+from bot.embedded_redis import EmbeddedRedis
+from bot.redis_conn import connect, describe
+from bot.settings import Settings
+
+TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    system: str
+    ok: bool
+    detail: str
+
+    def render(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.system:<13} {self.detail}"
+
+
+async def _timed(probe: Callable[[], Awaitable[str]]) -> tuple[bool, str]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(probe(), TIMEOUT)
+    except TimeoutError:
+        return False, f"no answer within {TIMEOUT:.0f} s"
+    except Exception as e:
+        return False, str(e) or type(e).__name__
+    return True, f"{detail} ({(time.perf_counter() - started) * 1000:.0f} ms)"
+
+
+async def _redis(settings: Settings) -> CheckLine:
+    if settings.redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        try:
+            url = embedded.start()
+        except Exception as e:
+            return CheckLine("redis", False, str(e))
+    else:
+        embedded, url = None, settings.redis_url
+    client = connect(url)
+
+    async def probe() -> str:
+        await client.ping()
+        return f"{describe(url)} answers"
+
+    try:
+        ok, detail = await _timed(probe)
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            embedded.stop()
+    return CheckLine("redis", ok, detail)
+
+
+async def _slack(settings: Settings) -> CheckLine:
+    token = settings.secret("slack_bot_token")
+    if not token:
+        return CheckLine("slack", False, "SLACK_BOT_TOKEN is not set")
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_base, timeout=int(TIMEOUT))
+
+    async def probe() -> str:
+        try:
+            auth = await client.auth_test()
+        except SlackApiError as e:
+            raise RuntimeError(f"auth.test said {e.response.get('error')}") from None
+        return f"auth.test: {auth.get('user')} in {auth.get('team')}"
+
+    ok, detail = await _timed(probe)
+    return CheckLine("slack", ok, detail)
+
+
+async def _http(system: str, url: str, headers: dict[str, str] | None = None) -> CheckLine:
+    async def probe() -> str:
+        connector = None
+        target = url
+        if url.startswith("unix://"):
+            connector = aiohttp.UnixConnector(path=urlsplit(url).path)
+            target = "http://docker/_ping"
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(target, headers=headers or {}) as response,
+        ):
+            if response.status == 401:
+                raise RuntimeError("the token was rejected (401)")
+            if response.status >= 400:
+                raise RuntimeError(f"answered HTTP {response.status}")
+            return f"{urlsplit(url).netloc or url} answers"
+
+    ok, detail = await _timed(probe)
+    return CheckLine(system, ok, detail)
+
+
+async def run_checks(settings: Settings, config: OpsConfig) -> list[CheckLine]:
+    lines = [CheckLine("settings", True, "environment and YAML file are valid")]
+    lines.append(await _redis(settings))
+    lines.append(await _slack(settings))
+    if settings.gitlab_url:
+        headers = {"PRIVATE-TOKEN": settings.secret("gitlab_token") or ""}
+        api = settings.gitlab_url.rstrip("/") + "/api/v4/version"
+        lines.append(await _http("gitlab", api, headers))
+    if any(s.deployer == "docker" for s in config.services.values()):
+        host = settings.docker_host or "unix:///var/run/docker.sock"
+        if host.startswith("tcp://"):
+            host = "http://" + host.removeprefix("tcp://") + "/_ping"
+        lines.append(await _http("docker", host))
+    if settings.alertmanager_url:
+        api = settings.alertmanager_url.rstrip("/") + "/api/v2/status"
+        lines.append(await _http("alertmanager", api))
+    return lines

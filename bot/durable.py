@@ -1,0 +1,156 @@
+"""Slash commands and clicks as durable jobs: acknowledged at once, worked on by a worker.
+
+In the web process a handler only parses (bad input is answered in the ack itself, nothing is
+stored), enqueues a job whose id is the delivery's identity, and acks. The job does the work and
+answers through the response_url. Errors become messages here, once, for every command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.deps import Deps
+from bot.errors import IntegrationError, UserError, log_unexpected
+from bot.jobs import JobContext, JobFunction
+from bot.replies import Reply, integration_error, unexpected_error, user_error
+from bot.slack_requests import ActionRequest, SlashRequest, delivery_id
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[str], dict[str, Any]]
+SlashRunner = Callable[[JobContext, SlashRequest, dict[str, Any]], Awaitable[Reply | None]]
+ActionRunner = Callable[[JobContext, ActionRequest], Awaitable[Reply | None]]
+
+
+def _ack_body(reply: Reply) -> dict[str, Any]:
+    body: dict[str, Any] = {"response_type": "ephemeral", "text": reply.text}
+    if reply.blocks:
+        body["blocks"] = reply.blocks
+    return body
+
+
+def add_slash_command(app: AsyncApp, deps: Deps, command: str, parse: Parser, job: str) -> None:
+    """`command` is parsed at once and run as the durable job `job`."""
+
+    async def handle(ack: AsyncAck, body: dict[str, Any]) -> None:
+        try:
+            args = parse(str(body.get("text", "")).strip())
+        except UserError as e:
+            await ack(**_ack_body(user_error(e)))
+            return
+        except Exception as e:  # a parser bug must not cost the ack
+            await ack(**_ack_body(unexpected_error(log_unexpected(e, f"parsing {command}"))))
+            return
+        payload = {"request": SlashRequest.from_body(body).to_dict(), "args": args}
+        await _enqueue_then_ack(deps, ack, job, f"slash:{delivery_id(body)}", payload)
+
+    app.command(command)(handle)
+
+
+def add_action(app: AsyncApp, deps: Deps, action_id: str, job: str) -> None:
+    """A button or select with `action_id`, run as the durable job `job`."""
+
+    async def handle(ack: AsyncAck, body: dict[str, Any]) -> None:
+        payload = {"request": ActionRequest.from_body(body).to_dict()}
+        await _enqueue_then_ack(deps, ack, job, f"action:{delivery_id(body)}", payload)
+
+    app.action(action_id)(handle)
+
+
+async def _enqueue_then_ack(
+    deps: Deps, ack: AsyncAck, job: str, job_id: str, payload: dict[str, Any]
+) -> None:
+    try:
+        fresh = await deps.queue.enqueue(job, payload, job_id=job_id)
+    except Exception as e:
+        # Redis is away: say so now rather than acking work that was not stored.
+        ref = log_unexpected(e, f"enqueueing {job}")
+        await ack(
+            response_type="ephemeral",
+            text=(
+                ":x: opsloop could not store this request (its Redis is not answering, "
+                f"reference `{ref}`). Nothing was done; try again in a minute."
+            ),
+        )
+        return
+    if fresh:
+        deps.metrics.jobs_enqueued.labels(job).inc()
+    else:
+        deps.metrics.duplicates.labels("slack").inc()
+    await ack()
+
+
+async def send_reply(deps: Deps, reply: Reply, response_url: str, channel: str, user: str) -> None:
+    """Deliver a reply through the response_url, or as an ephemeral when there is none."""
+    if response_url:
+        await deps.slack.respond(
+            response_url,
+            reply.text,
+            reply.blocks,
+            in_channel=reply.in_channel,
+            replace_original=reply.replace_original,
+        )
+    elif reply.in_channel:
+        await deps.slack.post_message(channel, reply.text, reply.blocks)
+    else:
+        await deps.slack.post_ephemeral(channel, user, reply.text, reply.blocks)
+
+
+async def _run_and_reply(
+    job: JobContext,
+    work: Callable[[], Awaitable[Reply | None]],
+    where: str,
+    response_url: str,
+    channel: str,
+    user: str,
+) -> None:
+    try:
+        reply = await work()
+    except UserError as e:
+        reply = user_error(e)
+    except IntegrationError as e:
+        log.warning("%s: %s", where, e)
+        reply = integration_error(e)
+    except Exception as e:
+        reply = unexpected_error(log_unexpected(e, where))
+    if reply is not None:
+        await send_reply(job.deps, reply, response_url, channel, user)
+
+
+def slash_job(run: SlashRunner) -> JobFunction:
+    """Wrap a command's work so that every outcome reaches the person who typed it."""
+
+    async def job_fn(job: JobContext, payload: dict[str, Any]) -> None:
+        request = SlashRequest.from_dict(payload["request"])
+        args: dict[str, Any] = payload.get("args") or {}
+        await _run_and_reply(
+            job,
+            lambda: run(job, request, args),
+            f"{request.command} {request.text}".strip(),
+            request.response_url,
+            request.channel_id,
+            request.user_id,
+        )
+
+    return job_fn
+
+
+def action_job(run: ActionRunner) -> JobFunction:
+    """Wrap a click's work so that every outcome reaches the person who clicked."""
+
+    async def job_fn(job: JobContext, payload: dict[str, Any]) -> None:
+        request = ActionRequest.from_dict(payload["request"])
+        await _run_and_reply(
+            job,
+            lambda: run(job, request),
+            f"action {request.action_id}",
+            request.response_url,
+            request.channel_id,
+            request.user_id,
+        )
+
+    return job_fn

@@ -1,0 +1,186 @@
+"""Durable jobs on arq: everything beyond the 3-second ack runs here.
+
+Why arq: it is maintained, asyncio-native and built on redis-py like the rest of the bot. A job
+stays in the queue until a worker finishes it; a worker marks the job in progress with a key that
+expires after `job_timeout + 10 s`, so when a worker is killed mid-job another worker runs the
+job again once that key has expired. Jobs are therefore written to be safe to run twice.
+Deferred jobs (run at time T) are arq's scored queue entries, used for timeouts and escalations.
+
+Jobs are JSON (not arq's default pickle) so that a queue entry can be read by a person and never
+executes code on load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from arq.jobs import serialize_job
+from arq.worker import Retry, Worker, func
+
+from bot.errors import log_unexpected
+from bot.store import QUEUE, Store
+
+if TYPE_CHECKING:
+    from bot.deps import Deps
+
+log = logging.getLogger(__name__)
+
+RESULT_KEEP_SECONDS = 3600  # also how long a delivery id is remembered after its job ran
+HEARTBEAT_SECONDS = 5
+
+
+def json_serializer(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=str).encode()
+
+
+def json_deserializer(data: bytes) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(data)
+    return result
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job function gets besides its payload."""
+
+    deps: Deps
+    job_id: str
+    attempt: int
+
+
+JobFunction = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
+
+
+class JobRegistry:
+    """Job functions by name; command families add theirs in `register`."""
+
+    def __init__(self) -> None:
+        self._functions: dict[str, JobFunction] = {}
+
+    def add(self, name: str, fn: JobFunction) -> None:
+        if name in self._functions and self._functions[name] is not fn:
+            raise ValueError(f"job {name!r} is registered twice")
+        self._functions[name] = fn
+
+    def job(self, name: str) -> Callable[[JobFunction], JobFunction]:
+        """Decorator form of `add`."""
+
+        def decorate(fn: JobFunction) -> JobFunction:
+            self.add(name, fn)
+            return fn
+
+        return decorate
+
+    def names(self) -> list[str]:
+        return sorted(self._functions)
+
+    def items(self) -> list[tuple[str, JobFunction]]:
+        return sorted(self._functions.items())
+
+
+class JobQueue:
+    """Puts jobs on the queue; idempotent by job id."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def enqueue(
+        self,
+        function: str,
+        payload: dict[str, Any],
+        *,
+        job_id: str | None = None,
+        run_at: float | None = None,
+    ) -> bool:
+        """Queue `function(payload)`; False when a job with this id exists or already ran."""
+        now_ms = int(time.time() * 1000)
+        run_at_ms = int(run_at * 1000) if run_at is not None else now_ms
+        data = serialize_job(function, (payload,), {}, None, now_ms, serializer=json_serializer)
+        return await self._store.enqueue_job(job_id or uuid.uuid4().hex, data, run_at_ms)
+
+
+def _arq_function(name: str, fn: JobFunction) -> Any:
+    async def run(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+        deps: Deps = ctx["deps"]
+        job = JobContext(deps=deps, job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
+        deps.metrics.jobs_running.inc()
+        try:
+            await fn(job, payload)
+            return "ok"
+        except (Retry, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            # A job that raises is a bug or an outage the job did not turn into a message; it
+            # is logged under a reference and counted, and not retried blindly.
+            deps.metrics.jobs_failed.labels(name).inc()
+            return "failed " + log_unexpected(e, f"job {name}")
+        finally:
+            deps.metrics.jobs_running.dec()
+
+    run.__qualname__ = name
+    return func(run, name=name, keep_result=RESULT_KEEP_SECONDS)
+
+
+def build_worker(deps: Deps, registry: JobRegistry, *, max_jobs: int = 20) -> Worker:
+    """An arq worker that runs the registry's jobs with `deps` in reach."""
+    return Worker(
+        functions=[_arq_function(n, f) for n, f in registry.items()],
+        redis_pool=deps.store.redis,
+        queue_name=QUEUE,
+        ctx={"deps": deps},
+        job_serializer=json_serializer,
+        job_deserializer=json_deserializer,
+        handle_signals=False,
+        poll_delay=0.05,
+        max_jobs=max_jobs,
+        job_timeout=deps.settings.job_timeout,
+        keep_result=RESULT_KEEP_SECONDS,
+        max_tries=5,
+        log_results=False,
+    )
+
+
+class WorkerRunner:
+    """Runs an arq worker plus a heartbeat that `/ops status` counts."""
+
+    def __init__(self, deps: Deps, registry: JobRegistry) -> None:
+        self.deps = deps
+        self.worker = build_worker(deps, registry)
+        self.worker_id = uuid.uuid4().hex[:12]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                await self.deps.store.worker_heartbeat(self.worker_id)
+            except Exception as e:  # Redis away: keep trying, the worker itself will wait too
+                log.warning("worker heartbeat failed: %s", type(e).__name__)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.worker.main(), name="arq-worker"),
+            asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
+        ]
+
+    async def wait(self) -> None:
+        await asyncio.gather(*self._tasks)
+
+    async def stop(self) -> None:
+        for task in self._tasks[1:]:
+            task.cancel()
+        try:
+            await self.deps.store.worker_gone(self.worker_id)
+        except Exception:
+            log.debug("could not remove the worker heartbeat", exc_info=True)
+        # Cancelled jobs go back on the queue (arq's retry_jobs), so a stop loses nothing.
+        # arq closes the Redis pool it was given: stop the worker last.
+        await self.worker.close()
+        self._tasks[0].cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

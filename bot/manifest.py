@@ -1,0 +1,67 @@
+"""The Slack app manifest, generated from the registered command families so it stays true."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from bot.deps import CommandHelp
+
+PLACEHOLDER_URL = "https://opsloop.example.com"
+BOT_SCOPES = [
+    "chat:write",
+    "chat:write.public",
+    "commands",
+    "channels:read",
+    "groups:read",
+    "reactions:write",
+    "usergroups:read",
+    "users:read",
+    "users:read.email",
+]
+
+
+def _usage_hint(help_: CommandHelp) -> str:
+    hints = [u.removeprefix(help_.command).split("  ")[0].strip() for u in help_.usage]
+    return " | ".join(h for h in hints if h)[:100]
+
+
+def manifest(commands: list[CommandHelp], base_url: str = PLACEHOLDER_URL) -> dict[str, Any]:
+    events_url = base_url.rstrip("/") + "/slack/events"
+    return {
+        "display_information": {
+            "name": "opsloop",
+            "description": "ChatOps for the whole DevOps loop: tasks, builds, deploys, alerts",
+            "background_color": "#1d3557",
+        },
+        "features": {
+            "bot_user": {"display_name": "opsloop", "always_online": True},
+            "slash_commands": [
+                {
+                    "command": c.command,
+                    "url": events_url,
+                    "description": c.summary[:100],
+                    "usage_hint": _usage_hint(c),
+                    "should_escape": True,
+                }
+                for c in commands
+            ],
+        },
+        "oauth_config": {"scopes": {"bot": BOT_SCOPES}},
+        "settings": {
+            "interactivity": {"is_enabled": True, "request_url": events_url},
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": False,
+            "token_rotation_enabled": False,
+        },
+    }
+
+
+def manifest_yaml(commands: list[CommandHelp], base_url: str = PLACEHOLDER_URL) -> str:
+    header = (
+        "# Slack app manifest for opsloop. Regenerate with:\n"
+        f"#   opsloop manifest --url {base_url}\n"
+    )
+    body = yaml.safe_dump(manifest(commands, base_url), sort_keys=False, width=100)
+    return header + body

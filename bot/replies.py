@@ -1,0 +1,60 @@
+"""Wording shared by every command: errors, usage and help. Family-specific text lives in
+`commands/<family>_replies.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.deps import CommandHelp
+from bot.errors import IntegrationError, UserError
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a command or click answers: ephemeral unless `in_channel`."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = field(default=None)
+    in_channel: bool = False
+    replace_original: bool = False
+
+
+def mrkdwn_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+
+
+def user_error(e: UserError) -> Reply:
+    text = f":warning: {e.problem}"
+    if e.hint:
+        text += f"\n{e.hint}"
+    return Reply(text=text)
+
+
+def integration_error(e: IntegrationError) -> Reply:
+    return Reply(text=f":x: {e.system}: {e.message}")
+
+
+def unexpected_error(reference: str) -> Reply:
+    return Reply(
+        text=(
+            f":x: Something went wrong on opsloop's side (reference `{reference}`). "
+            "Nothing was changed by this request; try again, and give the reference to "
+            "whoever runs opsloop if it happens again."
+        )
+    )
+
+
+def usage(help_: CommandHelp) -> str:
+    lines = [f"*{help_.command}*: {help_.summary}"]
+    lines += [f"• `{line}`" for line in help_.usage]
+    return "\n".join(lines)
+
+
+def usage_error(help_: CommandHelp, problem: str) -> UserError:
+    """A UserError that ends with the family's usage, so the person sees what to type."""
+    return UserError(problem, "Usage:\n" + "\n".join(f"• `{u}`" for u in help_.usage))

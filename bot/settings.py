@@ -1,0 +1,217 @@
+"""Settings from the environment, `.env` and the YAML file, validated once at start-up.
+
+A bad value stops start-up with a message that names the setting as the user wrote it: the
+environment variable (`OPSLOOP_PORT`) or the YAML path (`services.web.steps`). Secret values are
+`SecretStr`, so they never reach a log, a repr or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.config_file import OpsConfig
+from bot.errors import SettingsError
+
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+SECRET_FIELDS = frozenset(
+    {
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "gitlab_token",
+        "gitlab_webhook_secret",
+        "alertmanager_webhook_token",
+    }
+)
+
+
+class Settings(BaseSettings):
+    """Every environment setting of CONTRACT.md, plus a few tuning knobs documented in README."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias="OPSLOOP_SLACK_API_URL")
+    redis_url: str | None = Field(None, validation_alias="OPSLOOP_REDIS_URL")
+    data_dir: Path = Field(Path(".opsloop"), validation_alias="OPSLOOP_DATA_DIR")
+    host: str = Field("127.0.0.1", validation_alias="OPSLOOP_HOST")
+    port: int = Field(3000, ge=1, le=65535, validation_alias="OPSLOOP_PORT")
+    config_file: Path | None = Field(None, validation_alias="OPSLOOP_CONFIG_FILE")
+    gitlab_url: str | None = Field(None, validation_alias="OPSLOOP_GITLAB_URL")
+    gitlab_token: SecretStr | None = Field(None, validation_alias="OPSLOOP_GITLAB_TOKEN")
+    gitlab_webhook_secret: SecretStr | None = Field(
+        None, validation_alias="OPSLOOP_GITLAB_WEBHOOK_SECRET"
+    )
+    docker_host: str | None = Field(
+        None, validation_alias=AliasChoices("OPSLOOP_DOCKER_HOST", "DOCKER_HOST")
+    )
+    alertmanager_url: str | None = Field(None, validation_alias="OPSLOOP_ALERTMANAGER_URL")
+    alertmanager_webhook_token: SecretStr | None = Field(
+        None, validation_alias="OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN"
+    )
+    # Tuning knobs, not in the contract; README lists them.
+    log_level: str = Field("INFO", validation_alias="OPSLOOP_LOG_LEVEL")
+    job_timeout: float = Field(60.0, gt=0, le=3600, validation_alias="OPSLOOP_JOB_TIMEOUT")
+    channel_rate: float = Field(1.0, gt=0, le=100, validation_alias="OPSLOOP_CHANNEL_RATE")
+    channel_burst: int = Field(3, ge=1, le=100, validation_alias="OPSLOOP_CHANNEL_BURST")
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb- (OAuth & Permissions page)")
+        return v
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp- (Basic Information)")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        scheme = urlsplit(v).scheme
+        if scheme not in REDIS_SCHEMES:
+            raise ValueError(
+                "must start with redis://, rediss://, unix:// or redis+sentinel://, "
+                "or be unset for the embedded Redis"
+            )
+        return v
+
+    @field_validator("slack_api_url", "gitlab_url", "alertmanager_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if urlsplit(v).scheme not in ("http", "https") or not urlsplit(v).netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return v.upper()
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of a secret setting, for the one place that needs it."""
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else None
+
+    @property
+    def slack_api_base(self) -> str:
+        url = self.slack_api_url or "https://slack.com/api/"
+        return url if url.endswith("/") else url + "/"
+
+
+def env_name(field: str) -> str:
+    """The environment variable a Settings field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias or field.upper())
+
+
+def _settings_error(exc: ValidationError) -> SettingsError:
+    lines = []
+    for err in exc.errors():
+        loc = str(err["loc"][0]) if err["loc"] else ""
+        # pydantic reports the alias it read (the variable name); map it back to the field.
+        field = next((f for f in Settings.model_fields if env_name(f) == loc), loc)
+        name = env_name(field) if field in Settings.model_fields else loc
+        message = str(err["msg"]).removeprefix("Value error, ")
+        shown = "" if field in SECRET_FIELDS else f" (got {err.get('input')!r})"
+        lines.append(f"{name}: {message}{shown}")
+    return SettingsError("\n".join(lines))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment and `.env`; raise SettingsError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise _settings_error(e) from None
+
+
+def config_path(settings: Settings) -> Path | None:
+    """The YAML file in use: OPSLOOP_CONFIG_FILE, else ./opsloop.yml when present."""
+    if settings.config_file is not None:
+        return settings.config_file
+    default = Path("opsloop.yml")
+    return default if default.is_file() else None
+
+
+def _yaml_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after[_steps_rise_to_100(), list[...]]",):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_config(data: Any, source: str = "the YAML file") -> OpsConfig:
+    """Validate YAML data; raise SettingsError naming each bad path (`services.web.steps`)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: the top level must be a mapping (roles:, projects:, ...)")
+    try:
+        return OpsConfig.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "is not a known setting (check the spelling)"
+            lines.append(f"{_yaml_path(loc) or source}: {message}")
+        raise SettingsError("\n".join(lines)) from None
+
+
+def load_config(settings: Settings) -> OpsConfig:
+    """Read and validate the YAML file, or the empty config when there is none."""
+    path = config_path(settings)
+    if path is None:
+        return OpsConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SettingsError(f"OPSLOOP_CONFIG_FILE: cannot read {path}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SettingsError(f"{path}: not valid YAML{where}") from None
+    return parse_config(data, str(path))
+
+
+def require(settings: Settings, *fields: str) -> None:
+    """Stop start-up when a setting the chosen process needs is missing."""
+    missing = [env_name(f) for f in fields if not getattr(settings, f)]
+    if missing:
+        raise SettingsError("\n".join(f"{m}: is required for this command" for m in missing))
+
+
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -1,0 +1,104 @@
+"""The parts of Slack's requests that jobs need, as plain JSON-safe data.
+
+A delivery's identity is Slack's own `trigger_id` (one per command invocation or click, the same
+on a retry of that delivery), else the event's `event_id`, else a hash of the body; it becomes the
+job id, so a retried delivery never acts twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+def delivery_id(body: dict[str, Any]) -> str:
+    for key in ("trigger_id", "event_id"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SlashRequest:
+    """A slash command as the job sees it."""
+
+    command: str
+    text: str
+    user_id: str
+    user_name: str
+    channel_id: str
+    team_id: str
+    response_url: str
+    trigger_id: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> SlashRequest:
+        return cls(
+            command=str(body.get("command", "")),
+            text=str(body.get("text", "")).strip(),
+            user_id=str(body.get("user_id", "")),
+            user_name=str(body.get("user_name", "")),
+            channel_id=str(body.get("channel_id", "")),
+            team_id=str(body.get("team_id", "")),
+            response_url=str(body.get("response_url", "")),
+            trigger_id=str(body.get("trigger_id", "")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SlashRequest:
+        return cls(**{k: str(data.get(k, "")) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """A button click or select (block_actions) as the job sees it."""
+
+    action_id: str
+    block_id: str
+    value: str
+    user_id: str
+    user_name: str
+    channel_id: str
+    message_ts: str
+    is_ephemeral: bool
+    response_url: str
+    trigger_id: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ActionRequest:
+        action = (body.get("actions") or [{}])[0]
+        value = action.get("value")
+        if value is None and isinstance(action.get("selected_option"), dict):
+            value = action["selected_option"].get("value")
+        container = body.get("container") or {}
+        user = body.get("user") or {}
+        channel = body.get("channel") or {}
+        return cls(
+            action_id=str(action.get("action_id", "")),
+            block_id=str(action.get("block_id", "")),
+            value=str(value or ""),
+            user_id=str(user.get("id", "")),
+            user_name=str(user.get("username") or user.get("name") or ""),
+            channel_id=str(channel.get("id") or container.get("channel_id") or ""),
+            message_ts=str(container.get("message_ts") or ""),
+            is_ephemeral=bool(container.get("is_ephemeral", False)),
+            response_url=str(body.get("response_url", "")),
+            trigger_id=str(body.get("trigger_id", "")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActionRequest:
+        fields = cls.__dataclass_fields__
+        values: dict[str, Any] = {k: str(data.get(k, "")) for k in fields}
+        values["is_ephemeral"] = bool(data.get("is_ephemeral", False))
+        return cls(**values)

@@ -1,0 +1,231 @@
+"""Every Redis key the bot uses, its TTL, and the scripts that change several keys at once.
+
+Nothing else in the bot writes to Redis directly. The job queue's own keys (`arq:job:*`,
+`arq:result:*`, `arq:in-progress:*`, `arq:retry:*`) belong to arq; only the queue name is ours.
+Several bot processes share one Redis, so anything two of them could race on is a Lua script.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix, result_key_prefix
+
+PREFIX = "opsloop:"
+QUEUE = PREFIX + "queue"
+AUDIT = PREFIX + "audit"
+WORKERS = PREFIX + "workers"
+
+AUDIT_MAX_ENTRIES = 10_000
+WORKER_ALIVE_SECONDS = 15
+# A job that is not picked up within a day is dropped by arq; the same horizon as arq's default.
+JOB_EXPIRES_MS = 86_400_000
+PENDING_UPDATE_TTL = 3600
+
+
+def channel_budget_key(channel: str) -> str:
+    return f"{PREFIX}slack:budget:{channel}"
+
+
+def pending_update_key(channel: str, ts: str) -> str:
+    return f"{PREFIX}slack:pending:{channel}:{ts}"
+
+
+def flush_marker_key(channel: str, ts: str) -> str:
+    return f"{PREFIX}slack:flushing:{channel}:{ts}"
+
+
+# Enqueue only if no job or result with this id exists: the job id is the delivery's identity
+# (a Slack trigger_id, an Alertmanager notification hash), so a retried delivery acts once. One
+# round trip, where arq's own enqueue_job needs a WATCH/MULTI exchange of three or four.
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+# GCRA reservation: returns how many ms from now this message may be sent. `burst` messages go
+# at once, then one per interval. All replicas share the key, so together they keep the budget.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local send_at = tat - (burst - 1) * interval
+if send_at < now then send_at = now end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
+return send_at - now
+"""
+
+# After a 429, nobody may send to the channel before Retry-After has passed.
+_PUSH_BACK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local until_tat = now + tonumber(ARGV[3]) + (burst - 1) * interval
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+if tat < until_tat then
+  redis.call('SET', KEYS[1], until_tat, 'PX', until_tat - now + 1000)
+end
+return 1
+"""
+
+# Store the newest wanted state of a message; return 1 when no flush is scheduled yet.
+_SET_PENDING = """
+redis.call('HSET', KEYS[1], 'payload', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
+"""
+
+# The flush sent `version`; finish only if nothing newer arrived meanwhile (else send again).
+_FINISH_PENDING = """
+local v = redis.call('HGET', KEYS[1], 'version')
+if v and v ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One decision: who did what, when, to what."""
+
+    id: str
+    at: float
+    who: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    payload: dict[str, Any]
+    version: str
+
+
+class Store:
+    """The bot's view of Redis."""
+
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._reserve = redis.register_script(_RESERVE)
+        self._push_back = redis.register_script(_PUSH_BACK)
+        self._set_pending = redis.register_script(_SET_PENDING)
+        self._finish_pending = redis.register_script(_FINISH_PENDING)
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    async def close(self) -> None:
+        # The pool was handed to the client, so the client does not close it by itself.
+        await self.redis.aclose(close_connection_pool=True)
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    async def enqueue_job(self, job_id: str, serialized: bytes, run_at_ms: int) -> bool:
+        """Put a serialized arq job on the queue unless one with this id exists or ran."""
+        keys = [job_key_prefix + job_id, result_key_prefix + job_id, QUEUE]
+        expires = max(run_at_ms - int(time.time() * 1000), 0) + JOB_EXPIRES_MS
+        return bool(await self._enqueue(keys=keys, args=[serialized, expires, run_at_ms, job_id]))
+
+    async def queue_depth(self) -> int:
+        return int(await self.redis.zcard(QUEUE))
+
+    async def worker_heartbeat(self, worker_id: str) -> None:
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(WORKERS, {worker_id: now})
+            pipe.zremrangebyscore(WORKERS, 0, now - WORKER_ALIVE_SECONDS)
+            await pipe.execute()
+
+    async def worker_gone(self, worker_id: str) -> None:
+        await self.redis.zrem(WORKERS, worker_id)
+
+    async def workers_alive(self) -> int:
+        return int(await self.redis.zcount(WORKERS, time.time() - WORKER_ALIVE_SECONDS, "+inf"))
+
+    # -- audit log --------------------------------------------------------------------------
+
+    async def audit(
+        self, who: str, action: str, subject: str = "", detail: dict[str, Any] | None = None
+    ) -> str:
+        """Append a decision to the capped audit stream."""
+        fields: dict[Any, Any] = {
+            "at": f"{time.time():.3f}",
+            "who": who,
+            "action": action,
+            "subject": subject,
+            "detail": json.dumps(detail or {}, sort_keys=True),
+        }
+        entry_id = await self.redis.xadd(AUDIT, fields, maxlen=AUDIT_MAX_ENTRIES, approximate=True)
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def audit_recent(self, count: int) -> list[AuditEntry]:
+        rows = await self.redis.xrevrange(AUDIT, count=count)
+        entries = []
+        for entry_id, raw in rows:
+            f = {k.decode(): v.decode() for k, v in raw.items()}
+            entries.append(
+                AuditEntry(
+                    id=entry_id.decode(),
+                    at=float(f.get("at", "0")),
+                    who=f.get("who", ""),
+                    action=f.get("action", ""),
+                    subject=f.get("subject", ""),
+                    detail=json.loads(f.get("detail") or "{}"),
+                )
+            )
+        return entries
+
+    # -- Slack message budget ---------------------------------------------------------------
+
+    async def reserve_channel_slot(self, channel: str, rate: float, burst: int) -> float:
+        """Seconds to wait before sending one message to `channel`, the slot now reserved."""
+        interval_ms = max(int(1000 / rate), 1)
+        ms = await self._reserve(keys=[channel_budget_key(channel)], args=[interval_ms, burst])
+        return int(ms) / 1000
+
+    async def push_back_channel(
+        self, channel: str, seconds: float, rate: float, burst: int
+    ) -> None:
+        """Slack said 429 with Retry-After: hold every replica's messages to the channel."""
+        interval_ms = max(int(1000 / rate), 1)
+        await self._push_back(
+            keys=[channel_budget_key(channel)], args=[interval_ms, burst, int(seconds * 1000)]
+        )
+
+    # -- coalesced message updates ----------------------------------------------------------
+
+    async def set_pending_update(self, channel: str, ts: str, payload: dict[str, Any]) -> bool:
+        """Record the newest state of a message; True when the caller must schedule a flush."""
+        keys = [pending_update_key(channel, ts), flush_marker_key(channel, ts)]
+        args: list[str | int] = [json.dumps(payload), PENDING_UPDATE_TTL]
+        return bool(await self._set_pending(keys=keys, args=args))
+
+    async def get_pending_update(self, channel: str, ts: str) -> PendingUpdate | None:
+        key = pending_update_key(channel, ts)
+        payload, version = await self.redis.hmget(key, ["payload", "version"])  # type: ignore[misc]
+        if payload is None or version is None:
+            return None
+        return PendingUpdate(json.loads(payload), version.decode())
+
+    async def finish_pending_update(self, channel: str, ts: str, version: str) -> bool:
+        """Drop the pending state if `version` is still the newest; False if a newer one came."""
+        keys = [pending_update_key(channel, ts), flush_marker_key(channel, ts)]
+        return bool(await self._finish_pending(keys=keys, args=[version]))
+
+    async def drop_pending_update(self, channel: str, ts: str) -> None:
+        await self.redis.delete(pending_update_key(channel, ts), flush_marker_key(channel, ts))

@@ -1,0 +1,110 @@
+"""`/ops`: the bot's own help, health and audit log."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.deps import CommandHelp, Deps
+from bot.durable import action_job, add_action, add_slash_command, slash_job
+from bot.errors import IntegrationError
+from bot.jobs import JobContext, JobRegistry
+from bot.replies import Reply, usage_error
+from bot.slack_requests import ActionRequest, SlashRequest
+from commands.ops_replies import (
+    REFRESH_STATUS,
+    StatusCheck,
+    audit_reply,
+    help_reply,
+    status_reply,
+)
+
+HELP = CommandHelp(
+    command="/ops",
+    summary="opsloop itself: what it can do, whether it is healthy, what it decided",
+    usage=("/ops help", "/ops status", "/ops audit [n]   (n: 1-100, default 10)"),
+)
+JOB = "ops.run"
+REFRESH_JOB = "ops.refresh_status"
+AUDIT_DEFAULT, AUDIT_MAX = 10, 100
+
+
+def parse(text: str) -> dict[str, Any]:
+    """`/ops` arguments; raises a UserError with the usage on anything else."""
+    words = text.split()
+    sub = words[0].lower() if words else "help"
+    if sub == "help" and len(words) <= 1:
+        return {"sub": "help"}
+    if sub == "status" and len(words) == 1:
+        return {"sub": "status"}
+    if sub == "audit" and len(words) <= 2:
+        if len(words) == 1:
+            return {"sub": "audit", "n": AUDIT_DEFAULT}
+        if words[1].isdigit() and 1 <= int(words[1]) <= AUDIT_MAX:
+            return {"sub": "audit", "n": int(words[1])}
+        raise usage_error(HELP, f"`{words[1]}` is not a number of entries from 1 to {AUDIT_MAX}.")
+    if sub in ("help", "status"):
+        raise usage_error(HELP, f"`/ops {sub}` takes no arguments.")
+    raise usage_error(HELP, f"`{words[0]}` is not an /ops command.")
+
+
+async def status_checks(deps: Deps) -> list[StatusCheck]:
+    """The bot's own health, one line per part."""
+    checks = []
+    started = time.perf_counter()
+    try:
+        await deps.store.ping()
+        depth = await deps.store.queue_depth()
+        workers = await deps.store.workers_alive()
+        ms = (time.perf_counter() - started) * 1000
+        checks.append(StatusCheck("Redis", True, f"answers in {ms:.1f} ms"))
+        checks.append(StatusCheck("Job queue", True, f"{depth} waiting"))
+        checks.append(StatusCheck("Workers", workers > 0, f"{workers} alive"))
+    except Exception as e:
+        checks.append(StatusCheck("Redis", False, f"not answering ({type(e).__name__})"))
+    try:
+        auth = await deps.slack.call("auth.test")
+        checks.append(StatusCheck("Slack", True, f"reachable as {auth.get('user', 'the bot')}"))
+    except IntegrationError as e:
+        checks.append(StatusCheck("Slack", False, e.message))
+    checks.append(StatusCheck("Integrations", True, _integrations(deps)))
+    return checks
+
+
+def _integrations(deps: Deps) -> str:
+    s, c = deps.settings, deps.config
+    uses_docker = any(svc.deployer == "docker" for svc in c.services.values())
+    parts = [
+        f"GitLab {'configured' if s.gitlab_url else 'not configured'}",
+        f"Docker {'used by a service' if uses_docker else 'not used'}",
+        f"Alertmanager {'configured' if s.alertmanager_url else 'not configured'}",
+    ]
+    return ", ".join(parts)
+
+
+async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> Reply:
+    """Ephemeral answer to `/ops <sub>`."""
+    deps = job.deps
+    if args["sub"] == "status":
+        return status_reply(await status_checks(deps))
+    if args["sub"] == "audit":
+        n = int(args["n"])
+        return audit_reply(await deps.store.audit_recent(n), n)
+    return help_reply(deps.commands)
+
+
+async def refresh(job: JobContext, request: ActionRequest) -> Reply:
+    """The status message's Refresh button: the same message, checked again."""
+    return status_reply(await status_checks(job.deps), replace=True)
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    add_slash_command(app, deps, HELP.command, parse, JOB)
+    add_action(app, deps, REFRESH_STATUS, REFRESH_JOB)
+
+
+def register_jobs(registry: JobRegistry) -> None:
+    registry.add(JOB, slash_job(run))
+    registry.add(REFRESH_JOB, action_job(refresh))
