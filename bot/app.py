@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
 from bot.settings import Settings
-from bot.slack_in import build_bolt_app, slack_events_handler
+from bot.slack_in import BotIdentity, build_bolt_app, slack_events_handler
 
 MAX_BODY_BYTES = 1024 * 1024
 READY_TIMEOUT = 1.0
@@ -64,10 +64,19 @@ async def _metrics(request: web.Request) -> web.Response:
     )
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
-    return AsyncWebClient(
-        token=settings.secret("slack_bot_token"), base_url=settings.slack_api_base, timeout=10
-    )
+def _background(
+    work: Callable[[], Coroutine[Any, Any, None]],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A task that runs while the app serves, cancelled when it stops."""
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(work())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return run
 
 
 def create_app(settings: Settings, deps: Deps) -> web.Application:
@@ -75,8 +84,10 @@ def create_app(settings: Settings, deps: Deps) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.middlewares.append(_metrics_middleware(deps))  # type: ignore[arg-type]
     app[DEPS_KEY] = deps
-    bolt = build_bolt_app(deps, deps.slack.client)
+    identity = BotIdentity(deps.slack.client, settings.secret("slack_bot_token") or "")
+    bolt = build_bolt_app(deps, identity, settings.slack_api_base)
     app[BOLT_KEY] = bolt
+    app.cleanup_ctx.append(_background(identity.learn))
     app.router.add_post("/slack/events", slack_events_handler(bolt, deps))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

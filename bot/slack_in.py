@@ -9,15 +9,18 @@ soon as the job is stored, instead of after Bolt's default 10 ms ack polling.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -29,12 +32,59 @@ from bot.replies import unexpected_error
 log = logging.getLogger(__name__)
 
 
-def build_bolt_app(deps: Deps, client: AsyncWebClient) -> AsyncApp:
+class BotIdentity:
+    """Who the bot is in Slack (auth.test), learned in the background.
+
+    Bolt's single-workspace mode calls auth.test inline on the first request, so a slow or
+    unreachable Slack would delay that ack past Slack's 3 s. Here the identity is fetched at
+    start-up and requests are authorized from it, or from the token alone until it is known.
+    """
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, client: AsyncWebClient, token: str) -> None:
+        self._client = client
+        self._token = token
+        self.bot_user_id: str | None = None
+        self.bot_id: str | None = None
+
+    async def learn(self) -> None:
+        """Ask auth.test until it answers (a background task)."""
+        while self.bot_user_id is None:
+            try:
+                auth = await self._client.auth_test(token=self._token)
+                self.bot_user_id = auth.get("user_id")
+                self.bot_id = auth.get("bot_id")
+            except Exception as e:
+                log.warning("Slack auth.test failed (%s); retrying", type(e).__name__)
+                await asyncio.sleep(self.RETRY_SECONDS)
+
+    def authorize_function(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        """Bolt's `authorize`: a plain function, since Bolt passes arguments by their names."""
+
+        async def authorize(
+            enterprise_id: str | None, team_id: str | None, user_id: str | None
+        ) -> AuthorizeResult:
+            return AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                bot_token=self._token,
+                bot_user_id=self.bot_user_id,
+                bot_id=self.bot_id,
+                user_id=user_id,
+            )
+
+        return authorize
+
+
+def build_bolt_app(deps: Deps, identity: BotIdentity, base_url: str) -> AsyncApp:
     """The Bolt app with every command family registered and one error handler."""
     from commands import FAMILIES
 
     app = AsyncApp(
-        client=client,
+        # No token on Bolt's own client: authorization comes from `identity`, never inline.
+        client=AsyncWebClient(base_url=base_url),
+        authorize=identity.authorize_function(),
         signing_secret=deps.settings.secret("slack_signing_secret") or "",
         process_before_response=True,
         raise_error_for_unhandled_request=False,

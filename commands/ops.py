@@ -60,7 +60,7 @@ async def status_checks(deps: Deps) -> list[StatusCheck]:
         workers = await deps.store.workers_alive()
         ms = (time.perf_counter() - started) * 1000
         checks.append(StatusCheck("Redis", True, f"answers in {ms:.1f} ms"))
-        checks.append(StatusCheck("Job queue", True, f"{depth} waiting"))
+        checks.append(StatusCheck("Job queue", True, f"{depth} queued or running"))
         checks.append(StatusCheck("Workers", workers > 0, f"{workers} alive"))
     except Exception as e:
         checks.append(StatusCheck("Redis", False, f"not answering ({type(e).__name__})"))

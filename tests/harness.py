@@ -48,10 +48,7 @@ async def start_site(app: web.Application) -> tuple[web.AppRunner, str]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 @asynccontextmanager
@@ -72,9 +69,10 @@ async def running_bot(
 ) -> AsyncIterator[BotUnderTest]:
     """A whole bot process in this event loop: HTTP app, optional worker, emulated Slack."""
     if emulator is None:
-        async with running_emulator() as emu, running_bot(
-            redis_url, emulator=emu, config=config, worker=worker, **overrides
-        ) as bot:
+        async with (
+            running_emulator() as emu,
+            running_bot(redis_url, emulator=emu, config=config, worker=worker, **overrides) as bot,
+        ):
             yield bot
         return
     settings = bot_settings(emulator, redis_url, **overrides)

@@ -29,7 +29,9 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 
 def test_bad_port_names_the_variable(tmp_path: Path) -> None:
-    result = run_cli("serve", env={"OPSLOOP_PORT": "eighty", "PYTHONPATH": os.getcwd()}, cwd=tmp_path)
+    result = run_cli(
+        "serve", env={"OPSLOOP_PORT": "eighty", "PYTHONPATH": os.getcwd()}, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "OPSLOOP_PORT" in result.stderr
     assert "Traceback" not in result.stderr

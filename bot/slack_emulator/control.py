@@ -1,0 +1,168 @@
+"""`/_emulator/...`: JSON routes the sandbox page uses to watch the workspace and act in it.
+
+A person's actions go through the same SlackDriver the tests use, so the page exercises the
+bot exactly as Slack would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .driver import DriverResponse
+from .snapshot import state_snapshot
+
+if TYPE_CHECKING:
+    from .emulator import SlackEmulator
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_WAIT_SECONDS = 60.0
+
+
+class _BadRequest(Exception):
+    """A control request the page got wrong; answered 400 with the reason."""
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _guarded(fn: Callable[[web.Request], Awaitable[web.Response]]) -> Handler:
+    """Turns the page's mistakes into 4xx answers with a reason, never a 500."""
+
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            return await fn(request)
+        except _BadRequest as e:
+            return _error(400, str(e))
+        except LookupError as e:
+            return _error(404, str(e).strip("'\""))
+        except ValueError as e:
+            return _error(400, str(e))
+        except RuntimeError as e:
+            return _error(409, str(e))
+
+    return handle
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        parsed = json.loads(raw.decode("utf-8"))
+    except ValueError as e:
+        raise _BadRequest(f"body is not JSON: {e}") from e
+    if not isinstance(parsed, dict):
+        raise _BadRequest("body must be a JSON object")
+    return parsed
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _BadRequest(f"{key!r} must be a non-empty string")
+    return value
+
+
+def _answer(resp: DriverResponse | None) -> dict[str, Any]:
+    if resp is None:
+        return {"status": None, "answer": "", "note": None, "elapsed_ms": 0}
+    return {
+        "status": resp.status,
+        "answer": resp.body,
+        "note": resp.note,
+        "elapsed_ms": round(resp.elapsed_ms, 1),
+    }
+
+
+def add_routes(app: web.Application, emu: SlackEmulator) -> None:
+    """Mounts the control routes on the emulator's app."""
+
+    async def state(request: web.Request) -> web.Response:
+        return web.json_response(state_snapshot(emu))
+
+    async def wait(request: web.Request) -> web.Response:
+        try:
+            since = int(request.query.get("since", "-1"))
+            timeout = float(request.query.get("timeout", emu.long_poll_seconds))
+        except ValueError as e:
+            raise _BadRequest("since must be an integer and timeout a number") from e
+        await emu.wait_for_change(since, max(0.0, min(timeout, MAX_WAIT_SECONDS)))
+        return web.json_response(state_snapshot(emu))
+
+    async def command(request: web.Request) -> web.Response:
+        body = await _body(request)
+        resp = await emu.control_driver().command(
+            _text(body, "command") or "",
+            str(body.get("text") or ""),
+            user=_text(body, "user", required=False),
+            channel=_text(body, "channel", required=False),
+        )
+        return web.json_response(_answer(resp))
+
+    async def action(request: web.Request) -> web.Response:
+        body = await _body(request)
+        ephemeral_ts = _text(body, "ephemeral_ts", required=False)
+        target: Any
+        if ephemeral_ts is not None:
+            target = emu.find_ephemeral(ephemeral_ts)
+        else:
+            channel = _text(body, "channel") or ""
+            target = emu.find_message(channel, _text(body, "message_ts") or "")
+        if target is None:
+            raise LookupError("no such message")
+        selection = {k: v for k, v in body.items() if k.startswith("selected_")}
+        resp = await emu.control_driver().act(
+            target,
+            _text(body, "block_id") or "",
+            _text(body, "action_id") or "",
+            user=_text(body, "user", required=False),
+            value=selection or body.get("value"),
+        )
+        return web.json_response(_answer(resp))
+
+    async def view_submission(request: web.Request) -> web.Response:
+        body = await _body(request)
+        view_id = _text(body, "view_id") or ""
+        values = body.get("values") or {}
+        if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
+            raise _BadRequest("values must map block_id to {action_id: value}")
+        resp = await emu.control_driver().submit_view(
+            view_id, values, user=_text(body, "user", required=False)
+        )
+        return web.json_response({**_answer(resp), "errors": emu.views[view_id].errors})
+
+    async def view_close(request: web.Request) -> web.Response:
+        body = await _body(request)
+        resp = await emu.control_driver().close_view(
+            _text(body, "view_id") or "", user=_text(body, "user", required=False)
+        )
+        return web.json_response(_answer(resp))
+
+    async def calls(request: web.Request) -> web.Response:
+        return web.json_response(
+            [
+                {
+                    "method": c.method,
+                    "args": c.args,
+                    "ok": c.ok,
+                    "error": c.error,
+                    "status": c.status,
+                }
+                for c in emu.calls
+            ],
+            dumps=lambda obj: json.dumps(obj, default=str),
+        )
+
+    router = app.router
+    router.add_get("/_emulator/state", _guarded(state))
+    router.add_get("/_emulator/wait", _guarded(wait))
+    router.add_get("/_emulator/calls", _guarded(calls))
+    router.add_post("/_emulator/command", _guarded(command))
+    router.add_post("/_emulator/action", _guarded(action))
+    router.add_post("/_emulator/view_submission", _guarded(view_submission))
+    router.add_post("/_emulator/view_close", _guarded(view_close))

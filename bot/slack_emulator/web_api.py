@@ -1,0 +1,125 @@
+"""`/api/{method}`: Slack's Web API over HTTP, as slack_sdk's clients call it.
+
+slack_sdk sends some methods as JSON (chat.postMessage, views.open), others as a form or a
+GET query (users.info), with the token as a Bearer header or a `token` field; all are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from . import api_chat, api_directory, api_views
+from .api_result import ApiResult, Call, fail
+from .models import JSON, RecordedCall
+
+if TYPE_CHECKING:
+    from .emulator import SlackEmulator
+
+Method = Callable[["SlackEmulator", Call], ApiResult]
+
+METHODS: dict[str, Method] = {
+    "auth.test": api_directory.auth_test,
+    "chat.postMessage": api_chat.post_message,
+    "chat.update": api_chat.update,
+    "chat.delete": api_chat.delete,
+    "chat.postEphemeral": api_chat.post_ephemeral,
+    "chat.getPermalink": api_chat.get_permalink,
+    "views.open": api_views.open_,
+    "views.update": api_views.update,
+    "views.push": api_views.push,
+    "reactions.add": api_chat.add_reaction,
+    "users.info": api_directory.users_info,
+    "users.lookupByEmail": api_directory.users_lookup_by_email,
+    "usergroups.users.list": api_directory.usergroup_members,
+    "conversations.info": api_directory.conversation_info,
+}
+
+# Form posts carry these as JSON strings; JSON bodies carry them as they are.
+_JSON_FIELDS = {
+    "blocks": "invalid_blocks_format",
+    "attachments": "invalid_attachments",
+    "view": "invalid_arguments",
+    "metadata": "invalid_metadata_format",
+}
+
+
+async def read_args(request: web.Request) -> tuple[JSON, str | None]:
+    """A call's arguments from query, JSON or form body: (args, Slack's error or None)."""
+    args: JSON = dict(request.query)
+    if request.method == "POST" and request.body_exists:
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            args.update({k: v for k, v in form.items() if isinstance(v, str)})
+        else:
+            raw = await request.read()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return args, "invalid_charset"
+            if request.content_type == "application/json":
+                try:
+                    parsed: Any = json.loads(text or "{}")
+                except ValueError:
+                    return args, "invalid_json"
+                if not isinstance(parsed, dict):
+                    return args, "json_not_object"
+                args.update(parsed)
+            else:
+                args.update(parse_qsl(text, keep_blank_values=True))
+    for name, error in _JSON_FIELDS.items():
+        value = args.get(name)
+        if isinstance(value, str):
+            try:
+                args[name] = json.loads(value) if value else None
+            except ValueError:
+                return args, error
+    return args, None
+
+
+def _token(request: web.Request, args: JSON) -> str | None:
+    form_token = args.pop("token", None)
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return form_token if isinstance(form_token, str) and form_token else None
+
+
+def make_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The aiohttp handler for `/api/{method}`; it records every call in emu.calls."""
+
+    async def handle(request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args, parse_error = await read_args(request)
+        await emu.hold(method)
+        token = _token(request, args)
+        base_url = emu.base_url or f"{request.scheme}://{request.host}"
+        if token is None:
+            result = fail("not_authed")
+        elif token != emu.bot_token:
+            result = fail("invalid_auth")
+        elif parse_error is not None:
+            result = fail(parse_error)
+        elif method not in METHODS:
+            result = fail("unknown_method")
+        else:
+            result = METHODS[method](emu, Call(args=args, base_url=base_url))
+        emu.calls.append(
+            RecordedCall(
+                method=method,
+                args=args,
+                ok=bool(result.body.get("ok")),
+                error=result.error,
+                status=result.status,
+                at=time.time(),
+                response=result.body,
+            )
+        )
+        return web.json_response(result.body, status=result.status, headers=result.headers)
+
+    return handle

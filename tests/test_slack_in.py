@@ -1,0 +1,153 @@
+"""Slack toward the bot: signed requests in, acks and recorded Web API traffic out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlencode
+
+import redis.asyncio
+
+from tests.harness import BotUnderTest, running_bot
+from tests.waiting import eventually
+
+
+def ephemeral_texts(bot: BotUnderTest, user: str = "U0ALICE") -> list[str]:
+    return [e.text for e in bot.emulator.ephemerals(user=user)]
+
+
+async def test_ops_help_is_acked_then_answered_by_a_job(redis_url: str) -> None:
+    async with running_bot(redis_url) as bot:
+        resp = await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
+        assert resp.status == 200
+        assert resp.body == ""  # the answer comes from the job, not the ack
+        texts = await eventually(lambda: ephemeral_texts(bot), what="help reply")
+        assert "/ops status" in texts[0] and "/ops audit" in texts[0]
+        calls = [c for c in bot.emulator.calls if c.method == "response_url"]
+        assert len(calls) == 1 and calls[0].ok
+
+
+async def test_bad_signature_stale_timestamp_and_missing_headers_get_401(redis_url: str) -> None:
+    async with running_bot(redis_url) as bot:
+        body = urlencode({"command": "/ops", "text": "help", "user_id": "U0ALICE"}).encode()
+        now = int(time.time())
+        good = bot.driver.sign(body, now)
+        bad = dict(good, **{"X-Slack-Signature": "v0=" + "0" * 64})
+        stale_ts = now - 600
+        stale = bot.driver.sign(body, stale_ts)
+        for headers in (bad, stale, {}):
+            resp = await bot.driver.send_raw(body, headers=headers, sign=False)
+            assert resp.status == 401, headers
+        await asyncio.sleep(0.2)
+        assert await bot.deps.store.queue_depth() == 0
+        assert not bot.emulator.ephemerals()
+
+
+async def test_a_retried_command_acts_once(redis_url: str) -> None:
+    async with running_bot(redis_url) as bot:
+        first = await bot.driver.command("/ops", "audit", user="U0ALICE", channel="C0GENERAL")
+        again = await bot.driver.retry(first, retry_num=1)
+        third = await bot.driver.retry(first, retry_num=2)
+        assert (first.status, again.status, third.status) == (200, 200, 200)
+        await eventually(lambda: ephemeral_texts(bot), what="audit reply")
+        await asyncio.sleep(0.5)  # give a duplicate job every chance to show up
+        assert len(ephemeral_texts(bot)) == 1
+
+
+async def test_a_second_delivery_of_the_same_click_acts_once(redis_url: str) -> None:
+    async with running_bot(redis_url) as bot:
+        await bot.driver.command("/ops", "status", user="U0ALICE", channel="C0GENERAL")
+        await eventually(lambda: ephemeral_texts(bot), what="status reply")
+        click = await bot.driver.click("Refresh", user="U0ALICE", channel="C0GENERAL")
+        assert click.status == 200
+        replay = await bot.driver.retry(click, retry_num=1)
+        assert replay.status == 200
+        await asyncio.sleep(0.8)
+        refreshes = [
+            c
+            for c in bot.emulator.calls
+            if c.method == "response_url" and c.args.get("replace_original") in (True, "true")
+        ]
+        assert len(refreshes) == 1
+        # Two real clicks are two actions: both act.
+        await bot.driver.click("Refresh", user="U0ALICE", channel="C0GENERAL")
+        await eventually(
+            lambda: len([c for c in bot.emulator.calls if c.method == "response_url"]) == 3,
+            what="second refresh",
+        )
+
+
+async def test_usage_errors_are_answered_in_the_ack_and_store_nothing(redis_url: str) -> None:
+    async with running_bot(redis_url) as bot:
+        resp = await bot.driver.command("/ops", "audit lots", user="U0ALICE", channel="C0GENERAL")
+        assert resp.status == 200
+        assert resp.json is not None and resp.json["response_type"] == "ephemeral"
+        assert "`lots` is not a number of entries from 1 to 100" in resp.json["text"]
+        assert "/ops audit [n]" in resp.json["text"]
+        resp = await bot.driver.command("/ops", "frobnicate", user="U0ALICE", channel="C0GENERAL")
+        assert "`frobnicate` is not an /ops command" in resp.json["text"]
+        assert await bot.deps.store.queue_depth() == 0
+
+
+async def test_malformed_bodies_get_4xx_and_store_nothing(redis_url: str) -> None:
+    async with running_bot(redis_url, worker=False) as bot:
+        cases = [
+            (b"\xff\xfe not utf-8", "application/x-www-form-urlencoded"),
+            (b"payload=%7Bbroken", "application/x-www-form-urlencoded"),
+            (urlencode({"payload": "[1, 2]"}).encode(), "application/x-www-form-urlencoded"),
+            (b"{not json", "application/json"),
+            (b"[1, 2, 3]", "application/json"),
+        ]
+        for body, content_type in cases:
+            resp = await bot.driver.send_raw(body, content_type=content_type, sign=True)
+            assert 400 <= resp.status < 500, (body, resp.status, resp.body)
+            assert "Traceback" not in resp.body
+        big = b"text=" + b"a" * (1024 * 1024 + 10)
+        resp = await bot.driver.send_raw(big, sign=True)
+        assert resp.status == 413
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            assert [k async for k in client.scan_iter("opsloop:*")] == []
+            assert [k async for k in client.scan_iter("arq:*")] == []
+        finally:
+            await client.aclose()
+
+
+async def test_audit_lists_recorded_decisions(redis_url: str) -> None:
+    async with running_bot(redis_url) as bot:
+        await bot.deps.store.audit("U0BOB", "deploy.approved", "web 1.4.2", {"step": 1})
+        await bot.driver.command("/ops", "audit 5", user="U0ALICE", channel="C0GENERAL")
+        texts = await eventually(lambda: ephemeral_texts(bot), what="audit reply")
+        assert "deploy.approved" in texts[0] and "<@U0BOB>" in texts[0]
+
+
+async def test_health_ready_and_metrics(redis_url: str) -> None:
+    import aiohttp
+
+    async with running_bot(redis_url) as bot, aiohttp.ClientSession() as http:
+        await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
+        async with http.get(bot.base_url + "/healthz") as r:
+            assert r.status == 200
+        async with http.get(bot.base_url + "/readyz") as r:
+            assert r.status == 200
+        async with http.get(bot.base_url + "/metrics") as r:
+            text = await r.text()
+            assert r.status == 200
+        assert 'opsloop_slack_ack_seconds_count{kind="command"} 1.0' in text
+        assert 'opsloop_http_requests_total{route="/slack/events",status="200"}' in text
+        assert "opsloop_jobs_queued" in text
+
+
+async def test_readyz_is_503_when_redis_does_not_answer(redis_url: str) -> None:
+    import aiohttp
+
+    from tests.servers import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    async with running_bot(dead, worker=False) as bot, aiohttp.ClientSession() as http:
+        async with http.get(bot.base_url + "/readyz") as r:
+            assert r.status == 503
+        resp = await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
+        # Acknowledged with a clear message instead of pretending the work was stored.
+        assert resp.status == 200 and resp.json is not None
+        assert "could not store this request" in resp.json["text"]
