@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config_file import OpsConfig
 from bot.embedded_redis import EmbeddedRedis
-from bot.redis_conn import connect, describe
+from bot.redis_conn import close, connect, describe
 from bot.settings import Settings
 
 TIMEOUT = 5.0
@@ -59,7 +59,7 @@ async def _redis(settings: Settings) -> CheckLine:
     try:
         ok, detail = await _timed(probe)
     finally:
-        await client.aclose()
+        await close(client)
         if embedded is not None:
             embedded.stop()
     return CheckLine("redis", ok, detail)

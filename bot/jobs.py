@@ -181,6 +181,14 @@ class WorkerRunner:
             log.debug("could not remove the worker heartbeat", exc_info=True)
         # Cancelled jobs go back on the queue (arq's retry_jobs), so a stop loses nothing.
         # arq closes the Redis pool it was given: stop the worker last.
-        await self.worker.close()
+        try:
+            await self.worker.close()
+        except asyncio.CancelledError:
+            # arq gathers its cancelled job tasks without return_exceptions; that cancellation
+            # is theirs, not ours, unless this task itself is being cancelled.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            await self.deps.store.close()
         self._tasks[0].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

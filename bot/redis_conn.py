@@ -58,3 +58,12 @@ def describe(url: str) -> str:
     if "@" in parts.netloc:
         return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
     return url
+
+
+async def close(client: ArqRedis) -> None:
+    """Close the client, its pool, and with Sentinel the connections to the sentinels too."""
+    pool = client.connection_pool
+    await client.aclose(close_connection_pool=True)
+    if isinstance(pool, SentinelConnectionPool):
+        for sentinel in pool.sentinel_manager.sentinels:
+            await sentinel.aclose()

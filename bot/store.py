@@ -15,6 +15,8 @@ from typing import Any
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
 
+from bot.redis_conn import close
+
 PREFIX = "opsloop:"
 QUEUE = PREFIX + "queue"
 AUDIT = PREFIX + "audit"
@@ -130,8 +132,7 @@ class Store:
         return bool(await self.redis.ping())
 
     async def close(self) -> None:
-        # The pool was handed to the client, so the client does not close it by itself.
-        await self.redis.aclose(close_connection_pool=True)
+        await close(self.redis)
 
     # -- jobs -------------------------------------------------------------------------------
 

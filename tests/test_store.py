@@ -26,9 +26,7 @@ async def test_budget_is_shared_by_two_clients(redis_url: str) -> None:
     a, b = Store(connect(redis_url)), Store(connect(redis_url))
     try:
         # 4 messages a second, bursts of 2: ten reservations from two replicas must spread out.
-        waits = await asyncio.gather(
-            *(s.reserve_channel_slot("C1", 4.0, 2) for s in (a, b) * 5)
-        )
+        waits = await asyncio.gather(*(s.reserve_channel_slot("C1", 4.0, 2) for s in (a, b) * 5))
         assert sorted(waits)[:2] == [0.0, 0.0]
         assert max(waits) >= 1.9  # the tenth goes about (10 - 2) / 4 s later
         assert len({round(w, 2) for w in waits}) >= 8

@@ -1,0 +1,72 @@
+"""`opsloop sandbox`: the bot, the Slack emulator and the web page in one process.
+
+The page and the emulator share the port a newcomer opens (`--port`, else OPSLOOP_PORT); the
+bot's own HTTP server (Slack endpoint, webhooks, health, metrics) listens on a free port beside
+it, and the emulator delivers signed requests there exactly as Slack would.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import SecretStr
+
+from bot.app import create_app
+from bot.cli import start_site, wait_for_stop
+from bot.jobs import WorkerRunner
+from bot.runtime import Runtime
+from bot.sandbox.page import add_page_routes
+from bot.sandbox.sample import CHANNELS, USERGROUPS, USERS, sample_config
+from bot.settings import Settings, config_path, load_config
+from bot.slack_emulator import SlackEmulator
+
+log = logging.getLogger("opsloop.sandbox")
+
+BOT_TOKEN = "xoxb-sandbox-not-a-secret"
+SIGNING_SECRET = "sandbox-signing-secret"
+
+
+async def run_sandbox(settings: Settings) -> None:
+    """Serve the sandbox until Ctrl-C."""
+    config = load_config(settings) if config_path(settings) else sample_config()
+    approvers = set(config.roles.approvers)
+    emulator = SlackEmulator(
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        users=USERS,
+        channels=CHANNELS,
+        usergroups=USERGROUPS,
+        approvers=approvers,
+    )
+    page_app = emulator.make_app()
+    add_page_routes(page_app)
+    page_runner = await start_site(page_app, settings.host, settings.port)
+    page_url = f"http://{settings.host}:{page_runner.addresses[0][1]}"
+    emulator.base_url = page_url
+
+    bot_settings = settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr(BOT_TOKEN),
+            "slack_signing_secret": SecretStr(SIGNING_SECRET),
+            "slack_api_url": page_url + "/api/",
+            # Keep sandbox data apart from a real bot's data in the same directory.
+            "data_dir": settings.data_dir / "sandbox",
+        }
+    )
+    runtime = Runtime.start(bot_settings, config)
+    bot_runner = None
+    workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
+    try:
+        bot_runner = await start_site(create_app(bot_settings, runtime.deps), settings.host, 0)
+        bot_url = f"http://{settings.host}:{bot_runner.addresses[0][1]}"
+        emulator.bot_events_url = bot_url + "/slack/events"
+        await workers.start()
+        print(f"opsloop sandbox: open {page_url}/ in your browser", flush=True)
+        print(f"  (the bot itself listens on {bot_url}; Ctrl-C stops everything)", flush=True)
+        await wait_for_stop()
+    finally:
+        if bot_runner is not None:
+            await bot_runner.cleanup()
+        await page_runner.cleanup()
+        await workers.stop()
+        await runtime.close()
