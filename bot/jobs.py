@@ -25,7 +25,8 @@ from arq.jobs import serialize_job
 from arq.worker import Retry, Worker, func
 
 from bot.errors import log_unexpected
-from bot.store import QUEUE, Store
+from bot.store import Store
+from bot.store.keys import QUEUE
 
 if TYPE_CHECKING:
     from bot.deps import Deps

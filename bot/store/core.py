@@ -1,7 +1,5 @@
-"""Every Redis key the bot uses, its TTL, and the scripts that change several keys at once.
+"""The core of the store: jobs, workers, the audit log and the Slack message budget.
 
-Nothing else in the bot writes to Redis directly. The job queue's own keys (`arq:job:*`,
-`arq:result:*`, `arq:in-progress:*`, `arq:retry:*`) belong to arq; only the queue name is ours.
 Several bot processes share one Redis, so anything two of them could race on is a Lua script.
 """
 
@@ -16,30 +14,18 @@ from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
 
 from bot.redis_conn import close
-
-PREFIX = "opsloop:"
-QUEUE = PREFIX + "queue"
-AUDIT = PREFIX + "audit"
-WORKERS = PREFIX + "workers"
-
-AUDIT_MAX_ENTRIES = 10_000
-WORKER_ALIVE_SECONDS = 15
-# A job that is not picked up within a day is dropped by arq; the same horizon as arq's default.
-JOB_EXPIRES_MS = 86_400_000
-PENDING_UPDATE_TTL = 3600
-
-
-def channel_budget_key(channel: str) -> str:
-    return f"{PREFIX}slack:budget:{channel}"
-
-
-def pending_update_key(channel: str, ts: str) -> str:
-    return f"{PREFIX}slack:pending:{channel}:{ts}"
-
-
-def flush_marker_key(channel: str, ts: str) -> str:
-    return f"{PREFIX}slack:flushing:{channel}:{ts}"
-
+from bot.store.keys import (
+    AUDIT,
+    AUDIT_MAX_ENTRIES,
+    JOB_EXPIRES_MS,
+    PENDING_UPDATE_TTL,
+    QUEUE,
+    WORKER_ALIVE_SECONDS,
+    WORKERS,
+    channel_budget_key,
+    flush_marker_key,
+    pending_update_key,
+)
 
 # Enqueue only if no job or result with this id exists: the job id is the delivery's identity
 # (a Slack trigger_id, an Alertmanager notification hash), so a retried delivery acts once. One

@@ -1,0 +1,5 @@
+"""The bot's Redis: `Store` and the records it keeps. Key names are in `bot.store.keys`."""
+
+from bot.store.core import AuditEntry, PendingUpdate, Store
+
+__all__ = ["AuditEntry", "PendingUpdate", "Store"]
