@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
+from bot.alerting.webhook import alertmanager_hook
 from bot.deps import Deps
 from bot.settings import Settings
 from bot.slack_in import BotIdentity, build_bolt_app, slack_events_handler
@@ -89,6 +90,7 @@ def create_app(settings: Settings, deps: Deps) -> web.Application:
     app[BOLT_KEY] = bolt
     app.cleanup_ctx.append(_background(identity.learn))
     app.router.add_post("/slack/events", slack_events_handler(bolt, deps))
+    app.router.add_post("/hooks/alertmanager", alertmanager_hook(deps))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)

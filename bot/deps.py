@@ -10,6 +10,7 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
+from integrations.alertmanager import AlertmanagerPort
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,4 @@ class Deps:
     metrics: Metrics
     jobs: JobRegistry
     commands: list[CommandHelp] = field(default_factory=list)
+    alertmanager: AlertmanagerPort | None = None

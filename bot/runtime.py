@@ -17,6 +17,7 @@ from bot.redis_conn import connect, describe
 from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
+from integrations.alertmanager import AlertmanagerClient
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class Runtime:
         )
         queue = JobQueue(store)
         slack.attach_queue(queue)
+        alertmanager = (
+            AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
+        )
         deps = Deps(
             settings=settings,
             config=config,
@@ -79,11 +83,14 @@ class Runtime:
             metrics=metrics,
             jobs=build_registry(),
             commands=[f.HELP for f in FAMILIES],
+            alertmanager=alertmanager,
         )
         return cls(deps=deps, redis_url=url, embedded=embedded)
 
     async def close(self) -> None:
         try:
+            if self.deps.alertmanager is not None:
+                await self.deps.alertmanager.close()
             await self.deps.store.close()
         finally:
             if self.embedded is not None:

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     job_timeout: float = Field(60.0, gt=0, le=3600, validation_alias="OPSLOOP_JOB_TIMEOUT")
     channel_rate: float = Field(1.0, gt=0, le=100, validation_alias="OPSLOOP_CHANNEL_RATE")
     channel_burst: int = Field(3, ge=1, le=100, validation_alias="OPSLOOP_CHANNEL_BURST")
+    alert_poll_seconds: float = Field(
+        30.0, ge=0.2, le=3600, validation_alias="OPSLOOP_ALERT_POLL_SECONDS"
+    )
+    storm_threshold: int = Field(10, ge=1, le=10_000, validation_alias="OPSLOOP_STORM_THRESHOLD")
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from commands import ops
+from commands import ack, alerts, ops
 
-FAMILIES: tuple[ModuleType, ...] = (ops,)
+FAMILIES: tuple[ModuleType, ...] = (ops, alerts, ack)

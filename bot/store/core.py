@@ -107,7 +107,10 @@ class Store:
     """The bot's view of Redis."""
 
     def __init__(self, redis: ArqRedis) -> None:
+        from bot.store.alerts import AlertStore
+
         self.redis = redis
+        self.alerts = AlertStore(redis)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._reserve = redis.register_script(_RESERVE)
         self._push_back = redis.register_script(_PUSH_BACK)

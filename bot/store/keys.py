@@ -28,3 +28,41 @@ def pending_update_key(channel: str, ts: str) -> str:
 
 def flush_marker_key(channel: str, ts: str) -> str:
     return f"{PREFIX}slack:flushing:{channel}:{ts}"
+
+
+# -- alert groups ------------------------------------------------------------------------------
+ALERT_SEQ = PREFIX + "alerts:seq"  # INCR: the n of AL-<n>
+ALERT_BY_KEY = PREFIX + "alerts:by_key"  # hash: Alertmanager groupKey -> AL-<n> of its open group
+ALERTS_OPEN = PREFIX + "alerts:open"  # zset: AL-<n> -> first seen, for /alerts and polling
+# A resolved group's record is kept this long for /ack answers and the audit trail.
+RESOLVED_GROUP_TTL = 30 * 86400
+GROUP_LOCK_TIMEOUT = 60  # seconds a job may hold a group (a Slack budget wait included)
+STORM_WINDOW_SECONDS = 60
+# A storm summary ends when no new group joined it for this long; the next storm gets a new one.
+STORM_QUIET_SECONDS = 300
+
+
+def alert_group_key(ref: str) -> str:
+    return f"{PREFIX}alerts:group:{ref}"
+
+
+def alert_lock_key(group_key_hash: str) -> str:
+    return f"{PREFIX}lock:alerts:{group_key_hash}"
+
+
+def storm_window_key(channel: str) -> str:
+    """zset of new groups in the channel by arrival time, for the storm threshold."""
+    return f"{PREFIX}alerts:new:{channel}"
+
+
+def storm_key(channel: str) -> str:
+    """hash: the channel's current storm: id, ts, started_at, last_member_at, counters."""
+    return f"{PREFIX}alerts:storm:{channel}"
+
+
+def storm_recent_key(channel: str) -> str:
+    """list: the newest groups of the channel's current storm, for its summary message."""
+    return f"{PREFIX}alerts:storm:{channel}:recent"
+
+
+STORM_RECENT_SHOWN = 15

@@ -1,0 +1,1 @@
+"""Alertmanager notifications as Slack threads: payload, routing, group state, the webhook."""

@@ -1,0 +1,387 @@
+"""What happens to alert groups: notifications, acknowledgements, silences, escalation, and
+noticing resolution that Alertmanager does not report.
+
+Every change to a group happens under its lock, and is saved before any Slack call, so the stored
+state is complete even while Slack lags behind. Thread replies wait in the group's outbox until
+Slack took them: a failed send is retried by the job, never lost and never sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from arq.worker import Retry
+
+from bot.alerting import messages
+from bot.alerting.groups import AlertGroup, Outgoing, merge, resolve_all
+from bot.alerting.payload import parse_notification
+from bot.alerting.routing import route_for
+from bot.deps import Deps
+from bot.durations import format_duration
+from bot.errors import IntegrationError, UserError
+from bot.store.alerts import AlertStore
+from integrations.alertmanager import Matcher
+
+log = logging.getLogger(__name__)
+
+NOTIFY_JOB = "alerts.notify"
+ESCALATE_JOB = "alerts.escalate"
+ESCALATE_STORM_JOB = "alerts.escalate_storm"
+POLL_JOB = "alerts.poll"
+STORM_RENDER_JOB = "alerts.storm_render"
+
+
+def matchers(group: AlertGroup) -> list[Matcher]:
+    """The labels every alert of the group shares: what a silence or a query needs."""
+    labels = group.group_labels or group.common_labels
+    return [Matcher(name=k, value=v) for k, v in sorted(labels.items())]
+
+
+def _who(user_id: str, user_name: str) -> str:
+    return f"{user_name or user_id} (Slack {user_id}) via opsloop"
+
+
+class AlertService:
+    """The alert capability, over the store, Slack and (when configured) Alertmanager."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.groups: AlertStore = deps.store.alerts
+
+    # -- notifications ---------------------------------------------------------------------
+
+    async def notify(self, data: dict[str, Any], received_at: float, attempt: int = 1) -> None:
+        """Apply one Alertmanager notification (a job; safe to run again)."""
+        notification = parse_notification(data)
+        now = time.time()
+        async with self.groups.locked(notification.groupKey):
+            ref = await self.groups.ref_for(notification.groupKey)
+            group = await self.groups.load(ref) if ref else None
+            if group is None or not group.is_open:
+                group = await self._new_group(notification, received_at)
+                change = merge(group, notification, now)
+                await self._place(group)
+                await self.groups.save(group)
+                await self._schedule_escalation(group, 1)
+            else:
+                change = merge(group, notification, now)
+                if not change.empty and not group.storm_id:
+                    group.outbox.append(Outgoing(messages.change_reply(group, change)))
+                if change.group_resolved:
+                    await self._on_resolved(group)
+                if change.empty and not group.outbox and group.message_ts:
+                    return  # an unchanged repeat adds nothing
+                await self.groups.save(group)
+            await self._deliver_or_retry(group, attempt)
+        if group.storm_id and group.channel:
+            await self.deps.queue.enqueue(STORM_RENDER_JOB, {"channel": group.channel})
+
+    async def _new_group(self, notification: Any, received_at: float) -> AlertGroup:
+        labels = {**notification.groupLabels, **notification.commonLabels}
+        route = route_for(self.deps.config.alerts, labels)
+        ref = await self.groups.new_ref(notification.groupKey)
+        group = AlertGroup(ref=ref, group_key=notification.groupKey, first_seen=received_at)
+        if route is not None:
+            group.channel = route.channel
+            if route.escalate_after is not None:
+                group.escalate_after = route.escalate_after.total_seconds()
+                group.escalate_to = list(route.escalate_to)
+        else:
+            log.warning("%s matches no alerts route; it is tracked but not posted", ref)
+        return group
+
+    async def _place(self, group: AlertGroup) -> None:
+        """A new open group gets its own message, unless its channel is in a storm."""
+        if group.channel is None or not group.is_open:
+            return
+        count = await self.groups.count_new_group(group.channel, group.ref)
+        if count > self.deps.settings.storm_threshold:
+            group.storm_id = await self.groups.join_storm(
+                group.channel, uuid.uuid4().hex[:12], messages.storm_line(group)
+            )
+
+    async def _on_resolved(self, group: AlertGroup) -> None:
+        await self.deps.store.audit(
+            "alertmanager", "alert.resolved", group.ref, {"title": group.title}
+        )
+        if group.storm_id and group.channel:
+            await self.groups.count_in_storm(group.channel, group.storm_id, "resolved")
+        if group.silence_id and self.deps.alertmanager is not None:
+            try:
+                await self.deps.alertmanager.expire_silence(group.silence_id)
+            except IntegrationError as e:
+                log.warning("%s: could not expire silence %s: %s", group.ref, group.silence_id, e)
+            group.silence_id = None
+            group.silence_until = None
+
+    # -- Slack -----------------------------------------------------------------------------
+
+    async def _deliver_or_retry(self, group: AlertGroup, attempt: int) -> None:
+        try:
+            await self.deliver(group)
+        except IntegrationError as e:
+            # The state is saved; only Slack is behind. Run the job again a little later.
+            log.warning("%s: Slack delivery failed (%s); retrying", group.ref, e)
+            raise Retry(defer=min(5 * attempt, 60)) from e
+
+    async def deliver(self, group: AlertGroup) -> None:
+        """Bring Slack up to date with the group (call under its lock)."""
+        if group.channel is None or group.storm_id:
+            if group.outbox:
+                group.outbox.clear()
+                await self.groups.save(group)
+            return
+        text, blocks = messages.parent_message(group, time.time())
+        slack = self.deps.slack
+        if group.message_ts is None:
+            posted = await slack.post_message(group.channel, text, blocks)
+            group.message_ts = posted.ts
+            await self.groups.save(group)
+        else:
+            await slack.request_update(group.channel, group.message_ts, text, blocks)
+        while group.outbox:
+            item = group.outbox[0]
+            await slack.post_message(
+                group.channel, item.text, thread_ts=group.message_ts, reply_broadcast=item.broadcast
+            )
+            group.outbox.pop(0)
+            await self.groups.save(group)
+
+    async def render_storm(self, channel: str) -> None:
+        """Post the channel's storm summary once, then keep it up to date (coalesced)."""
+        async with self.groups.storm_locked(channel):
+            storm = await self.groups.storm(channel)
+            if storm is None:
+                return
+            text, blocks = messages.storm_message(storm, channel)
+            if storm.ts is None:
+                posted = await self.deps.slack.post_message(channel, text, blocks)
+                await self.groups.set_storm_ts(channel, storm.id, posted.ts)
+                await self._schedule_storm_escalation(channel, storm.id, storm.started_at, 1)
+            else:
+                await self.deps.slack.request_update(channel, storm.ts, text, blocks)
+
+    # -- people ----------------------------------------------------------------------------
+
+    async def _load_open(self, ref: str) -> AlertGroup:
+        group = await self.groups.load(ref)
+        if group is None:
+            raise UserError(
+                f"`{ref}` is not an alert group opsloop knows.", "Type `/alerts` to list open ones."
+            )
+        return group
+
+    async def acknowledge(
+        self, ref: str, user_id: str, user_name: str, note: str = ""
+    ) -> tuple[bool, str]:
+        """Record who is on it and silence the group in Alertmanager.
+
+        Returns whether this call acknowledged it (False: someone already had) and the answer
+        for the person."""
+        group = await self._load_open(ref)
+        async with self.groups.locked(group.group_key):
+            group = await self._load_open(ref)
+            if not group.is_open:
+                raise UserError(
+                    f"{ref} *{group.title}* is already resolved; nothing to acknowledge."
+                )
+            if group.acked_by:
+                return False, messages.already_acked(group)
+            now = time.time()
+            group.acked_by, group.acked_at, group.ack_note = user_id, now, note.strip()[:500]
+            problem = await self._silence(group, user_id, user_name, self._ack_silence(), note)
+            group.outbox.append(Outgoing(messages.ack_reply(group, problem)))
+            await self.groups.save(group)
+            detail = {"note": group.ack_note, "silence_id": group.silence_id}
+            await self.deps.store.audit(user_id, "alert.acknowledged", ref, detail)
+            if group.storm_id and group.channel:
+                await self.groups.count_in_storm(group.channel, group.storm_id, "acked")
+            await self.deliver(group)
+        await self._schedule_poll(group)
+        if group.storm_id and group.channel:
+            await self.deps.queue.enqueue(STORM_RENDER_JOB, {"channel": group.channel})
+        return True, messages.ack_confirmation(group, problem)
+
+    async def unacknowledge(self, ref: str, user_id: str) -> str:
+        group = await self._load_open(ref)
+        async with self.groups.locked(group.group_key):
+            group = await self._load_open(ref)
+            if not group.acked_by:
+                raise UserError(f"{ref} is not acknowledged.")
+            await self._unsilence(group)
+            group.acked_by, group.acked_at, group.ack_note = None, None, ""
+            group.poll_generation += 1
+            group.outbox.append(Outgoing(messages.unack_reply(user_id)))
+            await self.groups.save(group)
+            await self.deps.store.audit(user_id, "alert.unacknowledged", ref)
+            await self.deliver(group)
+        if group.is_open and group.escalate_after:
+            await self._schedule_escalation(group, group.escalations + 1, time.time())
+        return f"You unacknowledged {ref}."
+
+    async def silence(self, ref: str, user_id: str, user_name: str, duration: timedelta) -> str:
+        if self.deps.alertmanager is None:
+            raise UserError(
+                "Alertmanager is not configured (OPSLOOP_ALERTMANAGER_URL is unset), so opsloop "
+                "cannot silence alerts.",
+                f"Acknowledge instead (`/ack {ref}`) to record that you are on it.",
+            )
+        group = await self._load_open(ref)
+        async with self.groups.locked(group.group_key):
+            group = await self._load_open(ref)
+            if not group.is_open:
+                raise UserError(f"{ref} is already resolved; there is nothing to silence.")
+            await self._unsilence(group)
+            problem = await self._silence(group, user_id, user_name, duration, "")
+            if problem:
+                raise IntegrationError("Alertmanager", problem)
+            group.outbox.append(Outgoing(messages.silence_reply(group, user_id, duration)))
+            await self.groups.save(group)
+            detail = {"silence_id": group.silence_id, "seconds": duration.total_seconds()}
+            await self.deps.store.audit(user_id, "alert.silenced", ref, detail)
+            await self.deliver(group)
+        await self._schedule_poll(group)
+        return f"{ref} is silenced for {format_duration(duration)}."
+
+    def _ack_silence(self) -> timedelta:
+        return self.deps.config.alerts.ack_silence
+
+    async def _silence(
+        self, group: AlertGroup, user_id: str, user_name: str, duration: timedelta, note: str
+    ) -> str | None:
+        """Make the silence; a problem to show instead of raising (the ack stands regardless)."""
+        am = self.deps.alertmanager
+        if am is None:
+            return None
+        found = matchers(group)
+        if not found:
+            return "the group has no common labels to silence it by."
+        comment = f"Acknowledged in Slack as {group.ref}" + (f": {note}" if note else "")
+        try:
+            group.silence_id = await am.create_silence(
+                found, duration, created_by=_who(user_id, user_name), comment=comment
+            )
+        except IntegrationError as e:
+            return e.message
+        group.silence_until = time.time() + duration.total_seconds()
+        group.silenced_by = user_id
+        group.poll_generation += 1
+        return None
+
+    async def _unsilence(self, group: AlertGroup) -> None:
+        if group.silence_id and self.deps.alertmanager is not None:
+            await self.deps.alertmanager.expire_silence(group.silence_id)
+        group.silence_id, group.silence_until, group.silenced_by = None, None, None
+
+    # -- timers ----------------------------------------------------------------------------
+
+    async def _schedule_escalation(
+        self, group: AlertGroup, round_: int, base: float | None = None
+    ) -> None:
+        if not group.escalate_after or not group.is_open or group.storm_id:
+            return
+        # Counted from the first notification the bot received, not from when it fired.
+        start = base if base is not None else group.first_seen
+        run_at = start + group.escalate_after * (round_ if base is None else 1)
+        await self.deps.queue.enqueue(
+            ESCALATE_JOB,
+            {"ref": group.ref, "round": round_},
+            # The time is part of the id: after an unacknowledge the same round is scheduled anew.
+            job_id=f"{ESCALATE_JOB}:{group.ref}:{round_}:{int(run_at)}",
+            run_at=run_at,
+        )
+
+    async def escalate(self, ref: str, round_: int) -> None:
+        """A deferred job: mention escalate_to if the group is still unattended."""
+        group = await self.groups.load(ref)
+        if group is None:
+            return
+        async with self.groups.locked(group.group_key):
+            group = await self.groups.load(ref)
+            now = time.time()
+            if group is None or not group.needs_attention(now) or group.escalations >= round_:
+                return  # acknowledged, silenced, resolved, or already done: the timer stops
+            group.escalations = round_
+            text = messages.escalation_reply(group, group.escalate_to, now - group.first_seen)
+            group.outbox.append(Outgoing(text, broadcast=True))
+            await self.groups.save(group)
+            await self.deps.store.audit(
+                "opsloop", "alert.escalated", ref, {"round": round_, "to": group.escalate_to}
+            )
+            await self.deliver(group)
+        await self._schedule_escalation(group, round_ + 1, now)
+
+    async def _schedule_storm_escalation(
+        self, channel: str, storm_id: str, started_at: float, round_: int
+    ) -> None:
+        route = next((r for r in self.deps.config.alerts.routes if r.channel == channel), None)
+        if route is None or route.escalate_after is None:
+            return
+        await self.deps.queue.enqueue(
+            ESCALATE_STORM_JOB,
+            {"channel": channel, "storm_id": storm_id, "round": round_},
+            job_id=f"{ESCALATE_STORM_JOB}:{channel}:{storm_id}:{round_}",
+            run_at=started_at + route.escalate_after.total_seconds() * round_,
+        )
+
+    async def escalate_storm(self, channel: str, storm_id: str, round_: int) -> None:
+        """One escalation for a whole storm, in its summary's thread, instead of one per group."""
+        storm = await self.groups.storm(channel)
+        if storm is None or storm.id != storm_id or storm.ts is None:
+            return
+        unattended = storm.members - storm.resolved - storm.acked
+        if unattended <= 0:
+            return
+        route = next((r for r in self.deps.config.alerts.routes if r.channel == channel), None)
+        mentions = list(route.escalate_to) if route else []
+        text = messages.storm_escalation_reply(unattended, mentions, time.time() - storm.started_at)
+        await self.deps.slack.post_message(channel, text, thread_ts=storm.ts, reply_broadcast=True)
+        await self.deps.store.audit(
+            "opsloop", "alert.escalated", f"storm {storm_id}", {"open": unattended, "round": round_}
+        )
+        await self._schedule_storm_escalation(channel, storm_id, storm.started_at, round_ + 1)
+
+    async def _schedule_poll(self, group: AlertGroup) -> None:
+        if self.deps.alertmanager is None or not group.silence_id or not group.is_open:
+            return
+        delay = self.deps.settings.alert_poll_seconds
+        gen = group.poll_generation
+        await self.deps.queue.enqueue(
+            POLL_JOB,
+            {"ref": group.ref, "generation": gen},
+            job_id=f"{POLL_JOB}:{group.ref}:{gen}:{int(time.time() * 1000)}",
+            run_at=time.time() + delay,
+        )
+
+    async def poll(self, ref: str, generation: int) -> None:
+        """Alertmanager sends no `resolved` for alerts that resolve while silenced: ask it."""
+        am = self.deps.alertmanager
+        group = await self.groups.load(ref)
+        if am is None or group is None or not group.is_open or not group.silence_id:
+            return
+        if group.poll_generation != generation:
+            return  # a newer acknowledgement or silence runs its own chain
+        active = await am.alerts(matchers(group), active=True, silenced=True, inhibited=True)
+        now = time.time()
+        still = {a.fingerprint for a in active if a.ends_at is None or a.ends_at.timestamp() > now}
+        if any(a.fingerprint in still for a in group.firing):
+            await self._schedule_poll(group)
+            return
+        async with self.groups.locked(group.group_key):
+            group = await self.groups.load(ref)
+            if group is None or not group.is_open or group.poll_generation != generation:
+                return
+            resolve_all(group, now)
+            await self._on_resolved(group)
+            group.outbox.append(Outgoing(messages.resolved_while_silenced_reply(group)))
+            await self.groups.save(group)
+            await self.deliver(group)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def open_groups(self) -> list[AlertGroup]:
+        return await self.groups.open_groups()

@@ -1,0 +1,70 @@
+"""`POST /hooks/alertmanager`: accept a notification in milliseconds, work on it in a job.
+
+Alertmanager retries 5xx answers and drops 4xx ones, so: 401 for a bad token, 400 (naming the
+field) for a body that will never be valid, 413 over 1 MiB, and 503 when the notification cannot
+be stored yet, so that Alertmanager delivers it again later.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.alerting.payload import PayloadError, notification_id, parse_notification
+from bot.alerting.service import NOTIFY_JOB
+from bot.deps import Deps
+
+log = logging.getLogger(__name__)
+
+
+def _authorized(header: str, token: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    # Constant-time comparison: the token must not leak through response timing.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+
+
+def alertmanager_hook(deps: Deps) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The aiohttp handler for POST /hooks/alertmanager."""
+
+    async def handle(request: web.Request) -> web.Response:
+        token = deps.settings.secret("alertmanager_webhook_token")
+        if not token:
+            raise web.HTTPNotFound(text="Not found: OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN is unset.\n")
+        if not _authorized(request.headers.get("Authorization", ""), token):
+            return web.Response(
+                status=401,
+                text="Unauthorized: send Authorization: Bearer <the webhook token>.\n",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        raw = await request.read()
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            return web.Response(status=400, text="Invalid payload: the body is not JSON.\n")
+        try:
+            notification = parse_notification(data)
+        except PayloadError as e:
+            return web.Response(status=400, text=f"Invalid payload: {e}\n")
+        payload = {"notification": data, "received_at": time.time()}
+        try:
+            fresh = await deps.queue.enqueue(
+                NOTIFY_JOB, payload, job_id=f"am:{notification_id(raw)}"
+            )
+        except Exception as e:
+            log.warning("cannot store an Alertmanager notification: %s", type(e).__name__)
+            return web.Response(status=503, text="Cannot store the notification yet; retry.\n")
+        if fresh:
+            deps.metrics.jobs_enqueued.labels(NOTIFY_JOB).inc()
+        else:
+            deps.metrics.duplicates.labels("alertmanager").inc()
+        return web.json_response(
+            {"status": "accepted" if fresh else "duplicate", "groupKey": notification.groupKey},
+            status=202 if fresh else 200,
+        )
+
+    return handle

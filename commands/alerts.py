@@ -1,0 +1,115 @@
+"""`/alerts` and the alert message's buttons; the jobs behind Alertmanager notifications."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.alerting import messages
+from bot.alerting.messages import SILENCE_DURATIONS, AlertAction
+from bot.alerting.service import (
+    ESCALATE_JOB,
+    ESCALATE_STORM_JOB,
+    NOTIFY_JOB,
+    POLL_JOB,
+    STORM_RENDER_JOB,
+    AlertService,
+)
+from bot.deps import CommandHelp, Deps
+from bot.durable import action_job, add_action, add_slash_command, slash_job
+from bot.jobs import JobContext, JobRegistry
+from bot.replies import Reply, usage, usage_error
+from bot.slack_requests import ActionRequest, SlashRequest
+
+HELP = CommandHelp(
+    command="/alerts",
+    summary="open Alertmanager alert groups, this channel's first",
+    usage=("/alerts",),
+)
+LIST_JOB = "alerts.list"
+ACK_CLICK_JOB = "alerts.ack_click"
+UNACK_CLICK_JOB = "alerts.unack_click"
+SILENCE_CLICK_JOB = "alerts.silence_click"
+
+
+def parse(text: str) -> dict[str, Any]:
+    if text.strip().lower() in ("", "list"):
+        return {"sub": "list"}
+    if text.strip().lower() == "help":
+        return {"sub": "help"}
+    raise usage_error(HELP, f"`/alerts` takes no arguments (got `{text.strip()}`).")
+
+
+async def run_list(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> Reply:
+    """Ephemeral list of open groups."""
+    if args["sub"] == "help":
+        return Reply(text=usage(HELP) + "\nAcknowledge with the alert's button or `/ack AL-<n>`.")
+    groups = await AlertService(job.deps).open_groups()
+    return messages.alerts_list(groups, request.channel_id, time.time())
+
+
+async def ack_click(job: JobContext, request: ActionRequest) -> Reply | None:
+    """Acknowledge button: the message itself shows it; only a refusal is answered."""
+    changed, text = await AlertService(job.deps).acknowledge(
+        request.value, request.user_id, request.user_name
+    )
+    return None if changed else Reply(text=text)
+
+
+async def unack_click(job: JobContext, request: ActionRequest) -> Reply | None:
+    await AlertService(job.deps).unacknowledge(request.value, request.user_id)
+    return None
+
+
+async def silence_click(job: JobContext, request: ActionRequest) -> Reply | None:
+    duration = SILENCE_DURATIONS[AlertAction(request.action_id)]
+    await AlertService(job.deps).silence(
+        request.value, request.user_id, request.user_name, duration
+    )
+    return None
+
+
+async def notify(job: JobContext, payload: dict[str, Any]) -> None:
+    await AlertService(job.deps).notify(
+        payload["notification"], float(payload["received_at"]), job.attempt
+    )
+
+
+async def escalate(job: JobContext, payload: dict[str, Any]) -> None:
+    await AlertService(job.deps).escalate(payload["ref"], int(payload["round"]))
+
+
+async def escalate_storm(job: JobContext, payload: dict[str, Any]) -> None:
+    await AlertService(job.deps).escalate_storm(
+        payload["channel"], payload["storm_id"], int(payload["round"])
+    )
+
+
+async def poll(job: JobContext, payload: dict[str, Any]) -> None:
+    await AlertService(job.deps).poll(payload["ref"], int(payload["generation"]))
+
+
+async def storm_render(job: JobContext, payload: dict[str, Any]) -> None:
+    await AlertService(job.deps).render_storm(payload["channel"])
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    add_slash_command(app, deps, HELP.command, parse, LIST_JOB)
+    add_action(app, deps, AlertAction.ACK, ACK_CLICK_JOB)
+    add_action(app, deps, AlertAction.UNACK, UNACK_CLICK_JOB)
+    for action in SILENCE_DURATIONS:
+        add_action(app, deps, action, SILENCE_CLICK_JOB)
+
+
+def register_jobs(registry: JobRegistry) -> None:
+    registry.add(LIST_JOB, slash_job(run_list))
+    registry.add(ACK_CLICK_JOB, action_job(ack_click))
+    registry.add(UNACK_CLICK_JOB, action_job(unack_click))
+    registry.add(SILENCE_CLICK_JOB, action_job(silence_click))
+    registry.add(NOTIFY_JOB, notify)
+    registry.add(ESCALATE_JOB, escalate)
+    registry.add(ESCALATE_STORM_JOB, escalate_storm)
+    registry.add(POLL_JOB, poll)
+    registry.add(STORM_RENDER_JOB, storm_render)
