@@ -33,9 +33,9 @@ def _metrics_middleware(deps: Deps) -> Middleware:
         try:
             response = await handler(request)
         except web.HTTPException as e:
-            deps.metrics.requests.labels(name, str(e.status)).inc()
+            deps.metrics.request(name, e.status).inc()
             raise
-        deps.metrics.requests.labels(name, str(response.status)).inc()
+        deps.metrics.request(name, response.status).inc()
         return response
 
     return count

@@ -78,9 +78,9 @@ async def _enqueue_then_ack(
         )
         return
     if fresh:
-        deps.metrics.jobs_enqueued.labels(job).inc()
+        deps.metrics.enqueued(job).inc()
     else:
-        deps.metrics.duplicates.labels("slack").inc()
+        deps.metrics.duplicate("slack").inc()
     await ack()
 
 

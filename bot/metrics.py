@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 ACK_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0)
@@ -54,6 +56,33 @@ class Metrics:
             buckets=(0, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
             registry=r,
         )
+
+        # Label lookups cost microseconds on the ack path; bound children are kept here.
+        self._bound: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        child = self._bound.get(key)
+        if child is None:
+            child = self._bound[key] = metric.labels(*labels)
+        return child
+
+    def ack(self, kind: str) -> Histogram:
+        """The ack-latency histogram of one kind of Slack request."""
+        child: Histogram = self._child(self.ack_latency, kind)
+        return child
+
+    def request(self, route: str, status: int) -> Counter:
+        child: Counter = self._child(self.requests, route, str(status))
+        return child
+
+    def enqueued(self, job: str) -> Counter:
+        child: Counter = self._child(self.jobs_enqueued, job)
+        return child
+
+    def duplicate(self, source: str) -> Counter:
+        child: Counter = self._child(self.duplicates, source)
+        return child
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

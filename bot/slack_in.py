@@ -13,14 +13,15 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -44,7 +45,7 @@ class BotIdentity:
 
     def __init__(self, client: AsyncWebClient, token: str) -> None:
         self._client = client
-        self._token = token
+        self.token = token
         self.bot_user_id: str | None = None
         self.bot_id: str | None = None
 
@@ -52,29 +53,50 @@ class BotIdentity:
         """Ask auth.test until it answers (a background task)."""
         while self.bot_user_id is None:
             try:
-                auth = await self._client.auth_test(token=self._token)
+                auth = await self._client.auth_test(token=self.token)
                 self.bot_user_id = auth.get("user_id")
                 self.bot_id = auth.get("bot_id")
             except Exception as e:
                 log.warning("Slack auth.test failed (%s); retrying", type(e).__name__)
                 await asyncio.sleep(self.RETRY_SECONDS)
 
-    def authorize_function(self) -> Callable[..., Awaitable[AuthorizeResult]]:
-        """Bolt's `authorize`: a plain function, since Bolt passes arguments by their names."""
 
-        async def authorize(
-            enterprise_id: str | None, team_id: str | None, user_id: str | None
-        ) -> AuthorizeResult:
-            return AuthorizeResult(
-                enterprise_id=enterprise_id,
-                team_id=team_id,
-                bot_token=self._token,
-                bot_user_id=self.bot_user_id,
-                bot_id=self.bot_id,
-                user_id=user_id,
-            )
+class IdentityAuthorize(AsyncAuthorize):
+    """Bolt's `authorize` from the BotIdentity; a subclass, since Bolt re-inspects a plain
+    function's arguments on every call."""
 
-        return authorize
+    def __init__(self, identity: BotIdentity) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.identity = identity
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            bot_token=self.identity.token,
+            bot_user_id=self.identity.bot_user_id,
+            bot_id=self.identity.bot_id,
+            user_id=user_id,
+        )
+
+
+def _bolt_logger() -> logging.Logger:
+    # Bolt guards its debug strings with `level <= DEBUG`; a logger left at NOTSET passes that
+    # guard and builds them on every request. Our log level applies to Bolt only from WARNING.
+    logger = logging.getLogger("slack_bolt")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    return logger
 
 
 def build_bolt_app(deps: Deps, identity: BotIdentity, base_url: str) -> AsyncApp:
@@ -84,11 +106,11 @@ def build_bolt_app(deps: Deps, identity: BotIdentity, base_url: str) -> AsyncApp
     app = AsyncApp(
         # No token on Bolt's own client: authorization comes from `identity`, never inline.
         client=AsyncWebClient(base_url=base_url),
-        authorize=identity.authorize_function(),
+        authorize=IdentityAuthorize(identity),
         signing_secret=deps.settings.secret("slack_signing_secret") or "",
         process_before_response=True,
         raise_error_for_unhandled_request=False,
-        logger=logging.getLogger("slack_bolt"),
+        logger=_bolt_logger(),
     )
 
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
@@ -107,8 +129,12 @@ def build_bolt_app(deps: Deps, identity: BotIdentity, base_url: str) -> AsyncApp
 
 
 def inspect_body(text: str, content_type: str) -> tuple[str | None, str]:
-    """(problem, kind): a problem that makes the body unusable, and the kind of request."""
-    if content_type == "application/json":
+    """(problem, kind): a problem that would make Bolt fail, and the kind of request.
+
+    Mirrors Bolt's own body parsing (slack_bolt/request/internals.py `parse_body`), and parses
+    only where Bolt would raise: a slash command's form is left to Bolt, which parses it anyway.
+    """
+    if content_type == "application/json" or text.startswith("{"):
         try:
             data = json.loads(text)
         except ValueError:
@@ -116,18 +142,19 @@ def inspect_body(text: str, content_type: str) -> tuple[str | None, str]:
         if not isinstance(data, dict):
             return "the JSON body must be an object", "other"
         return None, str(data.get("type", "event"))
-    form = parse_qs(text, keep_blank_values=True)
-    if "payload" in form:
-        try:
-            payload = json.loads(form["payload"][0])
-        except ValueError:
-            return "`payload` is not valid JSON", "other"
-        if not isinstance(payload, dict):
-            return "`payload` must be a JSON object", "other"
-        return None, str(payload.get("type", "other"))
-    if "command" in form:
-        return None, "command"
-    return None, "other"
+    if "payload" not in text:
+        return None, "command" if "command=" in text else "other"
+    params = dict(parse_qsl(text, keep_blank_values=True))
+    raw = params.get("payload")
+    if raw is None:
+        return None, "command" if "command" in params else "other"
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return "`payload` is not valid JSON", "other"
+    if not isinstance(payload, dict):
+        return "`payload` must be a JSON object", "other"
+    return None, str(payload.get("type", "other"))
 
 
 def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
@@ -152,7 +179,7 @@ def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
             ref = log_unexpected(e, "Slack request dispatch")
             return web.Response(status=503, text=f"opsloop could not handle this ({ref}).\n")
         response = await to_aiohttp_response(bolt_response)
-        deps.metrics.ack_latency.labels(kind).observe(time.perf_counter() - started)
+        deps.metrics.ack(kind).observe(time.perf_counter() - started)
         return response
 
     return handle

@@ -14,6 +14,7 @@ from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
 
 from bot.redis_conn import close
+from bot.store.batching import PipelinedScript
 from bot.store.keys import (
     AUDIT,
     AUDIT_MAX_ENTRIES,
@@ -29,7 +30,8 @@ from bot.store.keys import (
 
 # Enqueue only if no job or result with this id exists: the job id is the delivery's identity
 # (a Slack trigger_id, an Alertmanager notification hash), so a retried delivery acts once. One
-# round trip, where arq's own enqueue_job needs a WATCH/MULTI exchange of three or four.
+# round trip, where arq's own enqueue_job needs a WATCH/MULTI exchange of three or four; it is
+# sent pipelined (bot/store/batching.py) because it sits on the ack path.
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call('PSETEX', KEYS[1], ARGV[2], ARGV[1])
@@ -111,7 +113,7 @@ class Store:
 
         self.redis = redis
         self.alerts = AlertStore(redis)
-        self._enqueue = redis.register_script(_ENQUEUE)
+        self._enqueue = PipelinedScript(redis, _ENQUEUE)
         self._reserve = redis.register_script(_RESERVE)
         self._push_back = redis.register_script(_PUSH_BACK)
         self._set_pending = redis.register_script(_SET_PENDING)
@@ -121,6 +123,7 @@ class Store:
         return bool(await self.redis.ping())
 
     async def close(self) -> None:
+        await self._enqueue.close()
         await close(self.redis)
 
     # -- jobs -------------------------------------------------------------------------------
@@ -129,7 +132,7 @@ class Store:
         """Put a serialized arq job on the queue unless one with this id exists or ran."""
         keys = [job_key_prefix + job_id, result_key_prefix + job_id, QUEUE]
         expires = max(run_at_ms - int(time.time() * 1000), 0) + JOB_EXPIRES_MS
-        return bool(await self._enqueue(keys=keys, args=[serialized, expires, run_at_ms, job_id]))
+        return bool(await self._enqueue(keys, [serialized, expires, run_at_ms, job_id]))
 
     async def queue_depth(self) -> int:
         return int(await self.redis.zcard(QUEUE))
