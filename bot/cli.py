@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -48,6 +49,7 @@ async def _serve(settings: Settings, *, worker: bool, socket_mode: bool = False)
     runtime = Runtime.start(settings, load_config(settings))
     runner: web.AppRunner | None = None
     workers: WorkerRunner | None = None
+    handler: Any = None
     try:
         app = create_app(settings, runtime.deps)
         runner = await start_site(app, settings.host, settings.port)
@@ -57,12 +59,22 @@ async def _serve(settings: Settings, *, worker: bool, socket_mode: bool = False)
             await workers.start()
         if socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            from slack_sdk.errors import SlackApiError
 
             handler = AsyncSocketModeHandler(app[BOLT_KEY], settings.secret("slack_app_token"))
-            await handler.connect_async()  # type: ignore[no-untyped-call]
+            try:  # one checked call first: slack_sdk's connect() retries a refused token forever
+                handler.client.wss_uri = await handler.client.issue_new_wss_url()
+            except SlackApiError as e:
+                error = e.response.get("error")
+                raise SettingsError(
+                    f"SLACK_APP_TOKEN: Slack refused it for apps.connections.open ({error})"
+                ) from None
+            await handler.connect_async()
             log.info("connected to Slack over Socket Mode")
         await wait_for_stop()
     finally:
+        if handler is not None:  # first: stop taking envelopes before the worker stops
+            await handler.close_async()
         if runner is not None:
             await runner.cleanup()
         if workers is not None:

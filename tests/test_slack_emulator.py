@@ -14,10 +14,14 @@ import pytest
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack_emulator import SlackDriver, SlackEmulator
+from tests.waiting import eventually
 
 Answer = tuple[int, str]
 
@@ -756,3 +760,203 @@ async def test_delays_hold_a_method_until_cleared(
     emu.delays.clear()
     resp = await asyncio.wait_for(held, 1.0)
     assert resp["user"]["id"] == "U0ALICE"
+
+
+# -- Socket Mode -----------------------------------------------------------------------------
+
+
+class TinySocketApp:
+    """A stand-in for a Socket Mode bot on slack_sdk's own aiohttp SocketModeClient: it records
+    each envelope and acks with what `answer` returns (None: a bare ack), after `delay` s."""
+
+    def __init__(self, emu: SlackEmulator) -> None:
+        self.client = SocketModeClient(
+            app_token=emu.app_token, web_client=AsyncWebClient(base_url=emu.api_url)
+        )
+        self.received: list[SocketModeRequest] = []
+        self.answer: Callable[[SocketModeRequest], dict[str, Any] | None] = lambda _: None
+        self.delay = 0.0
+        self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
+        self.received.append(req)
+        await asyncio.sleep(self.delay)
+        ack = SocketModeResponse(envelope_id=req.envelope_id, payload=self.answer(req))
+        await client.send_socket_mode_response(ack)
+
+
+@pytest.fixture
+async def socket_app(emu: SlackEmulator) -> AsyncIterator[TinySocketApp]:
+    app = TinySocketApp(emu)
+    await app.client.connect()  # type: ignore[no-untyped-call]
+    assert await emu.socket.wait_for_client(within=5)
+    yield app
+    await app.client.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+async def socket_driver(emu: SlackEmulator) -> AsyncIterator[SlackDriver]:
+    async with SlackDriver(emu, transport="socket") as d:
+        yield d
+
+
+async def test_apps_connections_open_takes_only_the_app_token(emu: SlackEmulator) -> None:
+    web = AsyncWebClient(base_url=emu.api_url)
+    first = await web.apps_connections_open(app_token=emu.app_token)
+    second = await web.apps_connections_open(app_token=emu.app_token)
+    port = emu.base_url.rsplit(":", 1)[1] if emu.base_url else ""
+    assert first["url"].startswith(f"ws://127.0.0.1:{port}/link/?ticket=")
+    assert first["url"].endswith(f"&app_id={emu.app_id}") and first["url"] != second["url"]
+    bot_token = await api_error(web.apps_connections_open(app_token=emu.bot_token))
+    assert bot_token.response["error"] == "not_allowed_token_type"
+    wrong = await api_error(web.apps_connections_open(app_token="xapp-1-wrong"))
+    assert wrong.response["error"] == "invalid_auth"
+    # The app-level token opens connections and nothing else.
+    app_as_bot = AsyncWebClient(token=emu.app_token, base_url=emu.api_url)
+    assert (await api_error(app_as_bot.auth_test())).response["error"] == "not_allowed_token_type"
+    # Slack wants this token in the Authorization header; as a form field it is refused.
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(emu.api_url + "apps.connections.open", data={"token": emu.app_token}) as r,
+    ):
+        assert await r.json() == {"ok": False, "error": "not_authed"}
+
+
+async def test_a_ticket_opens_one_connection_that_says_hello_and_pongs(
+    emu: SlackEmulator,
+) -> None:
+    opened = await AsyncWebClient(base_url=emu.api_url).apps_connections_open(
+        app_token=emu.app_token
+    )
+    url = opened["url"]
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, autoping=False) as ws:
+            hello = await ws.receive_json(timeout=2)
+            assert hello["type"] == "hello" and hello["num_connections"] == 1
+            assert hello["connection_info"] == {"app_id": emu.app_id}
+            assert emu.socket.connected
+            # slack_sdk checks the connection with pings that carry a timestamp.
+            await ws.ping(b"sdk-ping-pong:1700000000.0")
+            pong = await ws.receive(timeout=2)
+            assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"sdk-ping-pong:1700000000.0")
+            for spent in (url, url.replace("ticket=", "ticket=x")):
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await session.ws_connect(spent)
+                assert refused.value.status == 401
+        await eventually(lambda: not emu.socket.connected, what="the closed connection")
+
+
+async def test_stopping_the_emulator_closes_socket_connections() -> None:
+    emulator = SlackEmulator()
+    async with emulator.serve(), aiohttp.ClientSession() as session:
+        opened = await AsyncWebClient(base_url=emulator.api_url).apps_connections_open(
+            app_token=emulator.app_token
+        )
+        ws = await session.ws_connect(opened["url"])
+        await ws.receive_json(timeout=2)
+        started = time.monotonic()
+    closing = await ws.receive(timeout=2)
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert time.monotonic() - started < 1.5, "open sockets must not hold the shutdown"
+
+
+async def test_socket_envelopes_carry_the_http_payloads_and_acks_are_applied(
+    client: AsyncWebClient,
+    emu: SlackEmulator,
+    socket_app: TinySocketApp,
+    socket_driver: SlackDriver,
+) -> None:
+    socket_app.answer = lambda _: {"text": "usage: /ops help"}
+    resp = await socket_driver.command("/ops", "nonsense", user="U0CAROL", channel="C0DEPLOYS")
+    assert resp.ok and resp.json == {"text": "usage: /ops help"}
+    req = socket_app.received[0]
+    assert (req.type, req.accepts_response_payload, req.retry_attempt) == (
+        "slash_commands",
+        True,
+        None,
+    )
+    assert req.payload["command"] == "/ops" and req.payload["text"] == "nonsense"
+    assert req.payload["user_id"] == "U0CAROL" and req.payload["channel_name"] == "deploys"
+    assert req.payload["response_url"].startswith(f"{emu.base_url}/response/")
+    assert [(e.user, e.text) for e in emu.ephemerals("C0DEPLOYS")] == [
+        ("U0CAROL", "usage: /ops help")
+    ]
+    delivery = emu.deliveries[-1]
+    assert (delivery.transport, delivery.status, delivery.kind) == ("socket", 200, "command")
+    assert json.loads(delivery.body)["envelope_id"] == req.envelope_id
+
+    socket_app.answer = lambda _: {"response_type": "in_channel", "text": "all good"}
+    await socket_driver.command("/ops", "status", user="U0CAROL", channel="C0DEPLOYS")
+    assert [m.text for m in emu.messages("C0DEPLOYS")] == ["all good"]
+
+    socket_app.answer = lambda _: None
+    await client.chat_postMessage(channel="C0WEB", text="approve?", blocks=[buttons("Approve")])
+    click = await socket_driver.click("Approve", user="U0BOB", channel="C0WEB")
+    assert click.ok and click.body == ""
+    clicked = socket_app.received[-1]
+    assert (clicked.type, clicked.accepts_response_payload) == ("interactive", False)
+    assert clicked.payload["type"] == "block_actions"
+    assert clicked.payload["actions"][0]["action_id"] == "approve"
+
+    opened = await client.views_open(trigger_id=emu.tokens.issue_trigger("U0ALICE"), view=MODAL)
+    view_id = opened["view"]["id"]
+    socket_app.answer = lambda _: {"response_action": "errors", "errors": {"title": "Taken"}}
+    await socket_driver.submit_view(view_id, {"title": {"value": "x"}})
+    submitted = socket_app.received[-1]
+    assert (submitted.type, submitted.accepts_response_payload) == ("interactive", True)
+    assert submitted.payload["view"]["id"] == view_id
+    assert emu.views[view_id].errors == {"title": "Taken"} and emu.views[view_id].is_open
+    socket_app.answer = lambda _: None
+    await socket_driver.submit_view(view_id, {"title": {"value": "A proper title"}})
+    assert not emu.views[view_id].is_open
+
+
+async def test_socket_retry_resends_the_payload_and_late_acks_are_ignored(
+    emu: SlackEmulator, socket_app: TinySocketApp, socket_driver: SlackDriver
+) -> None:
+    first = await socket_driver.command("/deploy", "web 1.2.3", user="U0ALICE")
+    again = await socket_driver.retry(first)
+    assert first.ok and again.ok
+    original, retried = socket_app.received
+    assert retried.payload == original.payload
+    assert (retried.retry_attempt, retried.retry_reason) == (1, "timeout")
+    assert retried.envelope_id != original.envelope_id
+    assert emu.deliveries[-1].retry_num == 1
+
+    socket_app.delay = 0.5
+    socket_app.answer = lambda _: {"text": "too late"}
+    socket_driver.ack_deadline = 0.2
+    slow = await socket_driver.command("/ops", "status", user="U0ALICE", channel="C0GENERAL")
+    assert slow.status == 0 and slow.timed_out and not slow.ok
+    assert slow.note is not None and "operation_timeout" in slow.note
+    await eventually(lambda: emu.socket.late_acks, what="the late ack")
+    assert emu.socket.late_acks[0]["payload"] == {"text": "too late"}
+    assert not emu.ephemerals(), "Slack ignores an ack that came after it gave up"
+
+
+async def test_socket_transport_without_a_client_says_so(emu: SlackEmulator, bot: TinyBot) -> None:
+    emulator = SlackEmulator(socket_mode=True)
+    # An HTTP bot is there too: the driver must still not fall back to it.
+    emulator.bot_events_url = emu.bot_events_url
+    async with emulator.serve(), aiohttp.ClientSession() as session:
+        assert emulator.control_driver().transport == "socket"
+        command = {"user": "U0ALICE", "command": "/ops", "text": "help"}
+        async with session.post(f"{emulator.base_url}/_emulator/command", json=command) as resp:
+            answer = await resp.json()
+        assert answer["status"] == 0 and answer["note"] == "no Socket Mode client connected"
+        envelope = json.loads(emulator.deliveries[-1].body)
+        assert envelope["type"] == "slash_commands"
+        assert emulator.deliveries[-1].transport == "socket"
+    assert bot.received == [], "nothing goes over HTTP while the emulator is in Socket Mode"
+
+
+async def test_disconnect_makes_the_app_reconnect(
+    emu: SlackEmulator, socket_app: TinySocketApp, socket_driver: SlackDriver
+) -> None:
+    assert await emu.socket.disconnect("refresh_requested") == 1
+    await eventually(lambda: emu.socket.connects == 2, what="a second connection")
+    opens = [c for c in emu.calls if c.method == "apps.connections.open"]
+    assert len(opens) == 2 and all(c.ok for c in opens)
+    await eventually(lambda: len(emu.socket.connections) == 1, what="the old connection to close")
+    resp = await socket_driver.command("/ops", "help", user="U0ALICE")
+    assert resp.ok and len(socket_app.received) == 1

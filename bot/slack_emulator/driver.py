@@ -1,7 +1,9 @@
-"""SlackDriver: plays Slack toward the bot, with signed requests to its `/slack/events`.
+"""SlackDriver: plays Slack toward the bot, with signed requests to its `/slack/events`, or
+with envelopes over the bot's Socket Mode connection (transport="socket").
 
 What the bot answers is applied as Slack applies it: a slash command's answer becomes an
 ephemeral (or a channel message), a view_submission's `response_action` acts on the modal.
+Over Socket Mode the answer is the `payload` of the bot's ack, applied the same way.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
-from . import payloads, view_stack
+from . import payloads, socket_mode, view_stack
 from .api_result import ApiResult, message_content
 from .blockkit import validate_view
 from .lookup import find_by_label, find_element, with_generated_ids
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from .emulator import SlackEmulator
 
 FORM = "application/x-www-form-urlencoded"
+Transport = Literal["http", "socket"]
 # Slack gives up on an app that has not answered within 3 seconds and ignores a late answer.
 ACK_DEADLINE_SECONDS = 3.0
 SELECTABLE = frozenset(
@@ -95,8 +98,10 @@ class SlackDriver:
         *,
         events_url: str | None = None,
         timeout: float = 10.0,
+        transport: Transport | None = None,
     ) -> None:
         self.emu = emu
+        self._transport = transport
         self.signing_secret = signing_secret if signing_secret is not None else emu.signing_secret
         self.timeout = timeout
         self.ack_deadline = ACK_DEADLINE_SECONDS
@@ -111,6 +116,13 @@ class SlackDriver:
         if not url:
             raise RuntimeError("no bot events URL: set emu.bot_events_url (or events_url=)")
         return url
+
+    @property
+    def transport(self) -> Transport:
+        """How requests reach the bot: as given here, else "socket" while emu.socket_mode."""
+        if self._transport is not None:
+            return self._transport
+        return "socket" if self.emu.socket_mode else "http"
 
     async def __aenter__(self) -> SlackDriver:
         return self
@@ -338,9 +350,12 @@ class SlackDriver:
         request: DriverRequest | DriverResponse | None = None,
         *,
         retry_num: int = 1,
-        reason: str = "http_timeout",
+        reason: str | None = None,
     ) -> DriverResponse:
-        """Re-delivers the same body (the last request by default) as Slack's retry does."""
+        """Re-delivers the same body (the last request by default) as Slack's retry does.
+
+        The reason defaults to Slack's: `http_timeout` over HTTP, `timeout` over Socket Mode.
+        """
         if isinstance(request, DriverResponse):
             request = request.request
         request = request or self.last_request
@@ -355,19 +370,30 @@ class SlackDriver:
         sign: bool = True,
         timestamp: int | None = None,
         retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
+        retry_reason: str | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> DriverResponse:
-        """Posts a request to the bot, applies its answer and records the delivery."""
-        headers = {"Content-Type": request.content_type}
-        if sign:
-            headers.update(self.sign(request.body, timestamp or int(time.time())))
-        if retry_num is not None:
-            headers["X-Slack-Retry-Num"] = str(retry_num)
-            headers["X-Slack-Retry-Reason"] = retry_reason
-        headers.update(extra_headers or {})
+        """Sends a request to the bot, applies its answer and records the delivery.
+
+        Over HTTP it is a signed POST; over Socket Mode an envelope (no signature: the
+        connection itself is authenticated), whose ack is awaited up to `ack_deadline`.
+        """
+        transport = self.transport
         self.last_request = request
-        response = await self._post(request, headers)
+        if transport == "socket":
+            response, sent = await self._send_envelope(
+                request, retry_num, retry_reason or "timeout"
+            )
+        else:
+            headers = {"Content-Type": request.content_type}
+            if sign:
+                headers.update(self.sign(request.body, timestamp or int(time.time())))
+            if retry_num is not None:
+                headers["X-Slack-Retry-Num"] = str(retry_num)
+                headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
+            headers.update(extra_headers or {})
+            response = await self._post(request, headers)
+            sent = request.body.decode("utf-8", "replace")
         note = self._apply(request, response) if response.ok else self._failure_note(response)
         response = DriverResponse(
             status=response.status,
@@ -381,16 +407,45 @@ class SlackDriver:
         self.emu.deliveries.append(
             Delivery(
                 kind=request.kind,
-                body=request.body.decode("utf-8", "replace"),
+                body=sent,
                 status=response.status,
                 answer=response.body,
                 elapsed_ms=response.elapsed_ms,
                 at=time.time(),
                 retry_num=retry_num,
                 note=response.note,
+                transport=transport,
             )
         )
         return response
+
+    async def _send_envelope(
+        self, request: DriverRequest, retry_num: int | None, retry_reason: str
+    ) -> tuple[DriverResponse, str]:
+        """Sends a request as a Socket Mode envelope: (the answer, the envelope as sent)."""
+        spec = socket_mode.ENVELOPE_TYPES.get(request.kind)
+        if spec is None:
+            note = f"{request.kind!r} requests have no Socket Mode envelope; send them over HTTP"
+            return DriverResponse(0, "", None, 0.0, note=note), ""
+        envelope_type, accepts_payload = spec
+        # The payload is what the HTTP body encodes: the command's fields, or the interaction.
+        answer = await self.emu.socket.send(
+            envelope_type,
+            dict(request.fields),
+            accepts_response_payload=accepts_payload,
+            retry_attempt=retry_num,
+            retry_reason=retry_reason,
+            deadline=self.ack_deadline,
+        )
+        sent = json.dumps(answer.envelope, separators=(",", ":"))
+        if not answer.acked:
+            response = DriverResponse(
+                0, "", None, answer.elapsed_ms, timed_out=answer.timed_out, note=answer.note
+            )
+            return response, sent
+        payload = answer.payload
+        body = "" if payload is None else json.dumps(payload)
+        return DriverResponse(200, body, payload, answer.elapsed_ms), sent
 
     async def _post(self, request: DriverRequest, headers: dict[str, str]) -> DriverResponse:
         if self._session is None:

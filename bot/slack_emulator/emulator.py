@@ -12,6 +12,8 @@ from . import control, response_url, web_api
 from .driver import SlackDriver
 from .models import EmulatorUser
 from .ratelimit import ChannelRateLimiter
+from .socket_mode import ROUTE as SOCKET_ROUTE
+from .socket_mode import SocketModeHub
 from .state import WorkspaceState
 from .tokens import ResponseTarget, TokenIssuer
 
@@ -38,6 +40,7 @@ class SlackEmulator(WorkspaceState):
         self,
         *,
         bot_token: str = "xoxb-sandbox-token",
+        app_token: str = "xapp-sandbox-app-token",
         signing_secret: str = "sandbox-signing-secret",
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0OPSLOOP",
@@ -59,6 +62,7 @@ class SlackEmulator(WorkspaceState):
         response_url_uses: int = 5,
         long_poll_seconds: float = 20.0,
         clock: Callable[[], float] | None = None,
+        socket_mode: bool = False,
     ) -> None:
         people = list(DEFAULT_USERS if users is None else users)
         people.append(EmulatorUser(bot_user_id, bot_name, bot_name, is_bot=True))
@@ -75,6 +79,11 @@ class SlackEmulator(WorkspaceState):
             clock=clock or time.monotonic,
         )
         self.bot_token = bot_token
+        # The app-level token: only apps.connections.open takes it (Socket Mode).
+        self.app_token = app_token
+        # On: drivers that were not told a transport deliver over the Socket Mode connection.
+        self.socket_mode = socket_mode
+        self.socket = SocketModeHub(self)
         self.signing_secret = signing_secret
         self.team_name = team_name
         self.bot_name = bot_name
@@ -127,9 +136,11 @@ class SlackEmulator(WorkspaceState):
         return self._control_driver
 
     def make_app(self) -> web.Application:
-        """An aiohttp app with `/api/{method}`, `/response/{token}` and `/_emulator/...`."""
+        """An aiohttp app with `/api/{method}`, `/response/{token}`, Socket Mode's `/link/`
+        and `/_emulator/...`."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", web_api.make_handler(self))
+        app.router.add_get(SOCKET_ROUTE, self.socket.handle)
         app.router.add_post("/response/{token}", response_url.make_handler(self))
         control.add_routes(app, self)
         app.on_shutdown.append(self._on_shutdown)
@@ -138,6 +149,8 @@ class SlackEmulator(WorkspaceState):
 
     async def _on_shutdown(self, app: web.Application) -> None:
         self.stop_waiting()
+        # Open WebSockets would hold the runner's cleanup until its shutdown timeout.
+        await self.socket.close_all()
 
     async def _on_cleanup(self, app: web.Application) -> None:
         if self._control_driver is not None:

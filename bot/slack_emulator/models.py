@@ -159,3 +159,4 @@ class Delivery:
     at: float
     retry_num: int | None = None
     note: str | None = None
+    transport: str = "http"  # "socket": an envelope over Socket Mode, body is its JSON

@@ -2,6 +2,7 @@
 
 slack_sdk sends some methods as JSON (chat.postMessage, views.open), others as a form or a
 GET query (users.info), with the token as a Bearer header or a `token` field; all are accepted.
+The app-level token (`xapp-`) works only for `apps.connections.open`, and only as a header.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import api_chat, api_directory, api_views
+from . import api_chat, api_directory, api_views, socket_mode
 from .api_result import ApiResult, Call, fail
 from .models import JSON, RecordedCall
 
@@ -82,12 +83,14 @@ async def read_args(request: web.Request) -> tuple[JSON, str | None]:
     return args, None
 
 
-def _token(request: web.Request, args: JSON) -> str | None:
+def _token(request: web.Request, args: JSON) -> tuple[str | None, bool]:
+    """The call's token and whether it came as a Bearer header (not a form/query field)."""
     form_token = args.pop("token", None)
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return form_token if isinstance(form_token, str) and form_token else None
+        bearer = header[7:].strip() or None
+        return bearer, bearer is not None
+    return (form_token if isinstance(form_token, str) and form_token else None), False
 
 
 def make_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -97,10 +100,19 @@ def make_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[web.Re
         method = request.match_info["method"]
         args, parse_error = await read_args(request)
         await emu.hold(method)
-        token = _token(request, args)
+        token, in_header = _token(request, args)
         base_url = emu.base_url or f"{request.scheme}://{request.host}"
         if token is None:
             result = fail("not_authed")
+        elif method == "apps.connections.open":
+            # Slack takes the app-level token for this method only in the header.
+            result = (
+                socket_mode.connections_open(emu, token, base_url)
+                if in_header
+                else fail("not_authed")
+            )
+        elif token == emu.app_token:
+            result = fail("not_allowed_token_type")
         elif token != emu.bot_token:
             result = fail("invalid_auth")
         elif parse_error is not None:
