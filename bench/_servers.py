@@ -182,6 +182,11 @@ async def _serve(app: web.Application, on_bound: OnBound | None = None) -> None:
     port = runner.addresses[0][1]
     if on_bound is not None:
         on_bound(f"http://127.0.0.1:{port}")
+    await announce_and_wait(runner, port)
+
+
+async def announce_and_wait(runner: web.AppRunner, port: int) -> None:
+    """Tell the parent bench the port (`PORT n` on stdout), then serve until SIGINT/SIGTERM."""
     print(f"PORT {port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -46,7 +46,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -212,12 +212,8 @@ class Stack:
     pids: dict[str, int]  # each target's server process, and "redis"
 
 
-def start_stack(children: Children) -> Stack:
-    deadline = time.monotonic() + START_TIMEOUT
-    env = base_env()
-    token = "xoxb-bench-" + secrets.token_hex(8)
-    secret = secrets.token_hex(16)
-
+def start_redis(children: Children, env: dict[str, str], deadline: float) -> tuple[Child, int, str]:
+    """A real redis-server on a free loopback port, without persistence: (child, port, version)."""
     redis_bin = redis_executable()
     version = subprocess.run(
         [redis_bin, "--version"], capture_output=True, text=True, check=False, timeout=10
@@ -244,6 +240,16 @@ def start_stack(children: Children) -> Stack:
         env,
     )
     wait_redis(redis, redis_port, deadline)
+    return redis, redis_port, redis_version
+
+
+def start_stack(children: Children) -> Stack:
+    deadline = time.monotonic() + START_TIMEOUT
+    env = base_env()
+    token = "xoxb-bench-" + secrets.token_hex(8)
+    secret = secrets.token_hex(16)
+
+    redis, redis_port, redis_version = start_redis(children, env, deadline)
     pids = {"redis": redis.proc.pid}
 
     secrets_env = {**env, "SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": secret}
@@ -695,11 +701,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def bench_main(
+    parse: Callable[[list[str] | None], argparse.Namespace],
+    run_bench: Callable[[argparse.Namespace], dict[str, Any]],
+    argv: list[str] | None,
+) -> int:
+    """A bench's command line: run it, stop every server on errors and signals, write JSON."""
+    args = parse(argv)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
-        report = run(args)
+        report = run_bench(args)
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
@@ -710,6 +721,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
         print(f"\nResults written to {args.json}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench_main(parse_args, run, argv)
 
 
 if __name__ == "__main__":

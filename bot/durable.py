@@ -17,6 +17,7 @@ from bot.deps import Deps
 from bot.errors import IntegrationError, UserError, log_unexpected
 from bot.jobs import JobContext, JobFunction
 from bot.replies import Reply, integration_error, unexpected_error, user_error
+from bot.slack_out import ChannelBusy
 from bot.slack_requests import ActionRequest, SlashRequest, delivery_id
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ async def _run_and_reply(
 ) -> None:
     try:
         reply = await work()
+    except ChannelBusy:
+        raise  # not an error: the job runs again when the channel has a slot
     except UserError as e:
         reply = user_error(e)
     except IntegrationError as e:

@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from arq.jobs import serialize_job
 from arq.worker import Retry, Worker, func
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.errors import log_unexpected
+from bot.slack_out import ChannelBusy, job_context
 from bot.store import Store
 from bot.store.keys import QUEUE
 
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RESULT_KEEP_SECONDS = 3600  # also how long a delivery id is remembered after its job ran
 HEARTBEAT_SECONDS = 5
+RECONNECT_SECONDS = 1.0
 
 
 def json_serializer(obj: dict[str, Any]) -> bytes:
@@ -112,8 +116,13 @@ def _arq_function(name: str, fn: JobFunction) -> Any:
         job = JobContext(deps=deps, job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
         deps.metrics.jobs_running.inc()
         try:
-            await fn(job, payload)
+            with job_context():
+                await fn(job, payload)
             return "ok"
+        except ChannelBusy as e:
+            # Slack's budget for a channel is spent: come back when there is a slot, and let
+            # other jobs use this worker meanwhile. Safe, since jobs may run twice.
+            raise Retry(defer=e.wait) from e
         except (Retry, asyncio.CancelledError):
             raise
         except Exception as e:
@@ -142,7 +151,9 @@ def build_worker(deps: Deps, registry: JobRegistry, *, max_jobs: int = 20) -> Wo
         max_jobs=max_jobs,
         job_timeout=deps.settings.job_timeout,
         keep_result=RESULT_KEEP_SECONDS,
-        max_tries=5,
+        # Only Retry re-runs a job (errors are caught above); budget deferrals in a long storm
+        # may take many turns, and must not end in arq giving the job up.
+        max_tries=10_000,
         log_results=False,
     )
 
@@ -164,9 +175,20 @@ class WorkerRunner:
                 log.warning("worker heartbeat failed: %s", type(e).__name__)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
+    async def _run(self) -> None:
+        # arq's loop ends on the first Redis connection error; a worker must outlive an outage
+        # (the jobs wait in Redis), so it starts polling again once Redis answers.
+        while True:
+            try:
+                await self.worker.main()
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+                log.warning("worker lost Redis (%s); trying again", type(e).__name__)
+                await asyncio.sleep(RECONNECT_SECONDS)
+
     async def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self.worker.main(), name="arq-worker"),
+            asyncio.create_task(self._run(), name="arq-worker"),
             asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),
         ]
 

@@ -9,7 +9,10 @@ updates coalesced so that only the newest state of a message is sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +31,31 @@ log = logging.getLogger(__name__)
 
 MAX_429_RETRIES = 5
 FLUSH_JOB = "slack.flush_update"
-# Methods that put a message in a channel count against its budget.
-_BUDGETED = frozenset({"chat.postMessage", "chat.update"})
+# Slack's one-message-a-second-per-channel limit is for posting; edits (chat.update, Tier 3)
+# are kept few by coalescing instead, and a 429 on them is honoured like any other.
+_BUDGETED = frozenset({"chat.postMessage"})
+# Inside a job, a message whose channel slot is further away than this is not waited for:
+# the job is run again later (arq Retry) so that it does not hold a worker while it waits.
+JOB_MAX_BUDGET_WAIT = 2.0
+_in_job: contextvars.ContextVar[bool] = contextvars.ContextVar("opsloop_in_job", default=False)
+
+
+class ChannelBusy(Exception):
+    """The channel's budget has no slot soon; run the job again in `wait` seconds."""
+
+    def __init__(self, channel: str, wait: float) -> None:
+        super().__init__(f"channel {channel} has no message slot for {wait:.1f}s")
+        self.wait = wait
+
+
+@contextlib.contextmanager
+def job_context() -> Iterator[None]:
+    """Mark the code inside as a job's: long budget waits become ChannelBusy."""
+    token = _in_job.set(True)
+    try:
+        yield
+    finally:
+        _in_job.reset(token)
 
 
 @dataclass(frozen=True)
@@ -74,9 +100,12 @@ class SlackOut:
         channel = kwargs.get("channel") if method in _BUDGETED else None
         for attempt in range(MAX_429_RETRIES + 1):
             if isinstance(channel, str):
+                limit = JOB_MAX_BUDGET_WAIT if _in_job.get() else None
                 wait = await self.store.reserve_channel_slot(
-                    channel, self.channel_rate, self.channel_burst
+                    channel, self.channel_rate, self.channel_burst, limit
                 )
+                if wait < 0:
+                    raise ChannelBusy(channel, -wait)
                 self.metrics.slack_budget_wait.observe(wait)
                 if wait > 0:
                     await asyncio.sleep(wait)

@@ -78,7 +78,7 @@ async def notify(job: JobContext, payload: dict[str, Any]) -> None:
 
 
 async def escalate(job: JobContext, payload: dict[str, Any]) -> None:
-    await AlertService(job.deps).escalate(payload["ref"], int(payload["round"]))
+    await AlertService(job.deps).escalate(payload["ref"], int(payload["round"]), job.attempt)
 
 
 async def escalate_storm(job: JobContext, payload: dict[str, Any]) -> None:

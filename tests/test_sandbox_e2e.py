@@ -98,3 +98,48 @@ async def test_ops_help_and_status_refresh_in_the_browser(sandbox_url: str) -> N
             .wait_for(timeout=10_000)
         )
         assert not errors, errors
+
+
+async def test_sample_alert_fires_is_acknowledged_and_resolves(sandbox_url: str) -> None:
+    """The sandbox's Alertmanager stand-in posts a real webhook; the thread follows the group."""
+    async with open_page(sandbox_url) as (page, errors):
+        controls = page.get_by_test_id("sandbox-controls")
+        await controls.wait_for(state="visible", timeout=10_000)
+        assert "escalates to @S0SRE (bob)" in await controls.inner_text()
+        route = sandbox_url + "_sandbox/alert"
+        for body, status, says in (
+            ("{not json", 400, "must be JSON"),
+            ('{"action": "explode"}', 400, "must be one of fire, add, resolve"),
+            ('{"action": "resolve"}', 409, "Nothing is firing"),
+        ):
+            answer = await page.request.post(route, data=body)
+            assert answer.status == status
+            assert says in (await answer.json())["error"]
+
+        await page.get_by_test_id("fire-alert").click()
+        await (
+            page.get_by_test_id("alert-status")
+            .filter(has_text="accepted (HTTP 202)")
+            .wait_for(timeout=10_000)
+        )
+
+        await page.get_by_test_id("channel-C0ALERTS").click()
+        alert = page.get_by_test_id("message").filter(has_text="AL-1")
+        await alert.wait_for(timeout=10_000)
+        assert "HighLatency" in await alert.inner_text()
+        ack = alert.get_by_test_id("button").filter(has_text="Acknowledge")
+        await ack.wait_for(timeout=5_000)
+
+        await page.get_by_test_id("user-picker").select_option("U0BOB")
+        await ack.click()
+        await alert.filter(has_text="Acknowledged by").wait_for(timeout=10_000)
+
+        await page.get_by_test_id("resolve-alert").click()
+        await alert.filter(has_text="[RESOLVED] HighLatency").wait_for(timeout=10_000)
+        assert await ack.count() == 0  # a resolved group has no buttons left
+        assert await page.get_by_test_id("alert-state").inner_text() == "Nothing firing."
+        # One parent message for the group: updates went to it and its thread.
+        assert await page.get_by_test_id("message").filter(has_text="HighLatency").count() == 1
+        if shot := os.environ.get("OPSLOOP_TEST_SCREENSHOT"):  # to look at it: a .png path
+            await page.screenshot(path=shot)
+        assert not errors, errors

@@ -92,3 +92,42 @@ async def test_coalesced_updates_flow_through_a_worker(redis_url: str) -> None:
         assert bot.emulator.messages("C0GENERAL")[0].text == "version 30"
         updates = [c for c in bot.emulator.calls if c.method == "chat.update"]
         assert 1 <= len(updates) < 30
+
+
+async def test_a_job_is_deferred_instead_of_waiting_for_a_busy_channel(redis_url: str) -> None:
+    # Jobs that would sleep on a spent channel budget give their worker back: other work
+    # (here /ops help) is answered at once, and every message still goes out in time.
+    from bot.jobs import JobContext, JobRegistry, WorkerRunner
+    from bot.runtime import build_registry
+
+    async def post(job: JobContext, payload: dict[str, object]) -> None:
+        await job.deps.slack.post_message("C0GENERAL", str(payload["text"]))
+
+    async with (
+        running_emulator(channel_rate_per_second=5.0, channel_burst=3) as emu,
+        running_bot(
+            redis_url, emulator=emu, worker=False, OPSLOOP_CHANNEL_RATE=4.0, OPSLOOP_CHANNEL_BURST=1
+        ) as bot,
+    ):
+        registry: JobRegistry = build_registry()
+        registry.add("test.post", post)
+        runner = WorkerRunner(bot.deps, registry)
+        for i in range(30):  # far more than the worker's 20 slots, all on one channel
+            await bot.deps.queue.enqueue("test.post", {"text": f"m{i}"})
+        await runner.start()
+        try:
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
+            while not bot.emulator.ephemerals(user="U0ALICE"):
+                assert time.monotonic() - started < 3, "the help job waited behind the posts"
+                await asyncio.sleep(0.02)
+            deadline = time.monotonic() + 30
+            while len(bot.emulator.messages("C0GENERAL")) < 30:
+                assert time.monotonic() < deadline, "deferred posts did not all go out"
+                await asyncio.sleep(0.1)
+        finally:
+            await runner.stop()
+        texts = sorted(m.text for m in bot.emulator.messages("C0GENERAL"))
+        assert texts == sorted(f"m{i}" for i in range(30))
+        assert [c for c in bot.emulator.calls if c.status == 429] == []

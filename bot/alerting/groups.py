@@ -197,8 +197,19 @@ def merge(group: AlertGroup, notification: WebhookNotification, now: float) -> C
         group.resolved_at = None
     if was_open and not group.is_open:
         change.group_resolved = True
-        group.resolved_at = now
+        group.resolved_at = _ended_at(group, now)
     return change
+
+
+def _ended_at(group: AlertGroup, now: float) -> float:
+    """When a resolved group ended: its last alert's endsAt, as Alertmanager reports it.
+
+    Not the time the notification was processed: that is a group_wait, a retry or a queue
+    later, and "how long it lasted" would grow with every delay on the way."""
+    ends = [
+        datetime.fromisoformat(a.ends_at).timestamp() for a in group.alerts.values() if a.ends_at
+    ]
+    return min(max(ends), now) if ends else now
 
 
 def resolve_all(group: AlertGroup, now: float) -> Change:

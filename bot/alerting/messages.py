@@ -35,6 +35,17 @@ SILENCE_DURATIONS = {
 }
 
 
+def escape(text: str) -> str:
+    """Alert text in mrkdwn: labels and annotations come from rules and scraped metrics, and
+    Slack reads `<!channel>`, `<@U..>` and `<url|text>` in them as mentions and links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _url(url: str) -> str:
+    """A URL inside `<url|label>`: these three would end or split the link."""
+    return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+
+
 def clock(ts: float) -> str:
     """A time as Slack shows it in the reader's zone, with a UTC fallback."""
     fallback = datetime.fromtimestamp(ts, UTC).strftime("%H:%M UTC")
@@ -70,8 +81,8 @@ def alert_name(group: AlertGroup, alert: TrackedAlert) -> str:
     """What tells this alert apart from the others in its group (e.g. `instance=web-2`)."""
     own = {k: v for k, v in alert.labels.items() if group.common_labels.get(k) != v}
     if not own:
-        return alert.labels.get("instance") or alert.fingerprint
-    return ", ".join(f"{k}={v}" for k, v in sorted(own.items()))
+        return escape(alert.labels.get("instance") or alert.fingerprint)
+    return escape(", ".join(f"{k}={v}" for k, v in sorted(own.items())))
 
 
 def _alertmanager_link(group: AlertGroup) -> str:
@@ -86,11 +97,11 @@ def _links(group: AlertGroup) -> str:
     links = []
     source = next((a.generator_url for a in group.alerts.values() if a.generator_url), "")
     if source:
-        links.append(f"<{source}|Source>")
+        links.append(f"<{_url(source)}|Source>")
     if group.runbook_url:
-        links.append(f"<{group.runbook_url}|Runbook>")
+        links.append(f"<{_url(group.runbook_url)}|Runbook>")
     if am := _alertmanager_link(group):
-        links.append(f"<{am}|Alertmanager>")
+        links.append(f"<{_url(am)}|Alertmanager>")
     return " · ".join(links)
 
 
@@ -136,14 +147,16 @@ def _buttons(group: AlertGroup) -> dict[str, Any]:
 
 def parent_message(group: AlertGroup, now: float) -> tuple[str, Blocks]:
     """The group's one message: updated in place for its whole life."""
-    title = f"{_emoji(group)} {headline(group)}"
-    text = f"{group.ref} {headline(group)}" + (f": {group.summary}" if group.summary else "")
+    title = f"{_emoji(group)} {escape(headline(group))}"
+    summary = escape(group.summary)
+    text = f"{group.ref} {escape(headline(group))}" + (f": {summary}" if summary else "")
+    # plain_text: shown as it is, so not escaped
     blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": headline(group)}}]
     body = f"*{group.ref}* {title}"
-    if group.summary:
-        body += f"\n{group.summary}"
+    if summary:
+        body += f"\n{summary}"
     fields = [
-        {"type": "mrkdwn", "text": f"*Severity*\n{group.severity or 'none'}"},
+        {"type": "mrkdwn", "text": f"*Severity*\n{escape(group.severity) or 'none'}"},
         {
             "type": "mrkdwn",
             "text": f"*Alerts*\n{len(group.firing)} firing, {len(group.resolved)} resolved",
@@ -157,7 +170,7 @@ def parent_message(group: AlertGroup, now: float) -> tuple[str, Blocks]:
     )
     labels = {k: v for k, v in group.common_labels.items() if k not in _SHOWN_ELSEWHERE}
     if labels:
-        shown = ", ".join(f"`{k}={v}`" for k, v in sorted(labels.items()))
+        shown = ", ".join(f"`{escape(k)}={escape(v)}`" for k, v in sorted(labels.items()))
         blocks.append(context(f"Labels: {shown}"))
     if len(group.alerts) > 1:
         firing = [alert_name(group, a) for a in group.firing][:_MAX_ALERTS_LISTED]
@@ -194,10 +207,7 @@ def change_reply(group: AlertGroup, change: Change) -> str:
         n = len(change.resolved)
         lines.append(f":white_check_mark: {n} resolved: {_names(group, change.resolved)}")
     if change.group_resolved:
-        lasted = format_duration(
-            timedelta(seconds=max((group.resolved_at or 0) - group.started_at, 0))
-        )
-        lines.append(f":white_check_mark: All alerts resolved after {lasted}.")
+        lines.append(f":white_check_mark: All alerts resolved after {lasted(group)}.")
     return "\n".join(lines)
 
 
@@ -231,12 +241,12 @@ def escalation_reply(group: AlertGroup, mentions: list[str], waited: float) -> s
     who = " ".join(mention(m) for m in mentions) or "<!here>"
     age = format_duration(timedelta(seconds=waited))
     return (
-        f":rotating_light: {who} {group.ref} *{group.title}* has been firing for {age} "
+        f":rotating_light: {who} {group.ref} *{escape(group.title)}* has been firing for {age} "
         "and nobody has acknowledged it."
     )
 
 
-def storm_message(storm: Storm, channel: str) -> tuple[str, Blocks]:
+def storm_message(storm: Storm, channel: str, threshold: int) -> tuple[str, Blocks]:
     """One summary, updated in place, instead of one message per group during a storm."""
     open_ = max(storm.members - storm.resolved, 0)
     text = (
@@ -252,16 +262,16 @@ def storm_message(storm: Storm, channel: str) -> tuple[str, Blocks]:
         ),
         mrkdwn_section(f"*Newest*\n{recent}"),
         context(
-            "To keep this channel readable, groups beyond 10 a minute are summed up here. "
-            "`/alerts` lists every open group; `/ack AL-<n> [note]` acknowledges one."
+            f"To keep this channel readable, groups beyond {threshold} a minute are summed up "
+            "here. `/alerts` lists every open group; `/ack AL-<n> [note]` acknowledges one."
         ),
     ]
     return text, blocks
 
 
 def storm_line(group: AlertGroup) -> str:
-    summary = f": {group.summary}" if group.summary else ""
-    return f"*{group.ref}* {group.title}{summary}"[:200]
+    summary = f": {escape(group.summary)}" if group.summary else ""
+    return f"*{group.ref}* {escape(group.title)}{summary}"[:200]
 
 
 def storm_escalation_reply(open_count: int, mentions: list[str], waited: float) -> str:
@@ -283,7 +293,8 @@ def alerts_list(groups: list[AlertGroup], channel: str, now: float) -> Reply:
         age = format_duration(timedelta(seconds=max(now - g.started_at, 0)))
         acked = f" · acked by <@{g.acked_by}>" if g.acked_by else ""
         where = f" · <#{g.channel}>" if g.channel and g.channel != channel else ""
-        lines.append(f"*{g.ref}* {g.title} · {len(g.firing)} firing · {age}{acked}{where}")
+        title = escape(g.title)
+        lines.append(f"*{g.ref}* {title} · {len(g.firing)} firing · {age}{acked}{where}")
     more = f"\n…and {len(ordered) - 40} more." if len(ordered) > 40 else ""
     title = f"{len(groups)} open alert group{'s' if len(groups) != 1 else ''}"
     text = f"*{title}*\n" + "\n".join(lines) + more
@@ -301,7 +312,7 @@ def alerts_list(groups: list[AlertGroup], channel: str, now: float) -> Reply:
 
 
 def ack_confirmation(group: AlertGroup, silence_problem: str | None) -> str:
-    text = f":eyes: You acknowledged {group.ref} *{group.title}*."
+    text = f":eyes: You acknowledged {group.ref} *{escape(group.title)}*."
     if group.silence_id and group.silence_until:
         text += f" It is silenced in Alertmanager until {clock(group.silence_until)}."
     elif silence_problem:
@@ -311,4 +322,5 @@ def ack_confirmation(group: AlertGroup, silence_problem: str | None) -> str:
 
 def already_acked(group: AlertGroup) -> str:
     when = clock(group.acked_at or 0)
-    return f"{group.ref} *{group.title}* was already acknowledged by <@{group.acked_by}> at {when}."
+    title = escape(group.title)
+    return f"{group.ref} *{title}* was already acknowledged by <@{group.acked_by}> at {when}."

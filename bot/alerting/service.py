@@ -9,6 +9,7 @@ Slack took them: a failed send is retried by the job, never lost and never sent 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from datetime import timedelta
@@ -66,7 +67,10 @@ class AlertService:
                 change = merge(group, notification, now)
                 await self._place(group)
                 await self.groups.save(group)
-                await self._schedule_escalation(group, 1)
+                if group.escalate_after:
+                    # Counted from the first notification the bot received, not from when it fired.
+                    run_at = group.first_seen + group.escalate_after
+                    await self._schedule_escalation(group, 1, run_at)
             else:
                 change = merge(group, notification, now)
                 if not change.empty and not group.storm_id:
@@ -78,7 +82,7 @@ class AlertService:
                 await self.groups.save(group)
             await self._deliver_or_retry(group, attempt)
         if group.storm_id and group.channel:
-            await self.deps.queue.enqueue(STORM_RENDER_JOB, {"channel": group.channel})
+            await self._schedule_storm_render(group.channel)
 
     async def _new_group(self, notification: Any, received_at: float) -> AlertGroup:
         labels = {**notification.groupLabels, **notification.commonLabels}
@@ -151,13 +155,27 @@ class AlertService:
             group.outbox.pop(0)
             await self.groups.save(group)
 
+    async def _schedule_storm_render(self, channel: str) -> None:
+        """At most one summary render per channel and second, run after that second's changes.
+
+        In a storm every notification changes the summary; one render per change would fill the
+        queue with jobs that all wait for the same message."""
+        second = math.floor(time.time()) + 1
+        await self.deps.queue.enqueue(
+            STORM_RENDER_JOB,
+            {"channel": channel},
+            job_id=f"{STORM_RENDER_JOB}:{channel}:{second}",
+            run_at=second,
+        )
+
     async def render_storm(self, channel: str) -> None:
         """Post the channel's storm summary once, then keep it up to date (coalesced)."""
         async with self.groups.storm_locked(channel):
             storm = await self.groups.storm(channel)
             if storm is None:
                 return
-            text, blocks = messages.storm_message(storm, channel)
+            threshold = self.deps.settings.storm_threshold
+            text, blocks = messages.storm_message(storm, channel, threshold)
             if storm.ts is None:
                 posted = await self.deps.slack.post_message(channel, text, blocks)
                 await self.groups.set_storm_ts(channel, storm.id, posted.ts)
@@ -187,7 +205,8 @@ class AlertService:
             group = await self._load_open(ref)
             if not group.is_open:
                 raise UserError(
-                    f"{ref} *{group.title}* is already resolved; nothing to acknowledge."
+                    f"{ref} *{messages.escape(group.title)}* is already resolved; "
+                    "nothing to acknowledge."
                 )
             if group.acked_by:
                 return False, messages.already_acked(group)
@@ -200,10 +219,11 @@ class AlertService:
             await self.deps.store.audit(user_id, "alert.acknowledged", ref, detail)
             if group.storm_id and group.channel:
                 await self.groups.count_in_storm(group.channel, group.storm_id, "acked")
+            # Before Slack: a failed Slack call must not leave the silence without its poll.
+            await self._schedule_poll(group)
             await self.deliver(group)
-        await self._schedule_poll(group)
         if group.storm_id and group.channel:
-            await self.deps.queue.enqueue(STORM_RENDER_JOB, {"channel": group.channel})
+            await self._schedule_storm_render(group.channel)
         return True, messages.ack_confirmation(group, problem)
 
     async def unacknowledge(self, ref: str, user_id: str) -> str:
@@ -218,9 +238,11 @@ class AlertService:
             group.outbox.append(Outgoing(messages.unack_reply(user_id)))
             await self.groups.save(group)
             await self.deps.store.audit(user_id, "alert.unacknowledged", ref)
+            if group.escalate_after:
+                # Before Slack, so that a failed Slack call does not end escalation.
+                run_at = time.time() + group.escalate_after
+                await self._schedule_escalation(group, group.escalations + 1, run_at)
             await self.deliver(group)
-        if group.is_open and group.escalate_after:
-            await self._schedule_escalation(group, group.escalations + 1, time.time())
         return f"You unacknowledged {ref}."
 
     async def silence(self, ref: str, user_id: str, user_name: str, duration: timedelta) -> str:
@@ -243,8 +265,8 @@ class AlertService:
             await self.groups.save(group)
             detail = {"silence_id": group.silence_id, "seconds": duration.total_seconds()}
             await self.deps.store.audit(user_id, "alert.silenced", ref, detail)
+            await self._schedule_poll(group)  # before Slack, as in acknowledge
             await self.deliver(group)
-        await self._schedule_poll(group)
         return f"{ref} is silenced for {format_duration(duration)}."
 
     def _ack_silence(self) -> timedelta:
@@ -279,14 +301,9 @@ class AlertService:
 
     # -- timers ----------------------------------------------------------------------------
 
-    async def _schedule_escalation(
-        self, group: AlertGroup, round_: int, base: float | None = None
-    ) -> None:
+    async def _schedule_escalation(self, group: AlertGroup, round_: int, run_at: float) -> None:
         if not group.escalate_after or not group.is_open or group.storm_id:
             return
-        # Counted from the first notification the bot received, not from when it fired.
-        start = base if base is not None else group.first_seen
-        run_at = start + group.escalate_after * (round_ if base is None else 1)
         await self.deps.queue.enqueue(
             ESCALATE_JOB,
             {"ref": group.ref, "round": round_},
@@ -295,7 +312,7 @@ class AlertService:
             run_at=run_at,
         )
 
-    async def escalate(self, ref: str, round_: int) -> None:
+    async def escalate(self, ref: str, round_: int, attempt: int = 1) -> None:
         """A deferred job: mention escalate_to if the group is still unattended."""
         group = await self.groups.load(ref)
         if group is None:
@@ -303,8 +320,18 @@ class AlertService:
         async with self.groups.locked(group.group_key):
             group = await self.groups.load(ref)
             now = time.time()
-            if group is None or not group.needs_attention(now) or group.escalations >= round_:
-                return  # acknowledged, silenced, resolved, or already done: the timer stops
+            if group is None or not group.is_open or group.escalations > round_:
+                return  # resolved, or a later round ran already: this timer stops
+            if group.escalations == round_:
+                # An earlier attempt recorded this round and Slack failed: only deliver.
+                if group.outbox:
+                    await self._deliver_or_retry(group, attempt)
+                return
+            if not group.needs_attention(now):
+                if group.acked_by is None and group.silence_until:
+                    # Silenced but nobody said they are on it: look again when it ends.
+                    await self._schedule_escalation(group, round_, group.silence_until)
+                return  # acknowledged: the timer stops
             group.escalations = round_
             text = messages.escalation_reply(group, group.escalate_to, now - group.first_seen)
             group.outbox.append(Outgoing(text, broadcast=True))
@@ -312,8 +339,10 @@ class AlertService:
             await self.deps.store.audit(
                 "opsloop", "alert.escalated", ref, {"round": round_, "to": group.escalate_to}
             )
-            await self.deliver(group)
-        await self._schedule_escalation(group, round_ + 1, now)
+            # The next round is scheduled before Slack is called: a Slack outage delays the
+            # reply (kept in the outbox, retried) but must not end the escalation.
+            await self._schedule_escalation(group, round_ + 1, now + (group.escalate_after or 0))
+            await self._deliver_or_retry(group, attempt)
 
     async def _schedule_storm_escalation(
         self, channel: str, storm_id: str, started_at: float, round_: int
@@ -339,11 +368,12 @@ class AlertService:
         route = next((r for r in self.deps.config.alerts.routes if r.channel == channel), None)
         mentions = list(route.escalate_to) if route else []
         text = messages.storm_escalation_reply(unattended, mentions, time.time() - storm.started_at)
-        await self.deps.slack.post_message(channel, text, thread_ts=storm.ts, reply_broadcast=True)
+        # The next round first: a Slack outage may cost this reply, never the later ones.
+        await self._schedule_storm_escalation(channel, storm_id, storm.started_at, round_ + 1)
         await self.deps.store.audit(
             "opsloop", "alert.escalated", f"storm {storm_id}", {"open": unattended, "round": round_}
         )
-        await self._schedule_storm_escalation(channel, storm_id, storm.started_at, round_ + 1)
+        await self.deps.slack.post_message(channel, text, thread_ts=storm.ts, reply_broadcast=True)
 
     async def _schedule_poll(self, group: AlertGroup) -> None:
         if self.deps.alertmanager is None or not group.silence_id or not group.is_open:
@@ -365,10 +395,19 @@ class AlertService:
             return
         if group.poll_generation != generation:
             return  # a newer acknowledgement or silence runs its own chain
-        active = await am.alerts(matchers(group), active=True, silenced=True, inhibited=True)
+        try:
+            active = await am.alerts(matchers(group), active=True, silenced=True, inhibited=True)
+        except IntegrationError as e:
+            # Alertmanager away for a moment: ask again next time, or nobody ever will.
+            log.warning("%s: cannot ask Alertmanager for its alerts: %s", ref, e)
+            await self._schedule_poll(group)
+            return
         now = time.time()
-        still = {a.fingerprint for a in active if a.ends_at is None or a.ends_at.timestamp() > now}
-        if any(a.fingerprint in still for a in group.firing):
+        live = [a for a in active if a.ends_at is None or a.ends_at.timestamp() > now]
+        fingerprints = {a.fingerprint for a in live}
+        # By labels too: a sender may leave the fingerprint out, and then ours is a hash.
+        label_sets = [a.labels for a in live]
+        if any(a.fingerprint in fingerprints or a.labels in label_sets for a in group.firing):
             await self._schedule_poll(group)
             return
         async with self.groups.locked(group.group_key):

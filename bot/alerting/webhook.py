@@ -59,9 +59,9 @@ def alertmanager_hook(deps: Deps) -> Callable[[web.Request], Awaitable[web.Respo
             log.warning("cannot store an Alertmanager notification: %s", type(e).__name__)
             return web.Response(status=503, text="Cannot store the notification yet; retry.\n")
         if fresh:
-            deps.metrics.jobs_enqueued.labels(NOTIFY_JOB).inc()
+            deps.metrics.enqueued(NOTIFY_JOB).inc()
         else:
-            deps.metrics.duplicates.labels("alertmanager").inc()
+            deps.metrics.duplicate("alertmanager").inc()
         return web.json_response(
             {"status": "accepted" if fresh else "duplicate", "groupKey": notification.groupKey},
             status=202 if fresh else 200,

@@ -2,7 +2,8 @@
 
 The page and the emulator share the port a newcomer opens (`--port`, else OPSLOOP_PORT); the
 bot's own HTTP server (Slack endpoint, webhooks, health, metrics) listens on a free port beside
-it, and the emulator delivers signed requests there exactly as Slack would.
+it, and the emulator delivers signed requests there exactly as Slack would. The page's "Fire
+sample alert" control (bot/sandbox/alerts.py) posts Alertmanager webhooks to that server too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bot.app import create_app
 from bot.cli import start_site, wait_for_stop
 from bot.jobs import WorkerRunner
 from bot.runtime import Runtime
+from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
 from bot.sandbox.page import add_page_routes
 from bot.sandbox.sample import CHANNELS, USERGROUPS, USERS, sample_config
 from bot.settings import Settings, config_path, load_config
@@ -40,6 +42,8 @@ async def run_sandbox(settings: Settings) -> None:
     )
     page_app = emulator.make_app()
     add_page_routes(page_app)
+    sample_alerts = SandboxAlerts(config)
+    add_alert_routes(page_app, sample_alerts)
     page_runner = await start_site(page_app, settings.host, settings.port)
     page_url = f"http://{settings.host}:{page_runner.addresses[0][1]}"
     emulator.base_url = page_url
@@ -51,6 +55,10 @@ async def run_sandbox(settings: Settings) -> None:
             "slack_api_url": page_url + "/api/",
             # Keep sandbox data apart from a real bot's data in the same directory.
             "data_dir": settings.data_dir / "sandbox",
+            # The sample alert control posts to /hooks/alertmanager like Alertmanager would; a
+            # token of the person's own (to point a real Alertmanager here) is kept.
+            "alertmanager_webhook_token": settings.alertmanager_webhook_token
+            or SecretStr(SANDBOX_WEBHOOK_TOKEN),
         }
     )
     runtime = Runtime.start(bot_settings, config)
@@ -60,6 +68,8 @@ async def run_sandbox(settings: Settings) -> None:
         bot_runner = await start_site(create_app(bot_settings, runtime.deps), settings.host, 0)
         bot_url = f"http://{settings.host}:{bot_runner.addresses[0][1]}"
         emulator.bot_events_url = bot_url + "/slack/events"
+        sample_alerts.token = bot_settings.secret("alertmanager_webhook_token")
+        sample_alerts.hook_url = bot_url + "/hooks/alertmanager"
         await workers.start()
         print(f"opsloop sandbox: open {page_url}/ in your browser", flush=True)
         print(f"  (the bot itself listens on {bot_url}; Ctrl-C stops everything)", flush=True)

@@ -41,15 +41,19 @@ return 1
 
 # GCRA reservation: returns how many ms from now this message may be sent. `burst` messages go
 # at once, then one per interval. All replicas share the key, so together they keep the budget.
+# With a limit (ARGV[3] >= 0) a slot further away than that is not taken: the answer is then
+# negative, minus the wait, and the caller comes back later instead of holding a worker.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local send_at = tat - (burst - 1) * interval
 if send_at < now then send_at = now end
+if limit >= 0 and send_at - now > limit then return -(send_at - now) end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
 return send_at - now
@@ -185,10 +189,16 @@ class Store:
 
     # -- Slack message budget ---------------------------------------------------------------
 
-    async def reserve_channel_slot(self, channel: str, rate: float, burst: int) -> float:
-        """Seconds to wait before sending one message to `channel`, the slot now reserved."""
+    async def reserve_channel_slot(
+        self, channel: str, rate: float, burst: int, max_wait: float | None = None
+    ) -> float:
+        """Seconds to wait before sending one message to `channel`, the slot now reserved.
+
+        With `max_wait`, a slot further away is not reserved and minus its wait is returned."""
         interval_ms = max(int(1000 / rate), 1)
-        ms = await self._reserve(keys=[channel_budget_key(channel)], args=[interval_ms, burst])
+        limit = -1 if max_wait is None else int(max_wait * 1000)
+        keys = [channel_budget_key(channel)]
+        ms = await self._reserve(keys=keys, args=[interval_ms, burst, limit])
         return int(ms) / 1000
 
     async def push_back_channel(

@@ -118,6 +118,7 @@
       bot_user_id: st.bot_user_id || "",
       bot_name: typeof st.bot_name === "string" ? st.bot_name : "",
       users: Array.isArray(st.users) ? st.users : [],
+      usergroups: Array.isArray(st.usergroups) ? st.usergroups.filter((g) => g && g.id) : [],
       channels,
       messages,
       ephemerals: Array.isArray(st.ephemerals) ? st.ephemerals : [],
@@ -780,6 +781,7 @@
   function render() {
     if (!ui.state) return;
     if (ui.channel) ui.seen[ui.channel] = latestTs(ui.channel);
+    renderSampleAlert();
     renderUsers();
     renderChannels();
     renderHeader();
@@ -1759,6 +1761,148 @@
     });
   }
 
+  // ---------------------------------------------------------------- sample alert
+
+  // `opsloop sandbox` serves GET /_sandbox/info and POST /_sandbox/alert, which plays
+  // Alertmanager's part: it sends the bot a real webhook for one sample alert group. The page
+  // alone (without those routes) keeps the section hidden. The controls are built once and only
+  // their text and disabled state change afterwards, so a click never lands on a node that a
+  // re-render just replaced.
+  const sample = { info: null, busy: false, built: false };
+
+  function principalLabel(id) {
+    if (!ui.state) return id;
+    if (id.startsWith("S")) {
+      const group = ui.state.usergroups.find((g) => g.id === id);
+      const members = group && Array.isArray(group.members) ? group.members : [];
+      const names = members.map((m) => (findUser(m) || {}).name || m);
+      return names.length ? `@${id} (${names.join(", ")})` : `@${id}`;
+    }
+    const user = findUser(id);
+    return `@${user ? user.name : id}`;
+  }
+
+  function sampleAbout(info) {
+    const where = info.channel
+      ? (ui.state && findChannel(info.channel) && channelLabel(findChannel(info.channel))) ||
+        info.channel
+      : null;
+    const parts = [
+      `Sends ${info.title} (${info.severity}) to the bot's /hooks/alertmanager, as ` +
+        "Alertmanager would.",
+    ];
+    if (!where) parts.push(" No alerts route matches it: the bot tracks it but posts it nowhere.");
+    else if (info.escalate_after && info.escalate_to.length)
+      parts.push(
+        ` It goes to ${where}; unacknowledged for ${info.escalate_after}, it escalates to ` +
+          `${info.escalate_to.map(principalLabel).join(", ")}.`,
+      );
+    else parts.push(` It goes to ${where}.`);
+    return parts.join("");
+  }
+
+  function sampleState(info) {
+    const n = info.firing.length;
+    if (!n) return "Nothing firing.";
+    return `Firing: ${plural(n, "alert", "alerts")} (${info.firing.join(", ")}).`;
+  }
+
+  function buildSampleAlert() {
+    const button = (testid, label, action, primary) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: `btn btn-small${primary ? " btn-primary" : ""}`,
+          testid,
+          id: testid,
+          onclick: () => sendSampleAlert(action),
+        },
+        label,
+      );
+    $("alert-controls").replaceChildren(
+      h("p", { class: "sample-about", id: "alert-about", testid: "alert-about" }),
+      h(
+        "div",
+        { class: "sample-buttons" },
+        button("fire-alert", "Fire sample alert", "fire", true),
+        button("add-alert", "Add an alert to the group", "add", false),
+        button("resolve-alert", "Resolve sample alert", "resolve", false),
+      ),
+      h("div", { class: "sample-state", id: "alert-state", testid: "alert-state" }),
+      h("div", {
+        class: "command-status",
+        id: "alert-status",
+        testid: "alert-status",
+        role: "status",
+        "aria-live": "polite",
+      }),
+    );
+    sample.built = true;
+  }
+
+  function renderSampleAlert() {
+    const info = sample.info;
+    if (!info || !sample.built) return;
+    $("alert-about").textContent = sampleAbout(info);
+    $("alert-state").textContent = sampleState(info);
+    const firing = info.firing.length;
+    $("fire-alert").disabled = sample.busy || firing > 0;
+    $("add-alert").disabled = sample.busy || !firing || firing >= info.max_alerts;
+    $("resolve-alert").disabled = sample.busy || !firing;
+  }
+
+  function sampleStatus(text, kind) {
+    const el = $("alert-status");
+    el.textContent = text;
+    el.dataset.kind = kind || "";
+  }
+
+  const SAMPLE_DONE = {
+    fire: "Alertmanager's notification was accepted",
+    add: "The group's next notification was accepted",
+    resolve: "The resolved notification was accepted",
+  };
+
+  async function sendSampleAlert(action) {
+    if (sample.busy) return;
+    sample.busy = true;
+    renderSampleAlert();
+    sampleStatus("Sending the webhook…", "pending");
+    const res = await post("/_sandbox/alert", { action });
+    sample.busy = false;
+    const data = res.data || {};
+    if (!res.ok) {
+      sampleStatus(errorText(res), "error");
+    } else if (data.status >= 200 && data.status < 300) {
+      sample.info = data;
+      const where = data.channel && findChannel(data.channel);
+      sampleStatus(
+        `${SAMPLE_DONE[action]} (HTTP ${data.status})${where ? `; see ${channelLabel(where)}` : ""}.`,
+        "ok",
+      );
+      if (where && action === "fire") selectChannel(data.channel);
+    } else {
+      sampleStatus(answerProblem("/hooks/alertmanager", data.status, data), "error");
+    }
+    renderSampleAlert();
+  }
+
+  async function setupSampleAlert() {
+    let info = null;
+    try {
+      const res = await fetch("/_sandbox/info", { cache: "no-store" });
+      if (res.ok) info = await res.json();
+    } catch (_) {
+      info = null;
+    }
+    if (!info || !info.alerts || !info.alerts.available) return;
+    sample.info = info.alerts;
+    buildSampleAlert();
+    renderSampleAlert();
+    $("sandbox-controls").hidden = false;
+  }
+
   document.addEventListener("keydown", (ev) => {
     if (ev.key !== "Escape") return;
     if ($("confirm-root").firstChild) {
@@ -1773,5 +1917,6 @@
 
   setupCommandBox();
   setupUserPicker();
+  setupSampleAlert();
   pollLoop();
 })();
