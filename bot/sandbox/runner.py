@@ -62,6 +62,9 @@ async def run_sandbox(settings: Settings) -> None:
         }
     )
     runtime = Runtime.start(bot_settings, config)
+    # The emulated Slack starts empty each time; groups and jobs of an earlier run would
+    # point at messages that no longer exist.
+    await runtime.deps.store.reset()
     bot_runner = None
     workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
     try:

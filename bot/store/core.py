@@ -126,6 +126,10 @@ class Store:
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
+    async def reset(self) -> None:
+        """Forget everything (the sandbox only: its emulated Slack starts empty every time)."""
+        await self.redis.flushdb()
+
     async def close(self) -> None:
         await self._enqueue.close()
         await close(self.redis)
