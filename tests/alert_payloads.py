@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.config_file import AlertRoute, Alerts, OpsConfig, Roles
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "samples"
 TOKEN = "am-webhook-test-token"
 START = datetime(2026, 11, 21, 21, 0, tzinfo=UTC)
 
