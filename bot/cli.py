@@ -107,9 +107,9 @@ async def _check(settings: Settings) -> int:
 
 def _manifest(url: str) -> int:
     from bot.manifest import manifest_yaml
-    from commands import FAMILIES
+    from commands import FAMILIES, shortcuts
 
-    print(manifest_yaml([f.HELP for f in FAMILIES], url), end="")
+    print(manifest_yaml([f.HELP for f in FAMILIES], url, shortcuts()), end="")
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from integrations.gitlab import TasksPort
+
 from bot.config_file import OpsConfig
 from bot.jobs import JobQueue, JobRegistry
 from bot.metrics import Metrics
@@ -22,6 +24,15 @@ class CommandHelp:
     usage: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Shortcut:
+    """A message shortcut as the manifest declares it."""
+
+    name: str
+    callback_id: str
+    description: str
+
+
 @dataclass
 class Deps:
     """The process's settings, YAML config and clients."""
@@ -35,3 +46,4 @@ class Deps:
     jobs: JobRegistry
     commands: list[CommandHelp] = field(default_factory=list)
     alertmanager: AlertmanagerPort | None = None
+    gitlab: TasksPort | None = None

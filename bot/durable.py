@@ -7,6 +7,7 @@ answers through the response_url. Errors become messages here, once, for every c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,13 +19,27 @@ from bot.errors import IntegrationError, UserError, log_unexpected
 from bot.jobs import JobContext, JobFunction
 from bot.replies import Reply, integration_error, unexpected_error, user_error
 from bot.slack_out import ChannelBusy
-from bot.slack_requests import ActionRequest, SlashRequest, delivery_id
+from bot.slack_requests import (
+    ActionRequest,
+    ShortcutRequest,
+    SlashRequest,
+    ViewRequest,
+    delivery_id,
+)
 
 log = logging.getLogger(__name__)
 
 Parser = Callable[[str], dict[str, Any]]
+# Work that must happen inside the 3-second ack, such as opening a modal with the trigger_id
+# (which Slack honours for 3 seconds only); it returns the ack's text, or None for an empty ack.
+Inline = Callable[[Deps, dict[str, Any], dict[str, Any]], Awaitable[str | None]]
+# A modal's values checked in the ack: returns the job's args, or raises FormErrors.
+FormCheck = Callable[[Deps, dict[str, Any], dict[str, Any]], Awaitable[dict[str, Any]]]
+SLACK_INLINE_TIMEOUT = 2.5
 SlashRunner = Callable[[JobContext, SlashRequest, dict[str, Any]], Awaitable[Reply | None]]
 ActionRunner = Callable[[JobContext, ActionRequest], Awaitable[Reply | None]]
+ViewRunner = Callable[[JobContext, ViewRequest, dict[str, Any]], Awaitable[Reply | None]]
+ShortcutRunner = Callable[[JobContext, ShortcutRequest], Awaitable[Reply | None]]
 
 
 def _ack_body(reply: Reply) -> dict[str, Any]:
@@ -34,14 +49,40 @@ def _ack_body(reply: Reply) -> dict[str, Any]:
     return body
 
 
-def add_slash_command(app: AsyncApp, deps: Deps, command: str, parse: Parser, job: str) -> None:
-    """`command` is parsed at once and run as the durable job `job`."""
+class FormErrors(Exception):
+    """A modal's inputs are wrong: shown under each input (`response_action: errors`)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def add_slash_command(
+    app: AsyncApp,
+    deps: Deps,
+    command: str,
+    parse: Parser,
+    job: str,
+    inline: dict[str, Inline] | None = None,
+) -> None:
+    """`command` is parsed at once and run as the durable job `job`; subcommands named in
+    `inline` (args["sub"]) run in the ack path instead."""
 
     async def handle(ack: AsyncAck, body: dict[str, Any]) -> None:
         try:
             args = parse(str(body.get("text", "")).strip())
+            if inline and args.get("sub") in inline:
+                text = await asyncio.wait_for(
+                    inline[args["sub"]](deps, args, body), SLACK_INLINE_TIMEOUT
+                )
+                await ack(**_ack_body(Reply(text=text))) if text else await ack()
+                return
         except UserError as e:
             await ack(**_ack_body(user_error(e)))
+            return
+        except (IntegrationError, TimeoutError) as e:
+            problem = e.message if isinstance(e, IntegrationError) else "Slack did not answer"
+            await ack(**_ack_body(Reply(text=f":x: {problem}; try again.")))
             return
         except Exception as e:  # a parser bug must not cost the ack
             await ack(**_ack_body(unexpected_error(log_unexpected(e, f"parsing {command}"))))
@@ -60,6 +101,37 @@ def add_action(app: AsyncApp, deps: Deps, action_id: str, job: str) -> None:
         await _enqueue_then_ack(deps, ack, job, f"action:{delivery_id(body)}", payload)
 
     app.action(action_id)(handle)
+
+
+def add_view_submission(
+    app: AsyncApp, deps: Deps, callback_id: str, check: FormCheck, job: str
+) -> None:
+    """A modal's submission: checked in the ack (errors shown in the modal), then a job."""
+
+    async def handle(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        try:
+            args = await check(deps, view, body)
+        except FormErrors as e:
+            await ack(response_action="errors", errors=e.errors)
+            return
+        except UserError as e:
+            await ack(response_action="errors", errors={"_": str(e)})
+            return
+        payload = {"request": ViewRequest.from_body(body).to_dict(), "args": args}
+        await _enqueue_then_ack(deps, ack, job, f"view:{delivery_id(body)}", payload)
+
+    app.view(callback_id)(handle)
+
+
+def add_message_shortcut(app: AsyncApp, deps: Deps, callback_id: str, job: str) -> None:
+    """A message shortcut, run as the durable job `job`."""
+
+    async def handle(ack: AsyncAck, body: dict[str, Any]) -> None:
+        payload = {"request": ShortcutRequest.from_body(body).to_dict()}
+        await _enqueue_then_ack(deps, ack, job, f"shortcut:{delivery_id(body)}", payload)
+
+    app.shortcut(callback_id)(handle)
 
 
 async def _enqueue_then_ack(
@@ -134,6 +206,41 @@ def slash_job(run: SlashRunner) -> JobFunction:
             job,
             lambda: run(job, request, args),
             f"{request.command} {request.text}".strip(),
+            request.response_url,
+            request.channel_id,
+            request.user_id,
+        )
+
+    return job_fn
+
+
+def view_job(run: ViewRunner) -> JobFunction:
+    """Wrap a modal's work; the answer goes to the person as an ephemeral in `channel`."""
+
+    async def job_fn(job: JobContext, payload: dict[str, Any]) -> None:
+        request = ViewRequest.from_dict(payload["request"])
+        args: dict[str, Any] = payload.get("args") or {}
+        await _run_and_reply(
+            job,
+            lambda: run(job, request, args),
+            f"view {request.callback_id}",
+            "",
+            str(args.get("channel", "")),
+            request.user_id,
+        )
+
+    return job_fn
+
+
+def shortcut_job(run: ShortcutRunner) -> JobFunction:
+    """Wrap a message shortcut's work so that every outcome reaches the person."""
+
+    async def job_fn(job: JobContext, payload: dict[str, Any]) -> None:
+        request = ShortcutRequest.from_dict(payload["request"])
+        await _run_and_reply(
+            job,
+            lambda: run(job, request),
+            f"shortcut {request.callback_id}",
             request.response_url,
             request.channel_id,
             request.user_id,

@@ -213,5 +213,9 @@ class WorkerRunner:
             if current is not None and current.cancelling():
                 raise
             await self.deps.store.close()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            # Stopping while Redis is away: arq could not tidy its health key; nothing is lost.
+            log.warning("worker stopped while Redis was away (%s)", type(e).__name__)
+            await self.deps.store.close()
         self._tasks[0].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

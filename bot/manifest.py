@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from bot.deps import CommandHelp
+from bot.deps import CommandHelp, Shortcut
 
 PLACEHOLDER_URL = "https://opsloop.example.com"
 BOT_SCOPES = [
@@ -27,27 +27,42 @@ def _usage_hint(help_: CommandHelp) -> str:
     return " | ".join(h for h in hints if h)[:100]
 
 
-def manifest(commands: list[CommandHelp], base_url: str = PLACEHOLDER_URL) -> dict[str, Any]:
+def manifest(
+    commands: list[CommandHelp],
+    base_url: str = PLACEHOLDER_URL,
+    shortcuts: list[Shortcut] | None = None,
+) -> dict[str, Any]:
     events_url = base_url.rstrip("/") + "/slack/events"
+    features: dict[str, Any] = {
+        "bot_user": {"display_name": "opsloop", "always_online": True},
+        "slash_commands": [
+            {
+                "command": c.command,
+                "url": events_url,
+                "description": c.summary[:100],
+                "usage_hint": _usage_hint(c),
+                "should_escape": True,
+            }
+            for c in commands
+        ],
+    }
+    if shortcuts:
+        features["shortcuts"] = [
+            {
+                "name": s.name,
+                "type": "message",
+                "callback_id": s.callback_id,
+                "description": s.description,
+            }
+            for s in shortcuts
+        ]
     return {
         "display_information": {
             "name": "opsloop",
             "description": "ChatOps for the whole DevOps loop: tasks, builds, deploys, alerts",
             "background_color": "#1d3557",
         },
-        "features": {
-            "bot_user": {"display_name": "opsloop", "always_online": True},
-            "slash_commands": [
-                {
-                    "command": c.command,
-                    "url": events_url,
-                    "description": c.summary[:100],
-                    "usage_hint": _usage_hint(c),
-                    "should_escape": True,
-                }
-                for c in commands
-            ],
-        },
+        "features": features,
         "oauth_config": {"scopes": {"bot": BOT_SCOPES}},
         "settings": {
             "interactivity": {"is_enabled": True, "request_url": events_url},
@@ -58,10 +73,15 @@ def manifest(commands: list[CommandHelp], base_url: str = PLACEHOLDER_URL) -> di
     }
 
 
-def manifest_yaml(commands: list[CommandHelp], base_url: str = PLACEHOLDER_URL) -> str:
+def manifest_yaml(
+    commands: list[CommandHelp],
+    base_url: str = PLACEHOLDER_URL,
+    shortcuts: list[Shortcut] | None = None,
+) -> str:
     header = (
         "# Slack app manifest for opsloop. Regenerate with:\n"
         f"#   opsloop manifest --url {base_url}\n"
     )
-    body = yaml.safe_dump(manifest(commands, base_url), sort_keys=False, width=100)
+    data = manifest(commands, base_url, shortcuts)
+    body = yaml.safe_dump(data, sort_keys=False, width=100)
     return header + body

@@ -20,6 +20,12 @@ class Reply:
     replace_original: bool = False
 
 
+def escape(text: str) -> str:
+    """Outside text (alert labels, issue titles) in mrkdwn: Slack reads `<!channel>`, `<@U..>`
+    and `<url|text>` in it as mentions and links, so those characters are escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def mrkdwn_section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 

@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
 from integrations.alertmanager import AlertmanagerClient
+from integrations.gitlab import GitLabClient
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,12 @@ class Runtime:
         alertmanager = (
             AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
         )
+        gitlab_token = settings.secret("gitlab_token")
+        gitlab = (
+            GitLabClient(settings.gitlab_url, gitlab_token)
+            if settings.gitlab_url and gitlab_token
+            else None
+        )
         deps = Deps(
             settings=settings,
             config=config,
@@ -84,6 +91,7 @@ class Runtime:
             jobs=build_registry(),
             commands=[f.HELP for f in FAMILIES],
             alertmanager=alertmanager,
+            gitlab=gitlab,
         )
         return cls(deps=deps, redis_url=url, embedded=embedded)
 
@@ -91,6 +99,8 @@ class Runtime:
         try:
             if self.deps.alertmanager is not None:
                 await self.deps.alertmanager.close()
+            if isinstance(self.deps.gitlab, GitLabClient):
+                await self.deps.gitlab.close()
             await self.deps.store.close()
         finally:
             if self.embedded is not None:

@@ -103,3 +103,76 @@ class ActionRequest:
         values: dict[str, Any] = {k: str(data.get(k, "")) for k in fields}
         values["is_ephemeral"] = bool(data.get("is_ephemeral", False))
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """A modal submitted (view_submission) as the job sees it."""
+
+    user_id: str
+    user_name: str
+    view_id: str
+    callback_id: str
+    private_metadata: str
+    trigger_id: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ViewRequest:
+        view = body.get("view") or {}
+        user = body.get("user") or {}
+        return cls(
+            user_id=str(user.get("id", "")),
+            user_name=str(user.get("username") or user.get("name") or ""),
+            view_id=str(view.get("id", "")),
+            callback_id=str(view.get("callback_id", "")),
+            private_metadata=str(view.get("private_metadata", "")),
+            trigger_id=str(body.get("trigger_id", "")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ViewRequest:
+        return cls(**{k: str(data.get(k, "")) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class ShortcutRequest:
+    """A message shortcut (message_action) as the job sees it."""
+
+    callback_id: str
+    user_id: str
+    user_name: str
+    channel_id: str
+    message_ts: str
+    thread_ts: str
+    message_text: str
+    message_user: str
+    response_url: str
+    trigger_id: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ShortcutRequest:
+        message = body.get("message") or {}
+        user = body.get("user") or {}
+        channel = body.get("channel") or {}
+        return cls(
+            callback_id=str(body.get("callback_id", "")),
+            user_id=str(user.get("id", "")),
+            user_name=str(user.get("username") or user.get("name") or ""),
+            channel_id=str(channel.get("id", "")),
+            message_ts=str(message.get("ts") or body.get("message_ts") or ""),
+            thread_ts=str(message.get("thread_ts") or ""),
+            message_text=str(message.get("text", "")),
+            message_user=str(message.get("user") or message.get("bot_id") or ""),
+            response_url=str(body.get("response_url", "")),
+            trigger_id=str(body.get("trigger_id", "")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShortcutRequest:
+        return cls(**{k: str(data.get(k, "")) for k in cls.__dataclass_fields__})

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from commands import ack, alerts, ops
+from bot.deps import Shortcut
+from commands import ack, alerts, ops, task
 
-FAMILIES: tuple[ModuleType, ...] = (ops, alerts, ack)
+FAMILIES: tuple[ModuleType, ...] = (ops, task, alerts, ack)
+
+
+def shortcuts() -> list[Shortcut]:
+    """Every family's message shortcuts (a family may declare SHORTCUTS)."""
+    return [s for family in FAMILIES for s in getattr(family, "SHORTCUTS", ())]

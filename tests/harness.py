@@ -93,3 +93,17 @@ async def running_bot(
         if workers is not None:
             await workers.stop()
         await runtime.close()
+
+
+@asynccontextmanager
+async def running_gitlab(**kwargs: Any) -> AsyncIterator[Any]:
+    """The GitLab emulator on a free port; pass `gitlab_env(emu)` to running_bot."""
+    from bot.gitlab_emulator import GitLabEmulator
+
+    emulator = GitLabEmulator(**kwargs)
+    async with emulator.serve(host="127.0.0.1", port=0):
+        yield emulator
+
+
+def gitlab_env(emulator: Any) -> dict[str, str]:
+    return {"OPSLOOP_GITLAB_URL": emulator.base_url, "OPSLOOP_GITLAB_TOKEN": emulator.token}

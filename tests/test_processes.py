@@ -13,7 +13,7 @@ import aiohttp
 import yaml
 
 from bot.manifest import PLACEHOLDER_URL, manifest_yaml
-from commands import FAMILIES
+from commands import FAMILIES, shortcuts
 from tests.harness import running_emulator
 from tests.servers import free_port
 from tests.waiting import eventually
@@ -37,7 +37,7 @@ async def opsloop(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 
 def test_manifest_file_matches_the_registered_commands() -> None:
-    expected = manifest_yaml([f.HELP for f in FAMILIES], PLACEHOLDER_URL)
+    expected = manifest_yaml([f.HELP for f in FAMILIES], PLACEHOLDER_URL, shortcuts())
     assert (REPO / "manifest.yml").read_text(encoding="utf-8") == expected, (
         "manifest.yml is stale: run `opsloop manifest --url https://opsloop.example.com`"
     )

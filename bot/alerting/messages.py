@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from bot.alerting.groups import AlertGroup, Change, TrackedAlert
 from bot.durations import format_duration
-from bot.replies import Reply, context, mrkdwn_section
+from bot.replies import Reply, context, escape, mrkdwn_section
 from bot.store.alerts import Storm
 
 Blocks = list[dict[str, Any]]
@@ -26,6 +26,7 @@ class AlertAction(StrEnum):
     SILENCE_1H = "alert_silence_1h"
     SILENCE_4H = "alert_silence_4h"
     SILENCE_1D = "alert_silence_1d"
+    CREATE_TASK = "alert_create_task"
 
 
 SILENCE_DURATIONS = {
@@ -33,12 +34,6 @@ SILENCE_DURATIONS = {
     AlertAction.SILENCE_4H: timedelta(hours=4),
     AlertAction.SILENCE_1D: timedelta(days=1),
 }
-
-
-def escape(text: str) -> str:
-    """Alert text in mrkdwn: labels and annotations come from rules and scraped metrics, and
-    Slack reads `<!channel>`, `<@U..>` and `<url|text>` in them as mentions and links."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _url(url: str) -> str:
@@ -116,7 +111,7 @@ def _ack_line(group: AlertGroup, now: float) -> str:
     return "\n".join(parts)
 
 
-def _buttons(group: AlertGroup) -> dict[str, Any]:
+def _buttons(group: AlertGroup, tasks: bool) -> dict[str, Any]:
     def button(text: str, action: AlertAction, style: str | None = None) -> dict[str, Any]:
         b: dict[str, Any] = {
             "type": "button",
@@ -133,20 +128,20 @@ def _buttons(group: AlertGroup) -> dict[str, Any]:
         if group.acked_by
         else button("Acknowledge", AlertAction.ACK, "primary")
     )
-    return {
-        "type": "actions",
-        "block_id": f"alert_actions:{group.ref}",
-        "elements": [
-            first,
-            button("Silence 1h", AlertAction.SILENCE_1H),
-            button("Silence 4h", AlertAction.SILENCE_4H),
-            button("Silence 1d", AlertAction.SILENCE_1D),
-        ],
-    }
+    elements = [
+        first,
+        button("Silence 1h", AlertAction.SILENCE_1H),
+        button("Silence 4h", AlertAction.SILENCE_4H),
+        button("Silence 1d", AlertAction.SILENCE_1D),
+    ]
+    if tasks:
+        elements.append(button("Create task", AlertAction.CREATE_TASK))
+    return {"type": "actions", "block_id": f"alert_actions:{group.ref}", "elements": elements}
 
 
-def parent_message(group: AlertGroup, now: float) -> tuple[str, Blocks]:
-    """The group's one message: updated in place for its whole life."""
+def parent_message(group: AlertGroup, now: float, *, tasks: bool = False) -> tuple[str, Blocks]:
+    """The group's one message, updated in place for its whole life; `tasks` (GitLab is
+    configured) adds a Create task button."""
     title = f"{_emoji(group)} {escape(headline(group))}"
     summary = escape(group.summary)
     text = f"{group.ref} {escape(headline(group))}" + (f": {summary}" if summary else "")
@@ -181,7 +176,7 @@ def parent_message(group: AlertGroup, now: float) -> tuple[str, Blocks]:
     if line := _ack_line(group, now):
         blocks.append(mrkdwn_section(line))
     if group.is_open:
-        blocks.append(_buttons(group))
+        blocks.append(_buttons(group, tasks))
     else:
         blocks.append(context(":white_check_mark: Resolved. Nothing left to do here."))
     return text, blocks

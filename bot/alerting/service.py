@@ -24,6 +24,7 @@ from bot.alerting.routing import route_for
 from bot.deps import Deps
 from bot.durations import format_duration
 from bot.errors import IntegrationError, UserError
+from bot.replies import escape
 from bot.store.alerts import AlertStore
 from integrations.alertmanager import Matcher
 
@@ -139,7 +140,8 @@ class AlertService:
                 group.outbox.clear()
                 await self.groups.save(group)
             return
-        text, blocks = messages.parent_message(group, time.time())
+        tasks = self.deps.gitlab is not None
+        text, blocks = messages.parent_message(group, time.time(), tasks=tasks)
         slack = self.deps.slack
         if group.message_ts is None:
             posted = await slack.post_message(group.channel, text, blocks)
@@ -205,8 +207,7 @@ class AlertService:
             group = await self._load_open(ref)
             if not group.is_open:
                 raise UserError(
-                    f"{ref} *{messages.escape(group.title)}* is already resolved; "
-                    "nothing to acknowledge."
+                    f"{ref} *{escape(group.title)}* is already resolved; nothing to acknowledge."
                 )
             if group.acked_by:
                 return False, messages.already_acked(group)

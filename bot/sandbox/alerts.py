@@ -205,6 +205,8 @@ class SandboxAlerts:
         self.token: str | None = None
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
+        # More for the page's GET /_sandbox/info, e.g. the app's message shortcuts.
+        self.extra_info: dict[str, Any] = {}
 
     def _route(self) -> dict[str, Any]:
         labels = sample_labels(INSTANCES[0])
@@ -220,6 +222,7 @@ class SandboxAlerts:
 
     def info(self) -> dict[str, Any]:
         return {
+            **self.extra_info,
             "alerts": {
                 "available": self.hook_url is not None,
                 "title": f"{ALERTNAME} on {SERVICE}",
@@ -227,7 +230,7 @@ class SandboxAlerts:
                 **self._route(),
                 "firing": list(self.group.firing),
                 "max_alerts": len(INSTANCES),
-            }
+            },
         }
 
     async def _post(self, body: dict[str, Any]) -> tuple[int, Any]:

@@ -3,7 +3,8 @@
 The page and the emulator share the port a newcomer opens (`--port`, else OPSLOOP_PORT); the
 bot's own HTTP server (Slack endpoint, webhooks, health, metrics) listens on a free port beside
 it, and the emulator delivers signed requests there exactly as Slack would. The page's "Fire
-sample alert" control (bot/sandbox/alerts.py) posts Alertmanager webhooks to that server too.
+sample alert" control (bot/sandbox/alerts.py) posts Alertmanager webhooks to that server too. An
+emulated GitLab (bot/gitlab_emulator) on another free port answers the bot's /task calls.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 
 from bot.app import create_app
 from bot.cli import start_site, wait_for_stop
+from bot.gitlab_emulator import GitLabEmulator
 from bot.jobs import WorkerRunner
 from bot.runtime import Runtime
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
@@ -21,10 +23,12 @@ from bot.sandbox.page import add_page_routes
 from bot.sandbox.sample import CHANNELS, USERGROUPS, USERS, sample_config
 from bot.settings import Settings, config_path, load_config
 from bot.slack_emulator import SlackEmulator
+from commands import shortcuts
 
 log = logging.getLogger("opsloop.sandbox")
 
 BOT_TOKEN = "xoxb-sandbox-not-a-secret"
+GITLAB_TOKEN = "glpat-sandbox-not-a-secret"
 SIGNING_SECRET = "sandbox-signing-secret"
 
 
@@ -43,13 +47,27 @@ async def run_sandbox(settings: Settings) -> None:
     page_app = emulator.make_app()
     add_page_routes(page_app)
     sample_alerts = SandboxAlerts(config)
+    # The page offers the app's message shortcuts on every message, as Slack's menu would.
+    sample_alerts.extra_info["shortcuts"] = [
+        {"name": s.name, "callback_id": s.callback_id} for s in shortcuts()
+    ]
     add_alert_routes(page_app, sample_alerts)
     page_runner = await start_site(page_app, settings.host, settings.port)
     page_url = f"http://{settings.host}:{page_runner.addresses[0][1]}"
     emulator.base_url = page_url
 
+    # An emulated GitLab too, unless the person points the sandbox at a real one.
+    gitlab = None if settings.gitlab_url else GitLabEmulator(token=GITLAB_TOKEN)
+    gitlab_runner = None
+    if gitlab is not None:
+        gitlab_runner = await start_site(gitlab.make_app(), settings.host, 0)
+        gitlab.base_url = f"http://{settings.host}:{gitlab_runner.addresses[0][1]}"
+    gitlab_settings = (
+        {"gitlab_url": gitlab.base_url, "gitlab_token": SecretStr(GITLAB_TOKEN)} if gitlab else {}
+    )
     bot_settings = settings.model_copy(
         update={
+            **gitlab_settings,
             "slack_bot_token": SecretStr(BOT_TOKEN),
             "slack_signing_secret": SecretStr(SIGNING_SECRET),
             "slack_api_url": page_url + "/api/",
@@ -76,10 +94,14 @@ async def run_sandbox(settings: Settings) -> None:
         await workers.start()
         print(f"opsloop sandbox: open {page_url}/ in your browser", flush=True)
         print(f"  (the bot itself listens on {bot_url}; Ctrl-C stops everything)", flush=True)
+        if gitlab is not None:
+            print(f"  (emulated GitLab: {gitlab.base_url})", flush=True)
         await wait_for_stop()
     finally:
         if bot_runner is not None:
             await bot_runner.cleanup()
         await page_runner.cleanup()
+        if gitlab_runner is not None:
+            await gitlab_runner.cleanup()
         await workers.stop()
         await runtime.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.config_file import AlertRoute, Alerts, OpsConfig, Roles
+from bot.config_file import AlertRoute, Alerts, OpsConfig, Project, Roles
 from bot.slack_emulator import EmulatorUser
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
@@ -16,7 +16,8 @@ USERS = [
     EmulatorUser(id=BOB, name="bob", real_name="Bob (SRE)", email="bob@example.com"),
     EmulatorUser(id=CAROL, name="carol", real_name="Carol (developer)", email="carol@example.com"),
 ]
-CHANNELS = {"C0GENERAL": "general", ALERTS_CHANNEL: "alerts", "C0DEPLOYS": "deploys"}
+GENERAL, DEPLOYS = "C0GENERAL", "C0DEPLOYS"
+CHANNELS = {GENERAL: "general", ALERTS_CHANNEL: "alerts", DEPLOYS: "deploys"}
 USERGROUPS = {SRE: [BOB]}
 
 
@@ -27,6 +28,9 @@ def sample_config() -> OpsConfig:
     The same as this opsloop.yml:
 
         roles: {deployers: [U0ALICE], approvers: [U0BOB, S0SRE]}
+        projects:
+          web: {gitlab: acme/web, default_ref: main, channel: C0GENERAL}
+          api: {gitlab: acme/api, default_ref: main, channel: C0DEPLOYS}
         alerts:
           routes:
             - match: {severity: critical}
@@ -37,6 +41,10 @@ def sample_config() -> OpsConfig:
     """
     return OpsConfig(
         roles=Roles(deployers=[ALICE], approvers=[BOB, SRE]),
+        projects={
+            "web": Project(gitlab="acme/web", default_ref="main", channel=GENERAL),
+            "api": Project(gitlab="acme/api", default_ref="main", channel=DEPLOYS),
+        },
         alerts=Alerts(
             routes=[
                 AlertRoute(

@@ -79,6 +79,25 @@ def _answer(resp: DriverResponse | None) -> dict[str, Any]:
     }
 
 
+def _shortcut_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST /_emulator/shortcut: a message shortcut chosen on a message."""
+
+    async def shortcut(request: web.Request) -> web.Response:
+        body = await _body(request)
+        channel = _text(body, "channel") or ""
+        message = emu.find_message(channel, _text(body, "message_ts") or "")
+        if message is None:
+            raise LookupError("no such message")
+        resp = await emu.control_driver().message_shortcut(
+            _text(body, "callback_id") or "",
+            message,
+            user=_text(body, "user", required=False),
+        )
+        return web.json_response(_answer(resp))
+
+    return shortcut
+
+
 def add_routes(app: web.Application, emu: SlackEmulator) -> None:
     """Mounts the control routes on the emulator's app."""
 
@@ -164,5 +183,6 @@ def add_routes(app: web.Application, emu: SlackEmulator) -> None:
     router.add_get("/_emulator/calls", _guarded(calls))
     router.add_post("/_emulator/command", _guarded(command))
     router.add_post("/_emulator/action", _guarded(action))
+    router.add_post("/_emulator/shortcut", _guarded(_shortcut_handler(emu)))
     router.add_post("/_emulator/view_submission", _guarded(view_submission))
     router.add_post("/_emulator/view_close", _guarded(view_close))

@@ -264,6 +264,30 @@ class SlackDriver:
         request = DriverRequest("block_actions", payloads.encode_payload(payload), fields=payload)
         return await self.deliver(request)
 
+    async def message_shortcut(
+        self, callback_id: str, message: Message, *, user: str | None = None
+    ) -> DriverResponse:
+        """Chooses a message shortcut (e.g. "Create task from message") on a message."""
+        user = self._user(user)
+        response_target = ResponseTarget(
+            channel=message.channel,
+            user=user,
+            issued_at=self.emu.clock(),
+            message_ts=None,  # a shortcut's response_url answers the person, not the message
+            ephemeral_ts=None,
+            thread_ts=message.thread_ts,
+        )
+        payload = payloads.message_action(
+            self.emu,
+            user=user,
+            target=message,
+            callback_id=callback_id,
+            response_url=self.emu.response_url(response_target),
+            trigger_id=self.emu.tokens.issue_trigger(user),
+        )
+        request = DriverRequest("message_action", payloads.encode_payload(payload), fields=payload)
+        return await self.deliver(request)
+
     async def submit_view(
         self,
         view_id: str,

@@ -230,6 +230,33 @@ def block_actions(
     return payload
 
 
+def message_action(
+    emu: SlackEmulator,
+    *,
+    user: str,
+    target: Message,
+    callback_id: str,
+    response_url: str,
+    trigger_id: str,
+) -> JSON:
+    """A message shortcut (type message_action) chosen on a message's "More actions" menu."""
+    return {
+        "type": "message_action",
+        "token": emu.verification_token,
+        "action_ts": emu.new_ts(),
+        "team": team_ref(emu),
+        "user": user_ref(emu, user),
+        "channel": {"id": target.channel, "name": emu.channel_name(target.channel)},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": response_url,
+        "message_ts": target.ts,
+        "message": target.to_slack(),
+    }
+
+
 def view_submission(
     emu: SlackEmulator,
     view: View,

@@ -43,6 +43,7 @@ NO_CLIENT = "no Socket Mode client connected"
 ENVELOPE_TYPES: dict[str, tuple[str, bool]] = {
     "command": ("slash_commands", True),
     "block_actions": ("interactive", False),
+    "message_action": ("interactive", False),
     "view_submission": ("interactive", True),
     "view_closed": ("interactive", False),
 }

@@ -114,9 +114,11 @@ class Store:
 
     def __init__(self, redis: ArqRedis) -> None:
         from bot.store.alerts import AlertStore
+        from bot.store.tasks import TaskStore
 
         self.redis = redis
         self.alerts = AlertStore(redis)
+        self.tasks = TaskStore(redis)
         self._enqueue = PipelinedScript(redis, _ENQUEUE)
         self._reserve = redis.register_script(_RESERVE)
         self._push_back = redis.register_script(_PUSH_BACK)

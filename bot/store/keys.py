@@ -66,3 +66,24 @@ def storm_recent_key(channel: str) -> str:
 
 
 STORM_RECENT_SHOWN = 15
+
+
+# -- tasks -------------------------------------------------------------------------------------
+# Slack user -> GitLab username, learned by e-mail; a day, so renamed accounts are noticed.
+IDENTITY_TTL = 86_400
+# Where a task's Slack message is, so that Close and Assign update it in place.
+TASK_MESSAGE_TTL = 90 * 86_400
+
+
+def identity_key(slack_user: str) -> str:
+    return f"{PREFIX}identity:{slack_user}"
+
+
+def task_message_key(reference: str) -> str:
+    """reference: GitLab's full reference, e.g. acme/web#12."""
+    return f"{PREFIX}tasks:message:{reference}"
+
+
+def task_created_key(job_id: str) -> str:
+    """The issue a job created, so a job that runs twice files one issue (kept a day)."""
+    return f"{PREFIX}tasks:created:{job_id}"

@@ -98,6 +98,7 @@
     localErrors: {}, // view id -> errors from the last view_submission answer
     closedViews: new Set(), // closed here; hidden before the emulator confirms
     dismissed: new Set(), // ephemerals dismissed here
+    shortcuts: [], // message shortcuts of the app: [{name, callback_id}], from /_sandbox/info
     modalKey: null,
     usersKey: null,
     history: [],
@@ -1041,6 +1042,7 @@
         { class: "msg-body" },
         messageMeta(msg, name),
         messageContent(msg, { channel, message_ts: msg.ts }),
+        messageShortcuts(msg, channel),
         testid === "message" && count > 0
           ? h(
               "button",
@@ -1062,6 +1064,42 @@
           : null,
       ),
     );
+  }
+
+  // Slack offers an app's message shortcuts in each message's "More actions" menu.
+  function messageShortcuts(msg, channel) {
+    if (!ui.shortcuts.length) return null;
+    return h(
+      "div",
+      { class: "msg-shortcuts" },
+      ...ui.shortcuts.map((sc) =>
+        h(
+          "button",
+          {
+            type: "button",
+            class: "shortcut",
+            testid: "shortcut",
+            title: "Message shortcut",
+            onclick: () => runShortcut(sc, channel, msg.ts),
+          },
+          `⋯ ${sc.name}`,
+        ),
+      ),
+    );
+  }
+
+  async function runShortcut(sc, channel, ts) {
+    const res = await post("/_emulator/shortcut", {
+      user: ui.user,
+      channel,
+      message_ts: ts,
+      callback_id: sc.callback_id,
+    });
+    const data = res.data || {};
+    const status = typeof data.status === "number" ? data.status : res.httpStatus;
+    if (!(res.ok && status >= 200 && status < 300))
+      toast(res.ok ? answerProblem(`“${sc.name}”`, status, data) : errorText(res), "error");
+    else toast(`${sc.name}: sent`, "info");
   }
 
   function renderEphemeral(e, inChannel) {
@@ -1895,6 +1933,10 @@
       if (res.ok) info = await res.json();
     } catch (_) {
       info = null;
+    }
+    if (info && Array.isArray(info.shortcuts)) {
+      ui.shortcuts = info.shortcuts;
+      render();
     }
     if (!info || !info.alerts || !info.alerts.available) return;
     sample.info = info.alerts;

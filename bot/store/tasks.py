@@ -1,0 +1,49 @@
+"""Task state in Redis: the Slack-to-GitLab identity cache and where task messages are."""
+
+from __future__ import annotations
+
+import json
+
+from arq.connections import ArqRedis
+
+from bot.store.keys import (
+    IDENTITY_TTL,
+    TASK_MESSAGE_TTL,
+    identity_key,
+    task_created_key,
+    task_message_key,
+)
+
+CREATED_TTL = 86_400
+
+
+class TaskStore:
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+
+    async def cached_username(self, slack_user: str) -> str | None:
+        value = await self.redis.get(identity_key(slack_user))
+        return value.decode() if value else None
+
+    async def cache_username(self, slack_user: str, username: str) -> None:
+        await self.redis.set(identity_key(slack_user), username, ex=IDENTITY_TTL)
+
+    async def task_message(self, reference: str) -> tuple[str, str] | None:
+        """(channel, ts) of the message that shows this task, if the bot posted one."""
+        raw = await self.redis.get(task_message_key(reference))
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return str(data["channel"]), str(data["ts"])
+
+    async def remember_task_message(self, reference: str, channel: str, ts: str) -> None:
+        value = json.dumps({"channel": channel, "ts": ts})
+        await self.redis.set(task_message_key(reference), value, ex=TASK_MESSAGE_TTL)
+
+    async def created_by_job(self, job_id: str) -> str | None:
+        """The reference of the issue this job already created, if it ran before."""
+        value = await self.redis.get(task_created_key(job_id))
+        return value.decode() if value else None
+
+    async def remember_created(self, job_id: str, reference: str) -> None:
+        await self.redis.set(task_created_key(job_id), reference, ex=CREATED_TTL)

@@ -1,0 +1,218 @@
+"""Every word and block of the task capability, reviewed in one place."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from bot.config_file import Project
+from bot.replies import Reply, context, escape, mrkdwn_section
+from integrations.gitlab import Issue
+
+Blocks = list[dict[str, Any]]
+MODAL_CALLBACK = "task_create"
+SHORTCUT_CALLBACK = "task_from_message"
+
+
+class TaskAction(StrEnum):
+    """action_ids of the task message's buttons (values carry the issue's full reference)."""
+
+    ASSIGN_ME = "task_assign_me"
+    CLOSE = "task_close"
+
+
+class Field(StrEnum):
+    """block_ids of the modal's inputs (each input's action_id is `value`)."""
+
+    TITLE = "title"
+    DESCRIPTION = "description"
+    PROJECT = "project"
+    LABELS = "labels"
+    ASSIGNEE = "assignee"
+
+
+def _link(issue: Issue) -> str:
+    return f"<{issue.web_url}|{escape(issue.reference)}>"
+
+
+def task_message(issue: Issue, created_by: str | None) -> tuple[str, Blocks]:
+    """The channel message of a task, updated in place when it is assigned or closed."""
+    closed = issue.state == "closed"
+    title = escape(issue.title)
+    head = (
+        f":white_check_mark: {_link(issue)} ~{title}~"
+        if closed
+        else f":memo: {_link(issue)} *{title}*"
+    )
+    labels = ", ".join(f"`{escape(label)}`" for label in issue.labels) or "none"
+    assignee = ", ".join(f"@{escape(a)}" for a in issue.assignees) or "nobody yet"
+    fields = [
+        {"type": "mrkdwn", "text": f"*Labels*\n{labels}"},
+        {"type": "mrkdwn", "text": f"*Assignee*\n{assignee}"},
+        {"type": "mrkdwn", "text": f"*State*\n{'closed' if closed else 'open'}"},
+    ]
+    if created_by:
+        fields.append({"type": "mrkdwn", "text": f"*Filed by*\n<@{created_by}>"})
+    blocks: Blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": head}, "fields": fields}
+    ]
+    if not closed:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "task_actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": str(TaskAction.ASSIGN_ME),
+                        "text": {"type": "plain_text", "text": "Assign to me"},
+                        "value": issue.reference,
+                    },
+                    {
+                        "type": "button",
+                        "action_id": str(TaskAction.CLOSE),
+                        "text": {"type": "plain_text", "text": "Close"},
+                        "value": issue.reference,
+                        "style": "danger",
+                    },
+                ],
+            }
+        )
+    text = f"{issue.reference} {issue.title} ({'closed' if closed else 'open'}) {issue.web_url}"
+    return text, blocks
+
+
+def created_reply(issue: Issue) -> Reply:
+    return Reply(text=f":memo: Created {_link(issue)} {escape(issue.title)}.")
+
+
+def thread_link(issue: Issue) -> str:
+    """Posted in the thread a task was made from."""
+    return f":memo: Task created: {_link(issue)} *{escape(issue.title)}*"
+
+
+def closed_reply(issue: Issue) -> Reply:
+    return Reply(text=f":white_check_mark: Closed {_link(issue)} {escape(issue.title)}.")
+
+
+def assigned_reply(issue: Issue, username: str) -> Reply:
+    return Reply(text=f":raising_hand: {_link(issue)} is assigned to @{escape(username)}.")
+
+
+def list_reply(issues: list[Issue], project: str, mine: bool) -> Reply:
+    if not issues:
+        return Reply(text=f"No {'tasks assigned to you' if mine else 'open tasks'} in `{project}`.")
+    lines = []
+    for issue in issues:
+        who = ", ".join(f"@{escape(a)}" for a in issue.assignees) or "unassigned"
+        labels = " ".join(f"`{escape(label)}`" for label in issue.labels)
+        lines.append(f"{_link(issue)} {escape(issue.title)} · {who} {labels}".rstrip())
+    count = f"{len(issues)} {'task' if len(issues) == 1 else 'tasks'}"
+    title = f"{count} assigned to you in {project}" if mine else f"{count} open in {project}"
+    blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(c) + 1 for c in chunk) + len(line) > 2900:
+            blocks.append(mrkdwn_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(mrkdwn_section("\n".join(chunk)))
+    blocks.append(context("`/task close <ref>` closes one; `/task list mine` shows yours."))
+    return Reply(text=title + "\n" + "\n".join(lines), blocks=blocks[:50])
+
+
+def modal(
+    projects: dict[str, Project],
+    *,
+    channel: str,
+    initial_project: str | None,
+    title: str = "",
+    description: str = "",
+) -> dict[str, Any]:
+    """The `/task` modal; private_metadata carries the channel to post the result in."""
+    options = [
+        {
+            "text": {"type": "plain_text", "text": f"{alias} ({p.gitlab})"[:75]},
+            "value": alias,
+        }
+        for alias, p in sorted(projects.items())
+    ][:100]
+    project_select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": "value",
+        "options": options,
+    }
+    initial = next((o for o in options if o["value"] == initial_project), None)
+    if initial is not None:
+        project_select["initial_option"] = initial
+    title_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "max_length": 255,
+    }
+    if title:
+        title_input["initial_value"] = title[:255]
+    description_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": True,
+    }
+    if description:
+        description_input["initial_value"] = description[:3000]
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK,
+        "title": {"type": "plain_text", "text": "Create a task"},
+        "submit": {"type": "plain_text", "text": "Create"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps({"channel": channel}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": Field.TITLE,
+                "label": _plain("Title"),
+                "element": title_input,
+            },
+            {
+                "type": "input",
+                "block_id": Field.DESCRIPTION,
+                "optional": True,
+                "label": _plain("Description"),
+                "element": description_input,
+            },
+            {
+                "type": "input",
+                "block_id": Field.PROJECT,
+                "label": _plain("Project"),
+                "element": project_select,
+            },
+            {
+                "type": "input",
+                "block_id": Field.LABELS,
+                "optional": True,
+                "label": _plain("Labels"),
+                "hint": _plain("Separated by commas, e.g. bug, frontend"),
+                "element": {"type": "plain_text_input", "action_id": "value"},
+            },
+            {
+                "type": "input",
+                "block_id": Field.ASSIGNEE,
+                "optional": True,
+                "label": _plain("Assignee"),
+                "element": {"type": "users_select", "action_id": "value"},
+            },
+        ],
+    }
+
+
+def _plain(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
+
+
+def not_configured() -> str:
+    return (
+        "GitLab is not configured, so opsloop cannot file tasks: set OPSLOOP_GITLAB_URL and "
+        "OPSLOOP_GITLAB_TOKEN."
+    )

@@ -1,0 +1,125 @@
+"""What happens to tasks: filed from a command, the modal, a message or an alert; assigned;
+closed; listed. Every decision is audited; the task's Slack message is updated in place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from integrations.gitlab import Issue, TasksPort
+
+from bot.deps import Deps
+from bot.errors import UserError
+from bot.tasks import messages
+from bot.tasks.grammar import TaskRef
+from bot.tasks.identity import gitlab_username
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """Everything needed to file one issue, from whichever entry point."""
+
+    title: str
+    project: str | None  # alias or GitLab path; None: the channel's project
+    description: str = ""
+    labels: Sequence[str] = ()
+    assignee_slack_id: str | None = None
+    assignee_username: str | None = None
+
+
+class TaskService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    @property
+    def gitlab(self) -> TasksPort:
+        if self.deps.gitlab is None:
+            raise UserError(messages.not_configured())
+        return self.deps.gitlab
+
+    def project_path(self, project: str | None, channel: str) -> str:
+        """A GitLab path from an alias, a path, or the channel's project."""
+        projects = self.deps.config.projects
+        if project:
+            if project in projects:
+                return projects[project].gitlab
+            if "/" in project:
+                return project
+            known = ", ".join(sorted(projects)) or "none are configured"
+            raise UserError(f"`{project}` is not a project alias (known: {known}).")
+        mine = [p.gitlab for p in projects.values() if p.channel == channel]
+        if len(mine) == 1:
+            return mine[0]
+        if len(projects) == 1:
+            return next(iter(projects.values())).gitlab
+        if not projects:
+            raise UserError(
+                "No projects are configured.",
+                "Add them to the YAML file, e.g. `projects: {web: {gitlab: acme/web}}`.",
+            )
+        raise UserError(
+            "Which project? This channel has no project of its own.",
+            f"Add `project:<alias>`, one of: {', '.join(sorted(projects))}.",
+        )
+
+    async def create(self, task: NewTask, *, creator: str, channel: str, job_id: str) -> Issue:
+        """File the issue once, even if the job runs twice."""
+        gitlab = self.gitlab
+        project = self.project_path(task.project, channel)
+        done = await self.deps.store.tasks.created_by_job(job_id)
+        if done is not None:
+            project_path, _, iid = done.rpartition("#")
+            return await gitlab.get_issue(project_path, int(iid))
+        assignee = task.assignee_username
+        if task.assignee_slack_id:
+            assignee = await gitlab_username(self.deps, gitlab, task.assignee_slack_id)
+        elif assignee and await gitlab.user_by_username(assignee) is None:
+            raise UserError(f"There is no GitLab user `{assignee}`.")
+        issue = await gitlab.create_issue(
+            project,
+            task.title,
+            description=task.description,
+            labels=list(task.labels),
+            assignee=assignee,
+        )
+        await self.deps.store.tasks.remember_created(job_id, issue.reference)
+        detail = {"title": issue.title, "assignee": assignee, "channel": channel}
+        await self.deps.store.audit(creator, "task.created", issue.reference, detail)
+        return issue
+
+    async def post(self, issue: Issue, channel: str, creator: str | None) -> None:
+        """The task's message in the channel, remembered so it can be updated in place."""
+        text, blocks = messages.task_message(issue, creator)
+        posted = await self.deps.slack.post_message(channel, text, blocks)
+        await self.deps.store.tasks.remember_task_message(issue.reference, channel, posted.ts)
+
+    async def _refresh_message(self, issue: Issue) -> None:
+        where = await self.deps.store.tasks.task_message(issue.reference)
+        if where is None:
+            return
+        text, blocks = messages.task_message(issue, None)
+        await self.deps.slack.request_update(where[0], where[1], text, blocks)
+
+    def _path(self, ref: TaskRef, channel: str) -> str:
+        return self.project_path(ref.project, channel)
+
+    async def close(self, ref: TaskRef, *, user: str, channel: str) -> Issue:
+        issue = await self.gitlab.close_issue(self._path(ref, channel), ref.iid)
+        await self.deps.store.audit(user, "task.closed", issue.reference, {"title": issue.title})
+        await self._refresh_message(issue)
+        return issue
+
+    async def assign_to(self, ref: TaskRef, slack_user: str, *, channel: str) -> Issue:
+        username = await gitlab_username(self.deps, self.gitlab, slack_user)
+        issue = await self.gitlab.assign_issue(self._path(ref, channel), ref.iid, username)
+        detail = {"title": issue.title, "assignee": username}
+        await self.deps.store.audit(slack_user, "task.assigned", issue.reference, detail)
+        await self._refresh_message(issue)
+        return issue
+
+    async def list(
+        self, project: str | None, *, channel: str, mine_for: str | None
+    ) -> tuple[str, list[Issue]]:
+        path = self.project_path(project, channel)
+        assignee = await gitlab_username(self.deps, self.gitlab, mine_for) if mine_for else None
+        return path, await self.gitlab.list_issues(path, assignee=assignee, limit=25)

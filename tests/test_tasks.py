@@ -1,0 +1,302 @@
+"""/task end to end: signed Slack requests in, the real python-gitlab client against the GitLab
+emulator, recorded Slack and GitLab traffic out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bot.config_file import OpsConfig, Project, Roles
+from tests.harness import BotUnderTest, gitlab_env, running_bot, running_emulator, running_gitlab
+from tests.waiting import eventually
+
+GENERAL, DEPLOYS = "C0GENERAL", "C0DEPLOYS"
+
+
+def config(**extra: Any) -> OpsConfig:
+    return OpsConfig(
+        roles=Roles(deployers=["U0ALICE"], approvers=["U0BOB"]),
+        projects={
+            "web": Project(gitlab="acme/web", channel=GENERAL),
+            "api": Project(gitlab="acme/api", channel=DEPLOYS),
+        },
+        **extra,
+    )
+
+
+@asynccontextmanager
+async def task_bot(
+    redis_url: str, cfg: OpsConfig | None = None, **kwargs: Any
+) -> AsyncIterator[tuple[BotUnderTest, Any]]:
+    async with (
+        running_gitlab() as gitlab,
+        running_bot(redis_url, config=cfg or config(), **gitlab_env(gitlab), **kwargs) as bot,
+    ):
+        yield bot, gitlab
+
+
+def ephemerals(bot: BotUnderTest, user: str = "U0ALICE") -> list[str]:
+    return [e.text for e in bot.emulator.ephemerals(user=user)]
+
+
+def task_messages(bot: BotUnderTest, channel: str = GENERAL) -> list[Any]:
+    return [m for m in bot.emulator.messages(channel) if "Assign to me" in json.dumps(m.blocks)]
+
+
+async def audit_actions(bot: BotUnderTest, action: str) -> list[Any]:
+    return [e for e in await bot.deps.store.audit_recent(100) if e.action == action]
+
+
+async def test_task_with_options_files_the_issue_and_posts_its_message(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        resp = await bot.driver.command(
+            "/task",
+            "Fix the login redirect <@U0CAROL|carol> #bug label:frontend -- it loops on Safari",
+            user="U0ALICE",
+            channel=GENERAL,
+        )
+        assert resp.status == 200 and resp.elapsed_ms < 3000
+        [message] = await eventually(lambda: task_messages(bot), what="the task message")
+        [issue] = gitlab.issues("acme/web")
+        assert issue["title"] == "Fix the login redirect"
+        assert issue["description"] == "it loops on Safari"
+        assert issue["labels"] == ["bug", "frontend"]
+        assert [a["username"] for a in issue["assignees"]] == ["carol"]
+        shown = json.dumps(message.blocks)
+        assert issue["web_url"] in shown and "acme/web#1" in shown
+        assert "Fix the login redirect" in shown and "`bug`" in shown and "@carol" in shown
+        assert "Close" in shown
+        [entry] = await audit_actions(bot, "task.created")
+        assert entry.who == "U0ALICE" and entry.subject == "acme/web#1"
+
+
+async def test_the_channel_picks_the_project_and_an_alias_overrides_it(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        await bot.driver.command("/task", "Rotate the API keys", user="U0ALICE", channel=DEPLOYS)
+        await bot.driver.command(
+            "/task", "Update docs project:api", user="U0ALICE", channel=GENERAL
+        )
+        await eventually(lambda: len(gitlab.issues("acme/api")) == 2, what="two api issues")
+        assert gitlab.issues("acme/web") == []
+
+
+async def test_bad_input_gets_usage_in_the_ack_and_files_nothing(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        cases = {
+            "#bug @carol": "needs a title",
+            "Something project:": "`project:` needs a project",
+            "close": "takes one task reference",
+            "close banana": "not a task reference",
+            "list mine web extra": "one project at most",
+        }
+        for text, problem in cases.items():
+            resp = await bot.driver.command("/task", text, user="U0ALICE", channel=GENERAL)
+            assert resp.json is not None, text
+            assert problem in resp.json["text"], (text, resp.json["text"])
+            assert "/task list" in resp.json["text"]  # the usage, so they see what to type
+        resp = await bot.driver.command("/task", "Thing project:nope", channel=GENERAL)
+        await eventually(
+            lambda: any(
+                "`nope` is not a project alias (known: api, web)" in t for t in ephemerals(bot)
+            ),
+            what="the unknown project answer",
+        )
+        assert gitlab.issues("acme/web") == [] and gitlab.issues("acme/api") == []
+
+
+async def test_gitlab_not_configured_is_said_plainly(redis_url: str) -> None:
+    async with running_bot(redis_url, config=config()) as bot:
+        await bot.driver.command("/task", "Something", user="U0ALICE", channel=GENERAL)
+        texts = await eventually(lambda: ephemerals(bot), what="the answer")
+        assert "GitLab is not configured" in texts[0] and "OPSLOOP_GITLAB_URL" in texts[0]
+        resp = await bot.driver.command("/task", "", user="U0ALICE", channel=GENERAL)
+        assert resp.json is not None and "GitLab is not configured" in resp.json["text"]
+
+
+async def test_the_modal_checks_its_inputs_and_files_the_task(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        resp = await bot.driver.command("/task", "", user="U0ALICE", channel=DEPLOYS)
+        assert resp.status == 200
+        [view] = [v for v in bot.emulator.views.values() if v.is_open]
+        assert view.view["callback_id"] == "task_create"
+        project_block = next(b for b in view.view["blocks"] if b["block_id"] == "project")
+        assert project_block["element"]["initial_option"]["value"] == "api"
+        answer = await bot.driver.submit_view(
+            view.id,
+            {"title": {"value": "Fix it"}, "project": {"value": "api"},
+             "labels": {"value": "has space, ok"}},
+            user="U0ALICE",
+        )  # fmt: skip
+        assert answer.json is not None and answer.json["response_action"] == "errors"
+        assert "labels" in answer.json["errors"]
+        assert view.is_open and gitlab.issues("acme/api") == []
+        answer = await bot.driver.submit_view(
+            view.id,
+            {
+                "title": {"value": "Fix the flaky deploy"},
+                "description": {"value": "It fails one time in ten."},
+                "project": {"value": "api"},
+                "labels": {"value": "ci, flaky"},
+                "assignee": {"value": "U0BOB"},
+            },
+            user="U0ALICE",
+        )
+        assert answer.status == 200
+        [message] = await eventually(lambda: task_messages(bot, DEPLOYS), what="task message")
+        [issue] = gitlab.issues("acme/api")
+        assert issue["labels"] == ["ci", "flaky"]
+        assert [a["username"] for a in issue["assignees"]] == ["bob"]
+        assert "Fix the flaky deploy" in json.dumps(message.blocks)
+
+
+async def test_a_message_becomes_a_task_with_its_permalink(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        posted = await bot.deps.slack.post_message(
+            GENERAL, "Checkout times out for EU users\nSeen since 10:00 in the logs."
+        )
+        message = bot.emulator.message(GENERAL, posted.ts)
+        assert message is not None
+        resp = await bot.driver.message_shortcut("task_from_message", message, user="U0BOB")
+        assert resp.status == 200
+        replies = await eventually(
+            lambda: bot.emulator.thread(GENERAL, posted.ts), what="the link in the thread"
+        )
+        [issue] = gitlab.issues("acme/web")
+        assert issue["title"] == "Checkout times out for EU users"
+        assert "Seen since 10:00" in issue["description"]
+        assert f"/archives/{GENERAL}/p{posted.ts.replace('.', '')}" in issue["description"]
+        assert issue["web_url"] in replies[0].text
+
+
+async def test_list_assign_to_me_and_close_update_the_message_in_place(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        await bot.driver.command("/task", "First thing", user="U0ALICE", channel=GENERAL)
+        await bot.driver.command("/task", "Second thing", user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: len(task_messages(bot)) == 2, what="two task messages")
+
+        click = await bot.driver.click("Assign to me", user="U0CAROL", channel=GENERAL)
+        assert click.status == 200
+        await eventually(
+            lambda: any(i["assignees"] for i in gitlab.issues("acme/web")), what="assignment"
+        )
+        assigned = next(i for i in gitlab.issues("acme/web") if i["assignees"])
+        assert assigned["assignees"][0]["username"] == "carol"  # found by e-mail
+        await eventually(
+            lambda: any("@carol" in json.dumps(m.blocks) for m in bot.emulator.messages(GENERAL)),
+            what="the message to show the assignee",
+        )
+
+        await bot.driver.command("/task", "list mine", user="U0CAROL", channel=GENERAL)
+        mine = await eventually(lambda: ephemerals(bot, "U0CAROL"), what="list mine")
+        assert assigned["title"] in mine[-1] and "1 task" in mine[-1]
+
+        other = next(i for i in gitlab.issues("acme/web") if not i["assignees"])
+        await bot.driver.command("/task", f"close web#{other['iid']}", channel=GENERAL)
+        await eventually(
+            lambda: any(i["state"] == "closed" for i in gitlab.issues("acme/web")), what="close"
+        )
+        updates = await eventually(
+            lambda: [c for c in bot.emulator.calls if c.method == "chat.update"], what="update"
+        )
+        assert updates, "the task's own message is updated, no new message posted"
+        # The closed one loses its buttons.
+        await eventually(lambda: len(task_messages(bot)) == 1, what="the closed task's message")
+        assert len(bot.emulator.messages(GENERAL)) == 2
+        actions = [e.action for e in await bot.deps.store.audit_recent(20)]
+        assert "task.assigned" in actions and "task.closed" in actions
+
+
+async def test_an_unmatched_person_gets_told_how_to_fix_it(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        await bot.driver.command("/task", "Thing <@U0DAVE|dave>", user="U0ALICE", channel=GENERAL)
+        texts = await eventually(lambda: ephemerals(bot), what="the answer")
+        assert "No GitLab user has <@U0DAVE>'s e-mail address" in texts[0]
+        assert "users: {U0DAVE: their-gitlab-name}" in texts[0]
+        assert gitlab.issues("acme/web") == []
+    # The YAML map settles it.
+    async with task_bot(redis_url, config(users={"U0DAVE": "bob"})) as (bot, gitlab):
+        await bot.driver.command("/task", "Thing <@U0DAVE|dave>", user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: gitlab.issues("acme/web"), what="the issue")
+        assert gitlab.issues("acme/web")[0]["assignees"][0]["username"] == "bob"
+
+
+async def test_every_gitlab_failure_reaches_the_person_as_a_clear_message(redis_url: str) -> None:
+    expected = {
+        401: "rejected opsloop's token",
+        403: "not allowed",
+        404: "not found",
+        429: "GitLab is unavailable, try again",
+        500: "GitLab is unavailable, try again",
+    }
+    async with task_bot(redis_url) as (bot, gitlab):
+        for status, words in expected.items():
+            gitlab.fail(status)
+            before = len(ephemerals(bot))
+            started = time.monotonic()
+            resp = await bot.driver.command("/task", f"Broken {status}", channel=GENERAL)
+            assert resp.status == 200
+            texts = await eventually(
+                lambda n=before: len(ephemerals(bot)) > n, within=30, what=f"the {status} answer"
+            )
+            assert texts
+            text = ephemerals(bot)[-1]
+            assert words in text, (status, text)
+            assert time.monotonic() - started < 30
+            assert "glpat" not in text and "Traceback" not in text
+            gitlab.heal()
+        assert gitlab.issues("acme/web") == []
+
+
+async def test_a_slow_gitlab_does_not_slow_the_ack(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        gitlab.delay = 5.0
+        resp = await bot.driver.command("/task", "Slow one", user="U0ALICE", channel=GENERAL)
+        assert resp.status == 200
+        assert resp.elapsed_ms < 3000, resp.elapsed_ms
+        await eventually(lambda: task_messages(bot), within=30, what="the task, later")
+        assert len(gitlab.issues("acme/web")) == 1
+
+
+async def test_a_retried_command_files_one_issue(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        first = await bot.driver.command("/task", "Only once", user="U0ALICE", channel=GENERAL)
+        await bot.driver.retry(first, retry_num=1)
+        await eventually(lambda: task_messages(bot), what="the task message")
+        await asyncio.sleep(0.3)
+        assert len(gitlab.issues("acme/web")) == 1
+        assert len(task_messages(bot)) == 1
+
+
+async def test_an_alert_thread_becomes_a_task(redis_url: str) -> None:
+    from bot.config_file import AlertRoute, Alerts
+    from tests.alert_payloads import TOKEN, sample
+
+    cfg = config(alerts=Alerts(routes=[AlertRoute(channel=GENERAL)]))
+    async with (
+        running_emulator() as emu,
+        running_gitlab() as gitlab,
+        running_bot(
+            redis_url, emulator=emu, config=cfg, OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN=TOKEN,
+            **gitlab_env(gitlab),
+        ) as bot,
+    ):  # fmt: skip
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            body = sample("alertmanager-firing.json")
+            async with http.post(bot.base_url + "/hooks/alertmanager", json=body, headers=headers):
+                pass
+        [parent] = await eventually(lambda: emu.messages(GENERAL), what="the alert message")
+        assert "Create task" in json.dumps(parent.blocks)
+        await bot.driver.click("Create task", user="U0BOB", channel=GENERAL)
+        replies = await eventually(lambda: emu.thread(GENERAL, parent.ts), what="thread link")
+        [issue] = gitlab.issues("acme/web")
+        assert issue["title"].startswith("AL-1 HighLatency")
+        assert "p99 latency > 2s" in issue["description"]
+        assert f"p{parent.ts.replace('.', '')}" in issue["description"]
+        assert issue["web_url"] in replies[-1].text
