@@ -34,6 +34,20 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
 
 
+def sections(lines: list[str], more: str = "") -> list[dict[str, Any]]:
+    """Lines as mrkdwn sections, each under Slack's 3000 characters, no line split."""
+    blocks: list[dict[str, Any]] = []
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(c) + 1 for c in chunk) + len(line) > 2900:
+            blocks.append(mrkdwn_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk or more:
+        blocks.append(mrkdwn_section("\n".join(chunk) + more))
+    return blocks
+
+
 def user_error(e: UserError) -> Reply:
     text = f":warning: {e.problem}"
     if e.hint:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.deps import CommandHelp
-from bot.replies import Reply, context, mrkdwn_section, usage
+from bot.replies import Reply, context, mrkdwn_section, sections, usage
 from bot.store import AuditEntry
 
 REFRESH_STATUS = "ops_status_refresh"
@@ -77,13 +77,5 @@ def audit_reply(entries: list[AuditEntry], asked: int) -> Reply:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title}}
     ]
-    # Sections hold 3000 characters; keep entries whole by splitting into several sections.
-    chunk: list[str] = []
-    for line in lines:
-        if sum(len(x) + 1 for x in chunk) + len(line) > 2900:
-            blocks.append(mrkdwn_section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(mrkdwn_section("\n".join(chunk)))
+    blocks += sections(lines)
     return Reply(text=title + "\n" + "\n".join(lines), blocks=blocks[:50])

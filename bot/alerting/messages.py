@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from bot.alerting.groups import AlertGroup, Change, TrackedAlert
 from bot.durations import format_duration
-from bot.replies import Reply, context, escape, mrkdwn_section
+from bot.replies import Reply, context, escape, mrkdwn_section, sections
 from bot.store.alerts import Storm
 
 Blocks = list[dict[str, Any]]
@@ -294,14 +294,7 @@ def alerts_list(groups: list[AlertGroup], channel: str, now: float) -> Reply:
     title = f"{len(groups)} open alert group{'s' if len(groups) != 1 else ''}"
     text = f"*{title}*\n" + "\n".join(lines) + more
     blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
-    chunk: list[str] = []
-    for line in lines:
-        if sum(len(c) + 1 for c in chunk) + len(line) > 2900:
-            blocks.append(mrkdwn_section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(mrkdwn_section("\n".join(chunk) + more))
+    blocks += sections(lines, more)
     blocks.append(context("`/ack AL-<n> [note]` acknowledges a group."))
     return Reply(text=text, blocks=blocks)
 

@@ -9,6 +9,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from bot.serving import served
+
 from . import api_issues, api_meta, api_projects, api_users
 from .faults import Failure, Switches, path_matches
 from .middleware import make_middleware
@@ -148,15 +150,10 @@ class GitLabEmulator(GitLabState):
     @asynccontextmanager
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Runs the emulator on host:port (0: a free port) and yields its base URL."""
-        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_port = runner.addresses[0][1]
-            self.url = f"http://{host}:{bound_port}"
-            self.closing = False
-            yield self.url
+            async with served(self.make_app(), host, port) as url:
+                self.url = url
+                self.closing = False
+                yield url
         finally:
             self.closing = True
-            await runner.cleanup()

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from bot.serving import served
+
 from . import control, response_url, web_api
 from .driver import SlackDriver
 from .models import EmulatorUser
@@ -160,15 +162,10 @@ class SlackEmulator(WorkspaceState):
     @asynccontextmanager
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Runs the emulator on host:port (0: a free port) and yields its base URL."""
-        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_port = runner.addresses[0][1]
-            self.base_url = f"http://{host}:{bound_port}"
-            self._closing = False
-            yield self.base_url
+            async with served(self.make_app(), host, port) as url:
+                self.base_url = url
+                self._closing = False
+                yield url
         finally:
             self.stop_waiting()
-            await runner.cleanup()

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.config_file import Project
-from bot.replies import Reply, context, escape, mrkdwn_section
+from bot.replies import Reply, context, escape, sections
 from integrations.gitlab import Issue
 
 Blocks = list[dict[str, Any]]
@@ -111,14 +111,7 @@ def list_reply(issues: list[Issue], project: str, mine: bool) -> Reply:
     count = f"{len(issues)} {'task' if len(issues) == 1 else 'tasks'}"
     title = f"{count} assigned to you in {project}" if mine else f"{count} open in {project}"
     blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
-    chunk: list[str] = []
-    for line in lines:
-        if sum(len(c) + 1 for c in chunk) + len(line) > 2900:
-            blocks.append(mrkdwn_section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(mrkdwn_section("\n".join(chunk)))
+    blocks += sections(lines)
     blocks.append(context("`/task close <ref>` closes one; `/task list mine` shows yours."))
     return Reply(text=title + "\n" + "\n".join(lines), blocks=blocks[:50])
 
