@@ -11,6 +11,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.alerting.webhook import alertmanager_hook
+from bot.builds.webhook import gitlab_hook
 from bot.deps import Deps
 from bot.settings import Settings
 from bot.slack_in import BotIdentity, build_bolt_app, slack_events_handler
@@ -91,6 +92,7 @@ def create_app(settings: Settings, deps: Deps) -> web.Application:
     app.cleanup_ctx.append(_background(identity.learn))
     app.router.add_post("/slack/events", slack_events_handler(bolt, deps))
     app.router.add_post("/hooks/alertmanager", alertmanager_hook(deps))
+    app.router.add_post("/hooks/gitlab", gitlab_hook(deps))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from integrations.gitlab import TasksPort
-
 from bot.config_file import OpsConfig
 from bot.jobs import JobQueue, JobRegistry
 from bot.metrics import Metrics
@@ -13,6 +11,7 @@ from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
 from integrations.alertmanager import AlertmanagerPort
+from integrations.gitlab import GitLabPort
 
 
 @dataclass(frozen=True)
@@ -46,4 +45,4 @@ class Deps:
     jobs: JobRegistry
     commands: list[CommandHelp] = field(default_factory=list)
     alertmanager: AlertmanagerPort | None = None
-    gitlab: TasksPort | None = None
+    gitlab: GitLabPort | None = None

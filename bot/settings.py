@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         30.0, ge=0.2, le=3600, validation_alias="OPSLOOP_ALERT_POLL_SECONDS"
     )
     storm_threshold: int = Field(10, ge=1, le=10_000, validation_alias="OPSLOOP_STORM_THRESHOLD")
+    build_poll_seconds: float = Field(
+        5.0, ge=0.1, le=600, validation_alias="OPSLOOP_BUILD_POLL_SECONDS"
+    )
 
     @field_validator("slack_bot_token")
     @classmethod

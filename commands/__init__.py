@@ -6,9 +6,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from bot.deps import Shortcut
-from commands import ack, alerts, ops, task
+from commands import ack, alerts, build, ops, task
 
-FAMILIES: tuple[ModuleType, ...] = (ops, task, alerts, ack)
+FAMILIES: tuple[ModuleType, ...] = (ops, task, build, alerts, ack)
 
 
 def shortcuts() -> list[Shortcut]:

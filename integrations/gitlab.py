@@ -1,4 +1,5 @@
-"""GitLab: the port the bot uses for tasks (issues, users) and its python-gitlab adapter.
+"""GitLab: the ports the bot uses for tasks (issues, users) and builds (pipelines, jobs, refs),
+and their python-gitlab adapter.
 
 python-gitlab is synchronous, so every call runs in a worker thread (`asyncio.to_thread`) with
 its own `gitlab.Gitlab` (a requests.Session is not safe to share between threads). The adapter
@@ -23,6 +24,14 @@ GitLab. The adapter repeats it itself, and before each repeat looks for the issu
 the token's user created in the last minutes (same title and description), so an issue GitLab
 filed before the answer was lost is returned, not filed again. A POST still running inside
 GitLab when its attempt timed out cannot be seen yet; that one can still end up twice.
+
+Creating a pipeline is not idempotent either. Before its POST the adapter notes the newest
+pipeline id of the project; before repeating the POST it looks among the pipelines created since
+(same ref, `source=api`, the token's own user) for one with the same variables, and returns that
+one instead of starting another. Two identical builds started by the same token at the same
+moment cannot be told apart that way; nor can a POST still running inside GitLab. Cancelling a
+pipeline is idempotent, and repeating a retry finds nothing left to retry (the failed jobs have
+already been replaced), so python-gitlab may repeat those two POSTs itself.
 """
 
 from __future__ import annotations
@@ -30,16 +39,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import gitlab
 import gitlab.exceptions
+from gitlab.utils import EncodedId
 
 from bot.errors import IntegrationError
 
@@ -53,6 +63,7 @@ _RATE_LIMIT_BACKOFF = 1.0  # pause after a 429 without Retry-After, doubled for 
 _RECENT = timedelta(minutes=10)  # how far back a retried create looks for its own issue
 _MAX_REASON = 300  # characters of GitLab's own explanation passed on to a person
 _STATES = ("opened", "closed", "all")
+_RECOVER_LOOKBACK = 20  # pipelines a repeated create looks through for the one it made
 
 UNAVAILABLE = "GitLab is unavailable, try again"
 TOKEN_REJECTED = "GitLab rejected opsloop's token (401); check OPSLOOP_GITLAB_TOKEN"
@@ -83,6 +94,55 @@ class GitLabUser:
     id: int
     username: str
     name: str
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A GitLab pipeline as the bot follows it. `status` is GitLab's, kept as it comes (an open
+    set: created, waiting_for_resource, preparing, pending, running, success, failed, canceled,
+    canceling, skipped, manual, scheduled, waiting_for_callback, ...)."""
+
+    project: str  # path with namespace, as the caller named it
+    id: int
+    iid: int | None
+    ref: str
+    sha: str
+    status: str
+    source: str  # "api", "push", "web", "schedule", ...
+    web_url: str
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration: float | None  # seconds, once finished
+    user: str | None  # the username that started it
+
+
+@dataclass(frozen=True)
+class PipelineJob:
+    """One job of a pipeline (retried jobs are left out: each is replaced by its retry)."""
+
+    id: int
+    name: str
+    stage: str
+    status: str
+    web_url: str
+    duration: float | None
+    failure_reason: str | None  # "script_failure", ... when failed
+    allow_failure: bool
+
+
+@dataclass(frozen=True)
+class TestSummary:
+    """A pipeline's test report summary: counts of test cases, and the suites with failures."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class, whatever its name
+
+    total: int
+    success: int
+    failed: int
+    skipped: int
+    error: int
+    suites_failed: tuple[str, ...]
 
 
 class TasksPort(Protocol):
@@ -131,12 +191,63 @@ class TasksPort(Protocol):
         ...
 
 
+class BuildsPort(Protocol):
+    """What the bot needs from GitLab for builds. `project` is a path ("acme/web")."""
+
+    async def ref_exists(self, project: str, ref: str) -> str | None:
+        """The kind of ref `ref` names: "branch" or "tag" (branches first), else None."""
+        ...
+
+    async def default_branch(self, project: str) -> str:
+        """The project's default branch."""
+        ...
+
+    async def create_pipeline(
+        self, project: str, ref: str, variables: Mapping[str, str]
+    ) -> Pipeline:
+        """Start a pipeline on a branch or tag with these variables; a repeat after a lost
+        answer returns the pipeline GitLab made rather than starting another."""
+        ...
+
+    async def get_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
+        """One pipeline by its id (not its iid)."""
+        ...
+
+    async def latest_pipeline(self, project: str, ref: str | None = None) -> Pipeline | None:
+        """The newest pipeline (on `ref` if given), or None when there is none."""
+        ...
+
+    async def pipeline_jobs(self, project: str, pipeline_id: int) -> list[PipelineJob]:
+        """The pipeline's current jobs, oldest first."""
+        ...
+
+    async def cancel_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
+        """Cancel what has not finished; cancelling a finished pipeline is not an error."""
+        ...
+
+    async def retry_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
+        """Run the failed and canceled jobs again (they get new job ids)."""
+        ...
+
+    async def test_summary(self, project: str, pipeline_id: int) -> TestSummary | None:
+        """The test report summary, or None when the pipeline reported no tests."""
+        ...
+
+
+class GitLabPort(TasksPort, BuildsPort, Protocol):
+    """Everything the bot asks of GitLab."""
+
+
 class _Unreadable(ValueError):
     """GitLab's answer did not have the shape its API describes."""
 
 
 class _OutOfTime(Exception):
     """Too little of the call's budget is left to start another attempt."""
+
+
+class _Problem(Exception):
+    """A failure whose message is ready to be shown as it is."""
 
 
 class _NoSuchUser(Exception):
@@ -152,6 +263,8 @@ class _Target:
     project: str | None = None
     iid: int | None = None
     missing: str | None = None  # the 404 message when neither project nor issue says it
+    thing: str | None = None  # the record asked for, for a 404: "pipeline #12 of acme/web"
+    refused: str = "GitLab refused it"  # how a 4xx with GitLab's reason begins
 
 
 class _Connection:
@@ -204,7 +317,7 @@ class _Call:
 
 
 class GitLabClient:
-    """`TasksPort` over GitLab's REST API v4, through python-gitlab."""
+    """`TasksPort` and `BuildsPort` over GitLab's REST API v4, through python-gitlab."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 10.0, max_retries: int = 2):
         parts = urlsplit(url)
@@ -220,6 +333,7 @@ class GitLabClient:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[_Connection] = []
+        self._me: str | None = None  # the token's username, once asked
 
     def __repr__(self) -> str:
         return f"GitLabClient({self._where!r})"
@@ -349,6 +463,142 @@ class GitLabClient:
         missing = f"there is no GitLab API at {self._where}; check OPSLOOP_GITLAB_URL"
         return await self._call(version, _Target(missing=missing))
 
+    # -- builds ---------------------------------------------------------------------------
+
+    async def ref_exists(self, project: str, ref: str) -> str | None:
+        """Whether `ref` is a "branch" or a "tag" (`GET .../repository/branches/:ref`, then
+        `.../tags/:ref`); None when it is neither."""
+        if not ref.strip():
+            return None
+
+        def lookup(c: _Call) -> str | None:
+            lazy = c.gl.projects.get(project, lazy=True)
+            managers: tuple[tuple[str, Any], ...] = (("branch", lazy.branches), ("tag", lazy.tags))
+            for kind, manager in managers:
+                try:
+                    manager.get(ref, **c.opts())
+                    return kind
+                except gitlab.exceptions.GitlabGetError as e:
+                    if not _ref_missing(e):
+                        raise
+            return None
+
+        return await self._call(lookup, _Target(project))
+
+    async def default_branch(self, project: str) -> str:
+        """The project's default branch (`GET /projects/:id`)."""
+
+        def get(c: _Call) -> str:
+            branch = c.gl.projects.get(project, **c.opts()).attributes.get("default_branch")
+            if not isinstance(branch, str) or not branch:
+                raise _Problem(
+                    f"GitLab project `{project}` has no default branch (no commits yet?)"
+                )
+            return branch
+
+        return await self._call(get, _Target(project))
+
+    async def create_pipeline(
+        self, project: str, ref: str, variables: Mapping[str, str]
+    ) -> Pipeline:
+        """Start a pipeline (`POST /projects/:id/pipeline`); a retry never starts two."""
+        wanted = {str(k): str(v) for k, v in variables.items()}
+        data: dict[str, Any] = {"ref": ref}
+        if wanted:
+            data["variables"] = [{"key": k, "value": v} for k, v in wanted.items()]
+        mark: list[int] = []  # the newest pipeline id before the POST, once known
+
+        def create(c: _Call) -> Pipeline:
+            pipelines = c.gl.projects.get(project, lazy=True).pipelines
+            if not mark:
+                newest = pipelines.list(
+                    order_by="id", sort="desc", per_page=1, get_all=False, **c.opts()
+                )
+                mark.append(int(newest[0].get_id() or 0) if newest else 0)
+            made = pipelines.create(data, **c.opts(repeat=False))
+            return _pipeline(made.attributes, project)
+
+        def made_already(c: _Call) -> Pipeline | None:
+            if not mark:
+                return None  # it failed before the POST was sent
+            pipelines = c.gl.projects.get(project, lazy=True).pipelines
+            recent = pipelines.list(
+                ref=ref,
+                source="api",
+                username=self._username(c),
+                order_by="id",
+                sort="desc",
+                per_page=_RECOVER_LOOKBACK,
+                get_all=False,
+                **c.opts(),
+            )
+            for candidate in sorted(recent, key=lambda p: int(p.get_id() or 0)):
+                pid = int(candidate.get_id() or 0)
+                if pid <= mark[0]:
+                    continue
+                path = f"{_project_path(project)}/pipelines/{pid}/variables"
+                found = c.gl.http_get(path, **c.opts())
+                if isinstance(found, list) and _variables(found) == wanted:
+                    return _pipeline(pipelines.get(pid, **c.opts()).attributes, project)
+            return None
+
+        target = _Target(project, refused=f"GitLab refused to start a pipeline on `{ref}`")
+        return await self._call(create, target, recover=made_already)
+
+    async def get_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
+        """One pipeline (`GET /projects/:id/pipelines/:pipeline_id`)."""
+
+        def get(c: _Call) -> Pipeline:
+            pipelines = c.gl.projects.get(project, lazy=True).pipelines
+            return _pipeline(pipelines.get(pipeline_id, **c.opts()).attributes, project)
+
+        return await self._call(get, _pipeline_target(project, pipeline_id))
+
+    async def latest_pipeline(self, project: str, ref: str | None = None) -> Pipeline | None:
+        """The newest pipeline by id (`GET .../pipelines?order_by=id&sort=desc`), on `ref` if
+        given, read in full; None when there is none."""
+        filters: dict[str, Any] = {"ref": ref} if ref else {}
+
+        def latest(c: _Call) -> Pipeline | None:
+            pipelines = c.gl.projects.get(project, lazy=True).pipelines
+            found = pipelines.list(
+                order_by="id", sort="desc", per_page=1, get_all=False, **filters, **c.opts()
+            )
+            if not found:
+                return None
+            full = pipelines.get(found[0].get_id(), **c.opts())
+            return _pipeline(full.attributes, project)
+
+        return await self._call(latest, _Target(project))
+
+    async def pipeline_jobs(self, project: str, pipeline_id: int) -> list[PipelineJob]:
+        """The pipeline's jobs without the retried ones (`GET .../pipelines/:id/jobs`), oldest
+        first."""
+
+        def jobs(c: _Call) -> list[PipelineJob]:
+            path = f"{_project_path(project)}/pipelines/{pipeline_id}/jobs"
+            found = c.gl.http_list(path, query_data={"per_page": 100}, get_all=True, **c.opts())
+            return sorted((_job(j) for j in _dicts(found)), key=lambda j: j.id)
+
+        return await self._call(jobs, _pipeline_target(project, pipeline_id))
+
+    async def cancel_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
+        """Cancel it (`POST .../pipelines/:id/cancel`); a finished pipeline stays as it is."""
+        return await self._pipeline_action(project, pipeline_id, "cancel")
+
+    async def retry_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
+        """Retry its failed and canceled jobs (`POST .../pipelines/:id/retry`)."""
+        return await self._pipeline_action(project, pipeline_id, "retry")
+
+    async def test_summary(self, project: str, pipeline_id: int) -> TestSummary | None:
+        """`GET .../pipelines/:id/test_report_summary`; None when no job reported tests."""
+
+        def summary(c: _Call) -> TestSummary | None:
+            path = f"{_project_path(project)}/pipelines/{pipeline_id}/test_report_summary"
+            return _summary(c.gl.http_get(path, **c.opts()))
+
+        return await self._call(summary, _pipeline_target(project, pipeline_id))
+
     async def close(self) -> None:
         """Release the connections of every worker thread."""
         with self._lock:
@@ -366,6 +616,25 @@ class GitLabClient:
             return _issue(issues.update(iid, change(c), **c.opts()), project)
 
         return await self._call(edit, _Target(project, iid))
+
+    async def _pipeline_action(self, project: str, pipeline_id: int, action: str) -> Pipeline:
+        def act(c: _Call) -> Pipeline:
+            path = f"{_project_path(project)}/pipelines/{pipeline_id}/{action}"
+            answer = c.gl.http_post(path, **c.opts())
+            if not isinstance(answer, dict):
+                raise _Unreadable("not a pipeline")
+            return _pipeline(answer, project)
+
+        return await self._call(act, _pipeline_target(project, pipeline_id))
+
+    def _username(self, c: _Call) -> str:
+        """The token's own username (`GET /user`), asked once."""
+        if self._me is None:
+            data = c.gl.http_get("/user", **c.opts())
+            if not isinstance(data, dict) or not isinstance(data.get("username"), str):
+                raise _Unreadable("no user")
+            self._me = str(data["username"])
+        return self._me
 
     async def _call(
         self,
@@ -438,6 +707,8 @@ class GitLabClient:
         """The one IntegrationError a failure becomes; never carrying the token."""
         if isinstance(e, _NoSuchUser):
             return IntegrationError(SYSTEM, f"GitLab has no user `{e.username}`")
+        if isinstance(e, _Problem):
+            return IntegrationError(SYSTEM, str(e))
         if isinstance(e, _Unreadable | gitlab.exceptions.GitlabParsingError):
             return IntegrationError(SYSTEM, "GitLab sent an answer opsloop could not read")
         if isinstance(e, gitlab.exceptions.RedirectError):
@@ -491,7 +762,7 @@ def _http_error(status: int, reason: str, target: _Target) -> IntegrationError:
     if status == 429 or status >= 500:
         return IntegrationError(SYSTEM, UNAVAILABLE, retryable=True)
     if 400 <= status < 500:
-        return IntegrationError(SYSTEM, f"GitLab refused it: {reason or f'answer {status}'}")
+        return IntegrationError(SYSTEM, f"{target.refused}: {reason or f'answer {status}'}")
     return IntegrationError(SYSTEM, f"GitLab answered {status}")
 
 
@@ -500,6 +771,8 @@ def _not_found(reason: str, target: _Target) -> str:
     project_missing = "project" in reason.lower()
     if target.iid is not None and target.project and not project_missing:
         return f"issue {target.project}#{target.iid} was not found"
+    if target.thing is not None and target.project and not project_missing:
+        return f"{target.thing} was not found"
     if target.project:
         return f"GitLab project `{target.project}` was not found"
     return target.missing or "GitLab could not find it (404)"
@@ -590,14 +863,131 @@ def _issue(data: dict[str, Any], project: str) -> Issue:
         raise _Unreadable("not an issue") from e
 
 
+def _project_path(project: str) -> str:
+    """`/projects/acme%2Fweb`: the project's API path for requests made without a manager."""
+    return f"/projects/{EncodedId(project)}"
+
+
+def _pipeline_target(project: str, pipeline_id: int) -> _Target:
+    return _Target(project, thing=f"pipeline #{pipeline_id} of {project}")
+
+
+def _ref_missing(e: gitlab.exceptions.GitlabError) -> bool:
+    """GitLab's `404 Branch Not Found` or `404 Tag Not Found` (not a missing project)."""
+    reason = _reason(e.error_message).lower()
+    return e.response_code == 404 and ("branch not found" in reason or "tag not found" in reason)
+
+
+def _dicts(found: object) -> list[dict[str, Any]]:
+    if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
+        raise _Unreadable("not a list of objects")
+    return found
+
+
+def _moment(value: object) -> datetime | None:
+    """GitLab's ISO 8601 timestamps (`2024-01-01T10:00:00.000Z`), as aware datetimes."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("not a timestamp")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _seconds(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("not a number of seconds")
+    return float(value)
+
+
+def _pipeline(data: dict[str, Any], project: str) -> Pipeline:
+    try:
+        iid = data.get("iid")
+        return Pipeline(
+            project=project,
+            id=int(data["id"]),
+            iid=int(iid) if iid is not None else None,
+            ref=str(data["ref"]),
+            sha=str(data["sha"]),
+            status=str(data["status"]),
+            source=str(data.get("source") or ""),
+            web_url=str(data["web_url"]),
+            created_at=_moment(data.get("created_at")),
+            started_at=_moment(data.get("started_at")),
+            finished_at=_moment(data.get("finished_at")),
+            duration=_seconds(data.get("duration")),
+            user=_username(data.get("user")),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise _Unreadable("not a pipeline") from e
+
+
+def _job(data: dict[str, Any]) -> PipelineJob:
+    try:
+        reason = data.get("failure_reason")
+        return PipelineJob(
+            id=int(data["id"]),
+            name=str(data["name"]),
+            stage=str(data["stage"]),
+            status=str(data["status"]),
+            web_url=str(data["web_url"]),
+            duration=_seconds(data.get("duration")),
+            failure_reason=str(reason) if reason else None,
+            allow_failure=bool(data.get("allow_failure", False)),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise _Unreadable("not a job") from e
+
+
+def _variables(found: list[Any]) -> dict[str, str]:
+    """`[{key, value, variable_type}]` as {key: value}."""
+    pairs = {}
+    for item in found:
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            pairs[item["key"]] = str(item.get("value") if item.get("value") is not None else "")
+    return pairs
+
+
+def _summary(data: object) -> TestSummary | None:
+    if not isinstance(data, dict):
+        raise _Unreadable("not a test report summary")
+    try:
+        total = data.get("total") or {}
+        suites = data.get("test_suites") or []
+        count = int(total.get("count") or 0)
+        if count == 0 and not suites:
+            return None
+        failing = tuple(
+            str(s["name"])
+            for s in suites
+            if int(s.get("failed_count") or 0) + int(s.get("error_count") or 0) > 0
+        )
+        return TestSummary(
+            total=count,
+            success=int(total.get("success") or 0),
+            failed=int(total.get("failed") or 0),
+            skipped=int(total.get("skipped") or 0),
+            error=int(total.get("error") or 0),
+            suites_failed=failing,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise _Unreadable("not a test report summary") from e
+
+
 __all__ = [
     "CALL_BUDGET",
     "CALL_LIMIT",
     "SYSTEM",
     "TOKEN_REJECTED",
     "UNAVAILABLE",
+    "BuildsPort",
     "GitLabClient",
     "GitLabUser",
     "Issue",
+    "Pipeline",
+    "PipelineJob",
     "TasksPort",
+    "TestSummary",
 ]

@@ -8,20 +8,32 @@ async with emu.serve() as url:                # url: http://127.0.0.1:<free port
     emu.fail(500, times=2, path="*/issues")   # the next two issue requests answer 500
     emu.delay = 5.0                           # every answer waits five seconds
     emu.requests                              # every request, in arrival order
+
+Pipelines, refs and webhooks (controls.py):
+    emu.pipeline_step_seconds = 0.1           # pipelines move by themselves while serving
+    emu.fail_job("unit")                      # a chosen job fails
+    emu.add_hook("acme/web", url, "secret")   # Pipeline Hook deliveries, as GitLab sends them
 """
 
 from .emulator import DEFAULT_BOT_USER, DEFAULT_PROJECTS, DEFAULT_USERS, GitLabEmulator
 from .faults import Failure
+from .hooks import HookDelivery, HookEvent, HookRecord
 from .models import EmulatedProject, EmulatedUser, IssueRecord, RecordedRequest
+from .pipelines import DEFAULT_JOBS, JobSpec
 
 __all__ = [
     "DEFAULT_BOT_USER",
+    "DEFAULT_JOBS",
     "DEFAULT_PROJECTS",
     "DEFAULT_USERS",
     "EmulatedProject",
     "EmulatedUser",
     "Failure",
     "GitLabEmulator",
+    "HookDelivery",
+    "HookEvent",
+    "HookRecord",
     "IssueRecord",
+    "JobSpec",
     "RecordedRequest",
 ]

@@ -11,11 +11,20 @@ from aiohttp import web
 
 from bot.serving import served
 
-from . import api_issues, api_meta, api_projects, api_users
+from . import (
+    api_hooks,
+    api_issues,
+    api_meta,
+    api_pipelines,
+    api_projects,
+    api_repository,
+    api_users,
+)
+from .controls import CiControls
 from .faults import Failure, Switches, path_matches
 from .middleware import make_middleware
 from .models import JSON, EmulatedProject, EmulatedUser, RecordedRequest
-from .state import STATE, GitLabState, _now
+from .state import STATE, _now
 
 DEFAULT_USERS = (
     EmulatedUser(1, "alice", "Alice Deployer", "alice@example.com"),
@@ -28,16 +37,19 @@ DEFAULT_PROJECTS = (
     EmulatedProject(2, "acme/api", "main", ("alice", "bob", "carol"), "The shop's API"),
 )
 
-# Each module adds its routes; pipelines, jobs, branches, tags and hooks join this list later.
+# Each module adds its routes.
 ROUTE_MODULES: tuple[Callable[[web.Application], None], ...] = (
     api_meta.add_routes,
     api_projects.add_routes,
     api_issues.add_routes,
     api_users.add_routes,
+    api_repository.add_routes,
+    api_pipelines.add_routes,
+    api_hooks.add_routes,
 )
 
 
-class GitLabEmulator(GitLabState):
+class GitLabEmulator(CiControls):
     """A GitLab instance on a local port: API v4 under `/api/v4`, and switches for tests."""
 
     def __init__(
@@ -142,6 +154,7 @@ class GitLabEmulator(GitLabState):
         for add_routes in ROUTE_MODULES:
             add_routes(app)
         app.on_shutdown.append(self._on_shutdown)
+        app.cleanup_ctx.append(self.run_ci)  # pipelines move and webhooks go while serving
         return app
 
     async def _on_shutdown(self, app: web.Application) -> None:

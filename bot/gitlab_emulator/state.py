@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from . import shapes
+from .hooks import Webhooks, ci_listener
 from .http import not_found, unprocessable
 from .models import JSON, EmulatedProject, EmulatedUser, IssueRecord
+from .pipelines import CI
+from .repository import Repositories
 
 MAX_TITLE = 255
 MAX_DESCRIPTION = 1_048_576
@@ -45,6 +48,11 @@ class GitLabState:
         self.url: str | None = None
         self._issues: dict[int, list[IssueRecord]] = {p: [] for p in self.projects}
         self._next_issue_id = 1
+        # Branches and tags (repository.py), pipelines (pipelines.py), webhooks (hooks.py).
+        self.repos = Repositories(self.projects.values(), clock)
+        self.ci = CI(clock)
+        self.webhooks = Webhooks(version, self.public_url)
+        self.ci.listeners.append(ci_listener(self))
 
     # -- lookups --------------------------------------------------------------------------
 

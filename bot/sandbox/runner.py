@@ -29,6 +29,7 @@ log = logging.getLogger("opsloop.sandbox")
 
 BOT_TOKEN = "xoxb-sandbox-not-a-secret"
 GITLAB_TOKEN = "glpat-sandbox-not-a-secret"
+GITLAB_HOOK_SECRET = "sandbox-gitlab-hook-secret"
 SIGNING_SECRET = "sandbox-signing-secret"
 
 
@@ -62,9 +63,13 @@ async def run_sandbox(settings: Settings) -> None:
     if gitlab is not None:
         gitlab_runner = await start_site(gitlab.make_app(), settings.host, 0)
         gitlab.base_url = f"http://{settings.host}:{gitlab_runner.addresses[0][1]}"
-    gitlab_settings = (
-        {"gitlab_url": gitlab.base_url, "gitlab_token": SecretStr(GITLAB_TOKEN)} if gitlab else {}
-    )
+    gitlab_settings: dict[str, object] = {}
+    if gitlab is not None:
+        gitlab_settings = {
+            "gitlab_url": gitlab.base_url,
+            "gitlab_token": SecretStr(GITLAB_TOKEN),
+            "gitlab_webhook_secret": SecretStr(GITLAB_HOOK_SECRET),
+        }
     bot_settings = settings.model_copy(
         update={
             **gitlab_settings,
@@ -89,6 +94,9 @@ async def run_sandbox(settings: Settings) -> None:
         bot_runner = await start_site(create_app(bot_settings, runtime.deps), settings.host, 0)
         bot_url = f"http://{settings.host}:{bot_runner.addresses[0][1]}"
         emulator.bot_events_url = bot_url + "/slack/events"
+        if gitlab is not None:  # GitLab tells the bot about pipelines, as a project hook would
+            for project in config.projects.values():
+                gitlab.add_hook(project.gitlab, bot_url + "/hooks/gitlab", GITLAB_HOOK_SECRET)
         sample_alerts.token = bot_settings.secret("alertmanager_webhook_token")
         sample_alerts.hook_url = bot_url + "/hooks/alertmanager"
         await workers.start()

@@ -18,6 +18,7 @@ from bot.store.batching import PipelinedScript
 from bot.store.keys import (
     AUDIT,
     AUDIT_MAX_ENTRIES,
+    JOB_EFFECT_TTL,
     JOB_EXPIRES_MS,
     PENDING_UPDATE_TTL,
     QUEUE,
@@ -25,6 +26,7 @@ from bot.store.keys import (
     WORKERS,
     channel_budget_key,
     flush_marker_key,
+    job_effect_key,
     pending_update_key,
 )
 
@@ -114,11 +116,13 @@ class Store:
 
     def __init__(self, redis: ArqRedis) -> None:
         from bot.store.alerts import AlertStore
+        from bot.store.builds import BuildStore
         from bot.store.tasks import TaskStore
 
         self.redis = redis
         self.alerts = AlertStore(redis)
         self.tasks = TaskStore(redis)
+        self.builds = BuildStore(redis)
         self._enqueue = PipelinedScript(redis, _ENQUEUE)
         self._reserve = redis.register_script(_RESERVE)
         self._push_back = redis.register_script(_PUSH_BACK)
@@ -127,6 +131,15 @@ class Store:
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
+
+    async def job_effect(self, job_id: str) -> str | None:
+        """What a job already did (e.g. the pipeline it created), if it ran before."""
+        value = await self.redis.get(job_effect_key(job_id))
+        return value.decode() if value else None
+
+    async def remember_job_effect(self, job_id: str, value: str) -> None:
+        """Record a job's one-off effect, so that running the job again does not repeat it."""
+        await self.redis.set(job_effect_key(job_id), value, ex=JOB_EFFECT_TTL)
 
     async def reset(self) -> None:
         """Forget everything (the sandbox only: its emulated Slack starts empty every time)."""

@@ -16,6 +16,12 @@ WORKER_ALIVE_SECONDS = 15
 # A job that is not picked up within a day is dropped by arq; the same horizon as arq's default.
 JOB_EXPIRES_MS = 86_400_000
 PENDING_UPDATE_TTL = 3600
+JOB_EFFECT_TTL = 86_400  # as long as a job may be run again after a crash
+
+
+def job_effect_key(job_id: str) -> str:
+    """What a job did that must not happen twice (e.g. the pipeline it created)."""
+    return f"{PREFIX}jobs:effect:{job_id}"
 
 
 def channel_budget_key(channel: str) -> str:
@@ -87,3 +93,24 @@ def task_message_key(reference: str) -> str:
 def task_created_key(job_id: str) -> str:
     """The issue a job created, so a job that runs twice files one issue (kept a day)."""
     return f"{PREFIX}tasks:created:{job_id}"
+
+
+# -- roles -------------------------------------------------------------------------------------
+USERGROUP_TTL = 600  # a Slack user group's members, as usergroups.users.list said
+
+
+def usergroup_key(group: str) -> str:
+    return f"{PREFIX}usergroup:{group}"
+
+
+# -- builds ------------------------------------------------------------------------------------
+PIPELINE_TTL = 30 * 86_400
+GITLAB_EVENT_TTL = 86_400  # X-Gitlab-Event-UUIDs seen, so a redelivered hook acts once
+
+
+def pipeline_key(project: str, pipeline_id: int) -> str:
+    return f"{PREFIX}builds:pipeline:{project}:{pipeline_id}"
+
+
+def pipeline_lock_key(project: str, pipeline_id: int) -> str:
+    return f"{PREFIX}lock:builds:{project}:{pipeline_id}"

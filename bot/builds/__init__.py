@@ -1,0 +1,1 @@
+"""Builds: GitLab pipelines triggered from Slack and followed in one live message."""
