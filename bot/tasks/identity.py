@@ -6,10 +6,9 @@ Redis for a day.
 
 from __future__ import annotations
 
-from integrations.gitlab import TasksPort
-
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
+from integrations.gitlab import TasksPort
 
 
 async def gitlab_username(deps: Deps, gitlab: TasksPort, slack_user: str) -> str:

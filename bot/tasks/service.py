@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from integrations.gitlab import Issue, TasksPort
-
 from bot.deps import Deps
 from bot.errors import UserError
 from bot.tasks import messages
 from bot.tasks.grammar import TaskRef
 from bot.tasks.identity import gitlab_username
+from integrations.gitlab import Issue, TasksPort
 
 
 @dataclass(frozen=True)
