@@ -1,0 +1,236 @@
+"""A real Docker Engine for tests: its own socket, data and exec roots, stopped by its own PID.
+
+dockerd runs with `--bridge=none` and no iptables/forwarding changes, so it leaves the host's
+network alone; containers get only `lo` unless they run with `network_mode="host"`. No registry
+is needed: the images are made here from busybox-static.
+
+- `local/busybox:1`: /bin/busybox and its applet symlinks, imported as a root filesystem.
+- `local/app:1`: a long-running shell loop that exits at once on SIGTERM.
+- `local/app:2`: the same with a HEALTHCHECK every second, so readiness waits for "healthy".
+- `local/app:bad`: exits at once with a line on stderr.
+
+Use the `dockerd` fixture (session scope: starting the engine and building takes about a second):
+
+    from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import missing
+
+READY_WITHIN = 20.0
+
+# A container stops on SIGTERM at once: `wait` is interrupted by the trapped signal, while a
+# plain `sleep` as PID 1 would ignore it until Docker kills it after the stop timeout.
+LOOP = "trap 'exit 0' TERM INT; while true; do sleep 1 & wait $!; done"
+APP_IMAGES: dict[str, str] = {
+    "1": f'FROM local/busybox:1\nLABEL app.version="1"\nCMD ["sh", "-c", "{LOOP}"]\n',
+    "2": (
+        'FROM local/busybox:1\nLABEL app.version="2"\n'
+        "HEALTHCHECK --interval=1s --timeout=1s --retries=3 CMD true\n"
+        f'CMD ["sh", "-c", "{LOOP}"]\n'
+    ),
+    "bad": (
+        'FROM local/busybox:1\nCMD ["sh", "-c", "echo app failed: missing config >&2; exit 3"]\n'
+    ),
+}
+
+
+def _rootfs_tar(busybox: str) -> bytes:
+    """A root filesystem with /bin/busybox, one symlink per applet and an empty /tmp."""
+    applets = subprocess.run(
+        [busybox, "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, mode in (("bin", 0o755), ("tmp", 0o1777), ("etc", 0o755)):
+            entry = tarfile.TarInfo(name)
+            entry.type = tarfile.DIRTYPE
+            entry.mode = mode
+            tar.addfile(entry)
+        tar.add(busybox, arcname="bin/busybox")
+        for applet in applets:
+            if applet == "busybox":
+                continue
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "busybox"
+            tar.addfile(link)
+    return buffer.getvalue()
+
+
+def _context(dockerfile: str) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = dockerfile.encode()
+        entry = tarfile.TarInfo("Dockerfile")
+        entry.size = len(data)
+        tar.addfile(entry, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+@dataclass
+class DockerEngine:
+    """A dockerd process listening only on a unix socket in `directory`."""
+
+    binary: str
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+    client: Any = None  # docker.DockerClient once started
+
+    @property
+    def socket(self) -> Path:
+        return self.directory / "docker.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "dockerd.log"
+
+    def start(self) -> None:
+        """Start dockerd and wait until its API answers."""
+        import docker
+
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    "-H", self.url,
+                    "--data-root", str(self.directory / "data"),
+                    "--exec-root", str(self.directory / "exec"),
+                    "--pidfile", str(self.directory / "dockerd.pid"),
+                    "--bridge=none",
+                    "--iptables=false",
+                    "--ip6tables=false",
+                    "--ip-forward=false",
+                    "--ip-masq=false",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + READY_WITHIN
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if self.socket.exists():
+                try:
+                    client = docker.DockerClient(base_url=self.url, timeout=10)
+                    client.ping()
+                except docker.errors.DockerException:
+                    pass
+                else:
+                    self.client = client
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"dockerd did not start:\n{self._log_tail()}")
+
+    def build_images(self, busybox: str) -> None:
+        """local/busybox:1 imported from busybox-static; local/app:{1,2,bad} built from it."""
+        self.client.api.import_image_from_data(
+            _rootfs_tar(busybox),
+            repository="local/busybox",
+            tag="1",
+            changes=['CMD ["/bin/sh"]'],
+        )
+        for tag, dockerfile in APP_IMAGES.items():
+            self.client.images.build(
+                fileobj=_context(dockerfile),
+                custom_context=True,
+                tag=f"local/app:{tag}",
+                rm=True,
+                pull=False,
+            )
+
+    def remove_containers(self) -> None:
+        """Remove every container on this engine (tests start from nothing)."""
+        for container in self.client.containers.list(all=True):
+            container.remove(force=True)
+
+    def stop(self) -> None:
+        """Remove the containers, terminate dockerd by PID and wait."""
+        if self.client is not None:
+            with suppress(Exception):  # best effort: dockerd kills what is left anyway
+                self.remove_containers()
+            self.client.close()
+            self.client = None
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+            self.process = None
+
+    def remove_directory(self) -> None:
+        """Unmount what dockerd left mounted (its default netns under exec/), then delete."""
+        prefix = str(self.directory) + "/"
+        with suppress(OSError):
+            mounts = [
+                line.split()[1]
+                for line in Path("/proc/self/mounts").read_text().splitlines()
+                if line.split()[1].startswith(prefix)
+            ]
+            for mount in sorted(mounts, reverse=True):
+                subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def _why_not() -> str | None:
+    if shutil.which("dockerd") is None:
+        return "dockerd is not installed (apt-get install docker.io)"
+    if shutil.which("busybox") is None:
+        return "busybox is not installed (apt-get install busybox-static)"
+    if os.geteuid() != 0:
+        return "dockerd needs root"
+    try:
+        import docker  # noqa: F401
+    except ImportError:
+        return "the docker SDK is not installed (pip install 'docker>=7,<8')"
+    return None
+
+
+@pytest.fixture(name="dockerd", scope="session")
+def dockerd() -> Iterator[DockerEngine]:
+    """A started dockerd with local/busybox:1 and local/app:{1,2,bad}; removed at the end."""
+    reason = _why_not()
+    if reason is not None:
+        missing(reason)
+    binary, busybox = shutil.which("dockerd"), shutil.which("busybox")
+    assert binary is not None and busybox is not None
+    # A unix socket path must stay under 108 bytes: a short directory right under /tmp.
+    directory = Path(tempfile.mkdtemp(prefix="odk", dir="/tmp"))
+    engine = DockerEngine(binary, directory)
+    try:
+        engine.start()
+        engine.build_images(busybox)
+        yield engine
+    finally:
+        engine.stop()
+        engine.remove_directory()
