@@ -70,11 +70,13 @@ def unexpected_error(reference: str) -> Reply:
 
 
 def usage(help_: CommandHelp) -> str:
-    lines = [f"*{help_.command}*: {help_.summary}"]
-    lines += [f"• `{line}`" for line in help_.usage]
+    lines = [f"*{help_.command}*: {escape(help_.summary)}"]
+    lines += [f"• `{escape(line)}`" for line in help_.usage]
     return "\n".join(lines)
 
 
 def usage_error(help_: CommandHelp, problem: str) -> UserError:
     """A UserError that ends with the family's usage, so the person sees what to type."""
-    return UserError(problem, "Usage:\n" + "\n".join(f"• `{u}`" for u in help_.usage))
+    # Usage lines hold placeholders like <ref>; unescaped, Slack would read them as links.
+    lines = "\n".join(f"• `{escape(u)}`" for u in help_.usage)
+    return UserError(problem, "Usage:\n" + lines)

@@ -417,7 +417,8 @@ async def test_ack_usage_errors(redis_url: str) -> None:
         resp = await bot.driver.command("/ack", "garbage", user="U0ALICE", channel=ALERTS)
         assert resp.json is not None and resp.json["response_type"] == "ephemeral"
         assert "`garbage` is not an alert reference" in resp.json["text"]
-        assert "/ack AL-<n> [note]" in resp.json["text"]
+        # Escaped on the wire, so that Slack shows <n> instead of reading it as a link.
+        assert "/ack AL-&lt;n&gt; [note]" in resp.json["text"]
         resp = await bot.driver.command("/ack", "", user="U0ALICE", channel=ALERTS)
         assert resp.json is not None and "Which alert group?" in resp.json["text"]
         resp = await bot.driver.command("/ack", "AL-404", user="U0ALICE", channel=ALERTS)

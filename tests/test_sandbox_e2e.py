@@ -143,3 +143,125 @@ async def test_sample_alert_fires_is_acknowledged_and_resolves(sandbox_url: str)
         if shot := os.environ.get("OPSLOOP_TEST_SCREENSHOT"):  # to look at it: a .png path
             await page.screenshot(path=shot)
         assert not errors, errors
+
+
+async def test_tasks_in_the_sandbox_command_modal_shortcut_buttons(sandbox_url: str) -> None:
+    """/task against the sandbox's emulated GitLab: every entry point a newcomer can click."""
+    async with open_page(sandbox_url) as (page, errors):
+        shot = os.environ.get("OPSLOOP_TEST_SCREENSHOT")  # to look at them: a .png path
+        box = page.get_by_test_id("command-input")
+        picker = page.get_by_test_id("user-picker")
+        await page.get_by_test_id("channel-C0GENERAL").click()
+        await picker.select_option("U0ALICE")
+        messages = page.get_by_test_id("message")
+
+        # A one-line /task files acme/web#1 (the channel's project) and posts its message.
+        await box.fill("/task Fix the login redirect #bug")
+        await box.press("Enter")
+        first = messages.filter(has_text="acme/web#1")
+        await first.wait_for(timeout=10_000)
+        assert await first.get_by_role("link", name="acme/web#1").count() == 1
+        text = await first.inner_text()
+        assert "Fix the login redirect" in text and "bug" in text and "nobody yet" in text
+        buttons = first.get_by_test_id("button")
+        assert await buttons.all_inner_texts() == ["Assign to me", "Close"]
+
+        # Carol takes it: the same message changes in place.
+        await picker.select_option("U0CAROL")
+        await buttons.filter(has_text="Assign to me").click()
+        await first.filter(has_text="@carol").wait_for(timeout=10_000)
+        assert await messages.filter(has_text="acme/web#1").count() == 1
+        assert await messages.count() == 1
+
+        # /task alone (one of the page's examples) opens the form, the channel's project picked.
+        await picker.select_option("U0ALICE")
+        examples = page.locator("#command-examples")
+        await examples.get_by_role("button", name="/task", exact=True).click()
+        assert await box.input_value() == "/task"
+        await box.press("Enter")
+        modal = page.get_by_test_id("modal")
+        await modal.wait_for(timeout=10_000)
+        assert "Create a task" in await modal.inner_text()
+        project = modal.get_by_label("Project")
+        assert await project.input_value() == "web"
+        title_error = modal.locator('.field[data-block-id="title"]').get_by_test_id("field-error")
+        # An empty title: the page says so under Title, as Slack does, before the bot is asked.
+        await modal.get_by_test_id("modal-submit").click()
+        await title_error.wait_for(timeout=5_000)
+        # Labels with a space: the bot's own response_action errors, under Labels.
+        await modal.get_by_label("Title", exact=True).fill("Write the runbook")
+        await modal.get_by_label("Labels").fill("run book")
+        await modal.get_by_test_id("modal-submit").click()
+        labels_error = modal.locator('.field[data-block-id="labels"]').get_by_test_id("field-error")
+        await labels_error.filter(has_text="no spaces").wait_for(timeout=10_000)
+        assert await title_error.count() == 0
+        if shot:
+            await page.screenshot(path=shot.replace(".png", "-modal.png"))
+        await modal.get_by_label("Labels").fill("docs")
+        await modal.get_by_test_id("modal-submit").click()
+        await modal.wait_for(state="detached", timeout=10_000)
+        second = messages.filter(has_text="acme/web#2")
+        await second.wait_for(timeout=10_000)
+        text = await second.inner_text()
+        assert "Write the runbook" in text and "docs" in text and "nobody yet" in text
+
+        # "Create task from message" on the second task's message: a third issue, linked in
+        # that message's thread.
+        await second.get_by_test_id("shortcut").filter(has_text="Create task from message").click()
+        replies = second.get_by_test_id("replies-link")
+        await replies.filter(has_text="1 reply").wait_for(timeout=10_000)
+        await replies.click()
+        pane = page.get_by_test_id("thread-pane")
+        reply = pane.get_by_test_id("thread-reply").filter(has_text="Task created")
+        await reply.wait_for(timeout=5_000)
+        assert await reply.get_by_role("link", name="acme/web#3").count() == 1
+        await pane.get_by_test_id("thread-close").click()
+
+        # /task list: only Alice sees it, every open task of the channel's project.
+        await box.fill("/task list")
+        await box.press("Enter")
+        listing = page.get_by_test_id("ephemeral").filter(has_text="3 tasks open in acme/web")
+        await listing.wait_for(timeout=10_000)
+        text = await listing.inner_text()
+        for ref in ("acme/web#1", "acme/web#2", "acme/web#3"):
+            assert ref in text, text
+        assert "@carol" in text and "Write the runbook" in text
+
+        # Close on the first task: closed in place, no buttons left.
+        await first.get_by_test_id("button").filter(has_text="Close").click()
+        await first.filter(has_text="closed").wait_for(timeout=10_000)
+        assert await first.get_by_test_id("button").count() == 0
+        assert await first.locator("s", has_text="Fix the login redirect").count() == 1
+        assert await second.get_by_test_id("button").count() == 2  # the others are untouched
+        assert await messages.count() == 2
+        if shot:
+            await page.screenshot(path=shot)
+        assert not errors, errors
+
+
+async def test_a_build_moves_through_its_stages_in_one_message(sandbox_url: str) -> None:
+    """/build web in the sandbox: the emulated GitLab runs the pipeline and tells the bot by
+    webhook; one message follows it to the end, and Cancel stops a second one."""
+    async with open_page(sandbox_url) as (page, errors):
+        box = page.get_by_test_id("command-input")
+        await page.get_by_test_id("channel-C0GENERAL").click()
+        await page.get_by_test_id("user-picker").select_option("U0ALICE")
+        await box.fill("/build web")
+        await box.press("Enter")
+        first = page.get_by_test_id("message").filter(has_text="Pipeline")
+        await first.filter(has_text="running").first.wait_for(timeout=15_000)
+        assert await first.count() == 1
+        await first.filter(has_text="success").first.wait_for(timeout=30_000)
+        assert await first.count() == 1  # the same message, edited in place
+        await first.get_by_test_id("replies-link").click()
+        pane = page.get_by_test_id("thread-pane")
+        await pane.get_by_text("Tests:").wait_for(timeout=10_000)
+
+        await box.fill("/build web develop")
+        await box.press("Enter")
+        second = page.get_by_test_id("message").filter(has_text="develop")
+        cancel = second.get_by_test_id("button").filter(has_text="Cancel")
+        await cancel.wait_for(timeout=15_000)
+        await cancel.click()
+        await second.filter(has_text="canceled").wait_for(timeout=20_000)
+        assert not errors, errors

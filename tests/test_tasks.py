@@ -189,6 +189,8 @@ async def test_list_assign_to_me_and_close_update_the_message_in_place(redis_url
             lambda: any("@carol" in json.dumps(m.blocks) for m in bot.emulator.messages(GENERAL)),
             what="the message to show the assignee",
         )
+        edited = next(m for m in bot.emulator.messages(GENERAL) if "@carol" in json.dumps(m.blocks))
+        assert "Filed by" in json.dumps(edited.blocks)  # the update keeps who filed it
 
         await bot.driver.command("/task", "list mine", user="U0CAROL", channel=GENERAL)
         mine = await eventually(lambda: ephemerals(bot, "U0CAROL"), what="list mine")

@@ -28,16 +28,18 @@ class TaskStore:
     async def cache_username(self, slack_user: str, username: str) -> None:
         await self.redis.set(identity_key(slack_user), username, ex=IDENTITY_TTL)
 
-    async def task_message(self, reference: str) -> tuple[str, str] | None:
-        """(channel, ts) of the message that shows this task, if the bot posted one."""
+    async def task_message(self, reference: str) -> tuple[str, str, str | None] | None:
+        """(channel, ts, who filed it) of the message that shows this task, if there is one."""
         raw = await self.redis.get(task_message_key(reference))
         if not raw:
             return None
         data = json.loads(raw)
-        return str(data["channel"]), str(data["ts"])
+        return str(data["channel"]), str(data["ts"]), data.get("creator")
 
-    async def remember_task_message(self, reference: str, channel: str, ts: str) -> None:
-        value = json.dumps({"channel": channel, "ts": ts})
+    async def remember_task_message(
+        self, reference: str, channel: str, ts: str, creator: str | None
+    ) -> None:
+        value = json.dumps({"channel": channel, "ts": ts, "creator": creator})
         await self.redis.set(task_message_key(reference), value, ex=TASK_MESSAGE_TTL)
 
     async def created_by_job(self, job_id: str) -> str | None:

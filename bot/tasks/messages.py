@@ -79,7 +79,8 @@ def task_message(issue: Issue, created_by: str | None) -> tuple[str, Blocks]:
                 ],
             }
         )
-    text = f"{issue.reference} {issue.title} ({'closed' if closed else 'open'}) {issue.web_url}"
+    # The notification text; also what a shortcut on this message files as its title.
+    text = f"{issue.reference} {issue.title}"
     return text, blocks
 
 
@@ -112,7 +113,7 @@ def list_reply(issues: list[Issue], project: str, mine: bool) -> Reply:
     title = f"{count} assigned to you in {project}" if mine else f"{count} open in {project}"
     blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
     blocks += sections(lines)
-    blocks.append(context("`/task close <ref>` closes one; `/task list mine` shows yours."))
+    blocks.append(context("`/task close &lt;ref&gt;` closes one; `/task list mine` shows yours."))
     return Reply(text=title + "\n" + "\n".join(lines), blocks=blocks[:50])
 
 

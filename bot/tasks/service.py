@@ -90,14 +90,16 @@ class TaskService:
         """The task's message in the channel, remembered so it can be updated in place."""
         text, blocks = messages.task_message(issue, creator)
         posted = await self.deps.slack.post_message(channel, text, blocks)
-        await self.deps.store.tasks.remember_task_message(issue.reference, channel, posted.ts)
+        tasks = self.deps.store.tasks
+        await tasks.remember_task_message(issue.reference, channel, posted.ts, creator)
 
     async def _refresh_message(self, issue: Issue) -> None:
         where = await self.deps.store.tasks.task_message(issue.reference)
         if where is None:
             return
-        text, blocks = messages.task_message(issue, None)
-        await self.deps.slack.request_update(where[0], where[1], text, blocks)
+        channel, ts, creator = where
+        text, blocks = messages.task_message(issue, creator)
+        await self.deps.slack.request_update(channel, ts, text, blocks)
 
     def _path(self, ref: TaskRef, channel: str) -> str:
         return self.project_path(ref.project, channel)

@@ -1703,7 +1703,7 @@
   // ---------------------------------------------------------------- command box
 
   // Only commands that are registered today; each capability adds its own when it lands.
-  const EXAMPLES = ["/ops help", "/ops status", "/ops audit"];
+  const EXAMPLES = ["/ops help", "/ops status", "/task", "/task list", "/build web"];
   let statusTimer = null;
 
   function commandStatus(text, kind) {
