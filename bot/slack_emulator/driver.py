@@ -21,7 +21,7 @@ import aiohttp
 
 from . import payloads, socket_mode, view_stack
 from .api_result import ApiResult, message_content
-from .blockkit import validate_view
+from .blockkit import SELECTS, validate_view
 from .lookup import find_by_label, find_element, with_generated_ids
 from .models import JSON, Delivery, Ephemeral, Message, View
 from .tokens import ResponseTarget
@@ -33,18 +33,9 @@ FORM = "application/x-www-form-urlencoded"
 Transport = Literal["http", "socket"]
 # Slack gives up on an app that has not answered within 3 seconds and ignores a late answer.
 ACK_DEADLINE_SECONDS = 3.0
-SELECTABLE = frozenset(
+# Elements a person can pick from or set, beyond the select menus Block Kit validation knows.
+SELECTABLE = SELECTS | frozenset(
     {
-        "static_select",
-        "external_select",
-        "users_select",
-        "conversations_select",
-        "channels_select",
-        "multi_static_select",
-        "multi_external_select",
-        "multi_users_select",
-        "multi_conversations_select",
-        "multi_channels_select",
         "overflow",
         "radio_buttons",
         "checkboxes",
