@@ -218,6 +218,11 @@ async def test_an_unmatched_person_gets_told_how_to_fix_it(redis_url: str) -> No
         texts = await eventually(lambda: ephemerals(bot), what="the answer")
         assert "No GitLab user has <@U0DAVE>'s e-mail address" in texts[0]
         assert "users: {U0DAVE: their-gitlab-name}" in texts[0]
+        await bot.driver.command("/task", "Thing @zed", user="U0ALICE", channel=GENERAL)
+        await eventually(
+            lambda: any("GitLab has no user `zed`" in t for t in ephemerals(bot)),
+            what="the unknown GitLab name",
+        )
         assert gitlab.issues("acme/web") == []
     # The YAML map settles it.
     async with task_bot(redis_url, config(users={"U0DAVE": "bob"})) as (bot, gitlab):

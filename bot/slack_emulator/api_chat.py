@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from .api_result import ApiResult, Call, Content, as_bool, fail, message_content, ok
 from .lookup import with_generated_ids
-from .models import Ephemeral
+from .models import Ephemeral, Message
 
 if TYPE_CHECKING:
     from .emulator import SlackEmulator
@@ -52,8 +52,8 @@ def post_message(emu: SlackEmulator, call: Call) -> ApiResult:
     return ok(channel=channel, ts=msg.ts, message=msg.to_slack())
 
 
-def update(emu: SlackEmulator, call: Call) -> ApiResult:
-    """chat.update: edits a bot message; left-out text, blocks or attachments are kept."""
+def _own_message(emu: SlackEmulator, call: Call, not_ours: str) -> tuple[str, Message] | ApiResult:
+    """The bot's message named by `channel` and `ts`, or Slack's error for why not."""
     channel = _channel(emu, call)
     if isinstance(channel, ApiResult):
         return channel
@@ -61,7 +61,16 @@ def update(emu: SlackEmulator, call: Call) -> ApiResult:
     if msg is None:
         return fail("message_not_found")
     if msg.user != emu.bot_user_id:
-        return fail("cant_update_message")
+        return fail(not_ours)
+    return channel, msg
+
+
+def update(emu: SlackEmulator, call: Call) -> ApiResult:
+    """chat.update: edits a bot message; left-out text, blocks or attachments are kept."""
+    found = _own_message(emu, call, "cant_update_message")
+    if isinstance(found, ApiResult):
+        return found
+    channel, msg = found
     content = message_content(call.args)
     if isinstance(content, ApiResult):
         return content
@@ -78,14 +87,10 @@ def update(emu: SlackEmulator, call: Call) -> ApiResult:
 
 def delete(emu: SlackEmulator, call: Call) -> ApiResult:
     """chat.delete: removes a bot message."""
-    channel = _channel(emu, call)
-    if isinstance(channel, ApiResult):
-        return channel
-    msg = emu.find_message(channel, call.str_arg("ts") or "")
-    if msg is None:
-        return fail("message_not_found")
-    if msg.user != emu.bot_user_id:
-        return fail("cant_delete_message")
+    found = _own_message(emu, call, "cant_delete_message")
+    if isinstance(found, ApiResult):
+        return found
+    channel, msg = found
     emu.delete(msg)
     return ok(channel=channel, ts=msg.ts)
 

@@ -90,11 +90,6 @@ def task_message_key(reference: str) -> str:
     return f"{PREFIX}tasks:message:{reference}"
 
 
-def task_created_key(job_id: str) -> str:
-    """The issue a job created, so a job that runs twice files one issue (kept a day)."""
-    return f"{PREFIX}tasks:created:{job_id}"
-
-
 # -- roles -------------------------------------------------------------------------------------
 USERGROUP_TTL = 600  # a Slack user group's members, as usergroups.users.list said
 

@@ -10,11 +10,8 @@ from bot.store.keys import (
     IDENTITY_TTL,
     TASK_MESSAGE_TTL,
     identity_key,
-    task_created_key,
     task_message_key,
 )
-
-CREATED_TTL = 86_400
 
 
 class TaskStore:
@@ -41,11 +38,3 @@ class TaskStore:
     ) -> None:
         value = json.dumps({"channel": channel, "ts": ts, "creator": creator})
         await self.redis.set(task_message_key(reference), value, ex=TASK_MESSAGE_TTL)
-
-    async def created_by_job(self, job_id: str) -> str | None:
-        """The reference of the issue this job already created, if it ran before."""
-        value = await self.redis.get(task_created_key(job_id))
-        return value.decode() if value else None
-
-    async def remember_created(self, job_id: str, reference: str) -> None:
-        await self.redis.set(task_created_key(job_id), reference, ex=CREATED_TTL)

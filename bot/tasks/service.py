@@ -65,15 +65,14 @@ class TaskService:
         """File the issue once, even if the job runs twice."""
         gitlab = self.gitlab
         project = self.project_path(task.project, channel)
-        done = await self.deps.store.tasks.created_by_job(job_id)
+        done = await self.deps.store.job_effect(job_id)
         if done is not None:
             project_path, _, iid = done.rpartition("#")
             return await gitlab.get_issue(project_path, int(iid))
         assignee = task.assignee_username
         if task.assignee_slack_id:
             assignee = await gitlab_username(self.deps, gitlab, task.assignee_slack_id)
-        elif assignee and await gitlab.user_by_username(assignee) is None:
-            raise UserError(f"There is no GitLab user `{assignee}`.")
+        # A plain @name that GitLab does not know is refused by create_issue itself.
         issue = await gitlab.create_issue(
             project,
             task.title,
@@ -81,7 +80,7 @@ class TaskService:
             labels=list(task.labels),
             assignee=assignee,
         )
-        await self.deps.store.tasks.remember_created(job_id, issue.reference)
+        await self.deps.store.remember_job_effect(job_id, issue.reference)
         detail = {"title": issue.title, "assignee": assignee, "channel": channel}
         await self.deps.store.audit(creator, "task.created", issue.reference, detail)
         return issue
