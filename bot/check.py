@@ -16,6 +16,7 @@ from bot.config_file import OpsConfig
 from bot.embedded_redis import EmbeddedRedis
 from bot.redis_conn import close, connect, describe
 from bot.settings import Settings
+from integrations.docker_deployer import DockerDeployer
 
 TIMEOUT = 5.0
 
@@ -103,6 +104,19 @@ async def _http(system: str, url: str, headers: dict[str, str] | None = None) ->
     return CheckLine(system, ok, detail)
 
 
+async def _docker(settings: Settings) -> CheckLine:
+    engine = DockerDeployer(settings.docker_host, timeout=5)
+
+    async def probe() -> str:
+        try:
+            return f"Docker Engine {await engine.ping()} answers"
+        finally:
+            await engine.close()
+
+    ok, detail = await _timed(probe)
+    return CheckLine("docker", ok, detail)
+
+
 async def run_checks(settings: Settings, config: OpsConfig) -> list[CheckLine]:
     lines = [CheckLine("settings", True, "environment and YAML file are valid")]
     lines.append(await _redis(settings))
@@ -112,10 +126,7 @@ async def run_checks(settings: Settings, config: OpsConfig) -> list[CheckLine]:
         api = settings.gitlab_url.rstrip("/") + "/api/v4/version"
         lines.append(await _http("gitlab", api, headers))
     if any(s.deployer == "docker" for s in config.services.values()):
-        host = settings.docker_host or "unix:///var/run/docker.sock"
-        if host.startswith("tcp://"):
-            host = "http://" + host.removeprefix("tcp://") + "/_ping"
-        lines.append(await _http("docker", host))
+        lines.append(await _docker(settings))
     if settings.alertmanager_url:
         api = settings.alertmanager_url.rstrip("/") + "/api/v2/status"
         lines.append(await _http("alertmanager", api))

@@ -11,6 +11,7 @@ from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
 from integrations.alertmanager import AlertmanagerPort
+from integrations.docker_deployer import DockerDeployerPort
 from integrations.gitlab import GitLabPort
 
 
@@ -46,3 +47,4 @@ class Deps:
     commands: list[CommandHelp] = field(default_factory=list)
     alertmanager: AlertmanagerPort | None = None
     gitlab: GitLabPort | None = None
+    docker: DockerDeployerPort | None = None

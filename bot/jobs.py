@@ -17,7 +17,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,11 +68,24 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._functions: dict[str, JobFunction] = {}
+        self._long: set[str] = set()
+        self.on_worker_start: list[str] = []
 
-    def add(self, name: str, fn: JobFunction) -> None:
+    def add(self, name: str, fn: JobFunction, *, long: bool = False) -> None:
+        """`long`: the job waits on an engine (a deploy step), so its time limit is the
+        deploy step timeout plus the usual job timeout."""
         if name in self._functions and self._functions[name] is not fn:
             raise ValueError(f"job {name!r} is registered twice")
         self._functions[name] = fn
+        if long:
+            self._long.add(name)
+
+    def run_on_worker_start(self, name: str) -> None:
+        """Queue job `name` (payload {}) whenever a worker starts: work a restart must resume."""
+        self.on_worker_start.append(name)
+
+    def is_long(self, name: str) -> bool:
+        return name in self._long
 
     def job(self, name: str) -> Callable[[JobFunction], JobFunction]:
         """Decorator form of `add`."""
@@ -110,7 +124,7 @@ class JobQueue:
         return await self._store.enqueue_job(job_id or uuid.uuid4().hex, data, run_at_ms)
 
 
-def _arq_function(name: str, fn: JobFunction) -> Any:
+def _arq_function(name: str, fn: JobFunction, timeout: float | None = None) -> Any:
     async def run(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         deps: Deps = ctx["deps"]
         job = JobContext(deps=deps, job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
@@ -134,13 +148,18 @@ def _arq_function(name: str, fn: JobFunction) -> Any:
             deps.metrics.jobs_running.dec()
 
     run.__qualname__ = name
-    return func(run, name=name, keep_result=RESULT_KEEP_SECONDS)
+    return func(run, name=name, keep_result=RESULT_KEEP_SECONDS, timeout=timeout)
 
 
 def build_worker(deps: Deps, registry: JobRegistry, *, max_jobs: int = 20) -> Worker:
     """An arq worker that runs the registry's jobs with `deps` in reach."""
-    return Worker(
-        functions=[_arq_function(n, f) for n, f in registry.items()],
+    settings = deps.settings
+    long_timeout = settings.deploy_step_timeout + settings.job_timeout
+    worker = Worker(
+        functions=[
+            _arq_function(n, f, long_timeout if registry.is_long(n) else None)
+            for n, f in registry.items()
+        ],
         redis_pool=deps.store.redis,
         queue_name=QUEUE,
         ctx={"deps": deps},
@@ -156,6 +175,35 @@ def build_worker(deps: Deps, registry: JobRegistry, *, max_jobs: int = 20) -> Wo
         max_tries=10_000,
         log_results=False,
     )
+    # arq marks a running job with a key that lives for the longest job timeout + 10 s; another
+    # worker runs the job again once it is gone. One long job type must not make every killed
+    # job wait that long: the mark lives for the usual timeout, and a long job keeps its own
+    # mark alive while it runs (`keep_alive`).
+    worker.in_progress_timeout_s = settings.job_timeout + 10
+    return worker
+
+
+@asynccontextmanager
+async def keep_alive(job: JobContext) -> AsyncIterator[None]:
+    """Renew the job's in-progress mark while the block runs, so that no other worker starts
+    it again; if this process dies, the mark lapses as usual and another worker takes over."""
+    ttl = job.deps.settings.job_timeout + 10
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                await job.deps.store.extend_in_progress(job.job_id, ttl)
+            except Exception as e:  # Redis away: the job goes on; at worst it runs twice
+                log.warning("could not renew job %s: %s", job.job_id, type(e).__name__)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 class WorkerRunner:
@@ -163,6 +211,7 @@ class WorkerRunner:
 
     def __init__(self, deps: Deps, registry: JobRegistry) -> None:
         self.deps = deps
+        self.registry = registry
         self.worker = build_worker(deps, registry)
         self.worker_id = uuid.uuid4().hex[:12]
         self._tasks: list[asyncio.Task[None]] = []
@@ -187,6 +236,11 @@ class WorkerRunner:
                 await asyncio.sleep(RECONNECT_SECONDS)
 
     async def start(self) -> None:
+        for name in self.registry.on_worker_start:
+            try:
+                await self.deps.queue.enqueue(name, {}, job_id=f"{name}:{self.worker_id}")
+            except Exception as e:  # Redis away: the worker waits for it; nothing to resume now
+                log.warning("could not queue %s at start: %s", name, type(e).__name__)
         self._tasks = [
             asyncio.create_task(self._run(), name="arq-worker"),
             asyncio.create_task(self._heartbeat(), name="worker-heartbeat"),

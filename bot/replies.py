@@ -34,6 +34,19 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
 
 
+def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    """A Block Kit button; `style` is "primary", "danger" or None for the plain one."""
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style is not None:
+        element["style"] = style
+    return element
+
+
 def sections(lines: list[str], more: str = "") -> list[dict[str, Any]]:
     """Lines as mrkdwn sections, each under Slack's 3000 characters, no line split."""
     blocks: list[dict[str, Any]] = []

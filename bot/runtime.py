@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
 from integrations.alertmanager import AlertmanagerClient
+from integrations.docker_deployer import DockerDeployer
 from integrations.gitlab import GitLabClient
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,11 @@ class Runtime:
             commands=[f.HELP for f in FAMILIES],
             alertmanager=alertmanager,
             gitlab=gitlab,
+            docker=(
+                DockerDeployer(settings.docker_host)
+                if any(s.deployer == "docker" for s in config.services.values())
+                else None
+            ),
         )
         return cls(deps=deps, redis_url=url, embedded=embedded)
 
@@ -101,6 +107,8 @@ class Runtime:
                 await self.deps.alertmanager.close()
             if isinstance(self.deps.gitlab, GitLabClient):
                 await self.deps.gitlab.close()
+            if self.deps.docker is not None:
+                await self.deps.docker.close()
             await self.deps.store.close()
         finally:
             if self.embedded is not None:

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
         30.0, ge=0.2, le=3600, validation_alias="OPSLOOP_ALERT_POLL_SECONDS"
     )
     storm_threshold: int = Field(10, ge=1, le=10_000, validation_alias="OPSLOOP_STORM_THRESHOLD")
+    deploy_step_timeout: float = Field(
+        600.0, ge=1, le=7200, validation_alias="OPSLOOP_DEPLOY_STEP_TIMEOUT"
+    )
+    deploy_lease_seconds: float = Field(
+        30.0, ge=1, le=600, validation_alias="OPSLOOP_DEPLOY_LEASE_SECONDS"
+    )
+    deploy_poll_seconds: float = Field(
+        2.0, ge=0.1, le=600, validation_alias="OPSLOOP_DEPLOY_POLL_SECONDS"
+    )
     build_poll_seconds: float = Field(
         5.0, ge=0.1, le=600, validation_alias="OPSLOOP_BUILD_POLL_SECONDS"
     )

@@ -6,9 +6,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from bot.deps import Shortcut
-from commands import ack, alerts, build, ops, task
+from commands import ack, alerts, build, deploy, ops, task
 
-FAMILIES: tuple[ModuleType, ...] = (ops, task, build, alerts, ack)
+FAMILIES: tuple[ModuleType, ...] = (ops, task, build, deploy, alerts, ack)
 
 
 def shortcuts() -> list[Shortcut]:

@@ -64,6 +64,22 @@ _RECENT = timedelta(minutes=10)  # how far back a retried create looks for its o
 _MAX_REASON = 300  # characters of GitLab's own explanation passed on to a person
 _STATES = ("opened", "closed", "all")
 _RECOVER_LOOKBACK = 20  # pipelines a repeated create looks through for the one it made
+# Job statuses in which playing would start the job; and those of a job already under way or
+# finished, which a play must leave alone (GitLab would retry a finished manual job).
+_PLAYABLE = frozenset({"manual", "scheduled"})
+_STARTED = frozenset(
+    {
+        "waiting_for_resource",
+        "preparing",
+        "pending",
+        "running",
+        "waiting_for_callback",
+        "canceling",
+        "success",
+        "failed",
+        "canceled",
+    }
+)
 
 UNAVAILABLE = "GitLab is unavailable, try again"
 TOKEN_REJECTED = "GitLab rejected opsloop's token (401); check OPSLOOP_GITLAB_TOKEN"
@@ -234,7 +250,21 @@ class BuildsPort(Protocol):
         ...
 
 
-class GitLabPort(TasksPort, BuildsPort, Protocol):
+class DeploysPort(Protocol):
+    """What the GitLab deployer needs beyond builds: the manual jobs a canary step plays."""
+
+    async def play_job(self, project: str, job_id: int) -> PipelineJob:
+        """Start a manual job. A job already started (pending, running or finished, e.g. played
+        before a crash) comes back as it is and is never started twice; a job that cannot be
+        played (still `created` behind earlier stages, skipped) is an IntegrationError."""
+        ...
+
+    async def get_job(self, project: str, job_id: int) -> PipelineJob:
+        """One job by its id."""
+        ...
+
+
+class GitLabPort(TasksPort, BuildsPort, DeploysPort, Protocol):
     """Everything the bot asks of GitLab."""
 
 
@@ -317,7 +347,8 @@ class _Call:
 
 
 class GitLabClient:
-    """`TasksPort` and `BuildsPort` over GitLab's REST API v4, through python-gitlab."""
+    """`TasksPort`, `BuildsPort` and `DeploysPort` over GitLab's REST API v4, through
+    python-gitlab."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 10.0, max_retries: int = 2):
         parts = urlsplit(url)
@@ -599,6 +630,59 @@ class GitLabClient:
 
         return await self._call(summary, _pipeline_target(project, pipeline_id))
 
+    # -- deploys --------------------------------------------------------------------------
+
+    async def play_job(self, project: str, job_id: int) -> PipelineJob:
+        """Start a manual job (`POST /projects/:id/jobs/:job_id/play`), once.
+
+        The job is read first and played only while it is `manual` (or `scheduled`): GitLab
+        would run a finished manual job again if asked to play it, so a repeat (after a crash,
+        or of a request whose answer was lost) must not reach the play endpoint. A play GitLab
+        refuses as `Unplayable Job` because someone else started the job meanwhile is not a
+        failure either; the job is read again and returned.
+        """
+
+        def read(c: _Call) -> Any:
+            return c.gl.projects.get(project, lazy=True).jobs.get(job_id, **c.opts())
+
+        def play(c: _Call) -> PipelineJob:
+            job = read(c)
+            found = _job(job.attributes)
+            if found.status in _STARTED:
+                return found
+            if found.status not in _PLAYABLE:
+                raise _Problem(_unplayable(project, found))
+            # Posted directly: ProjectJob.play() only returns the job in newer python-gitlab.
+            path = f"{_project_path(project)}/jobs/{job_id}/play"
+            try:
+                answer = c.gl.http_post(path, **c.opts(repeat=False))
+            except gitlab.exceptions.GitlabError as e:
+                if e.response_code != 400:
+                    raise
+                again = _job(read(c).attributes)
+                if again.status in _STARTED:
+                    return again
+                raise _Problem(_unplayable(project, again)) from e
+            if not isinstance(answer, dict):
+                raise _Unreadable("not a job")
+            return _job(answer)
+
+        def played_already(c: _Call) -> PipelineJob | None:
+            # A play whose answer was lost: the job is no longer waiting, so it went through.
+            found = _job(read(c).attributes)
+            return found if found.status in _STARTED else None
+
+        return await self._call(play, _job_target(project, job_id), recover=played_already)
+
+    async def get_job(self, project: str, job_id: int) -> PipelineJob:
+        """One job (`GET /projects/:id/jobs/:job_id`)."""
+
+        def get(c: _Call) -> PipelineJob:
+            job = c.gl.projects.get(project, lazy=True).jobs.get(job_id, **c.opts())
+            return _job(job.attributes)
+
+        return await self._call(get, _job_target(project, job_id))
+
     async def close(self) -> None:
         """Release the connections of every worker thread."""
         with self._lock:
@@ -872,6 +956,22 @@ def _pipeline_target(project: str, pipeline_id: int) -> _Target:
     return _Target(project, thing=f"pipeline #{pipeline_id} of {project}")
 
 
+def _job_target(project: str, job_id: int) -> _Target:
+    return _Target(project, thing=f"job #{job_id} of {project}")
+
+
+def _unplayable(project: str, job: PipelineJob) -> str:
+    """Why a job cannot be played, for a person: GitLab itself only says `Unplayable Job`."""
+    named = f"job {job.name} (#{job.id}) of {project}"
+    if job.status == "created":
+        why = f"GitLab cannot play {named} yet: it waits for earlier stages of its pipeline"
+    elif job.status == "skipped":
+        why = f"GitLab cannot play {named}: it was skipped because an earlier stage failed"
+    else:
+        why = f"GitLab refused to play {named} (it is {job.status}: Unplayable Job)"
+    return f"{why}; see {job.web_url}"
+
+
 def _ref_missing(e: gitlab.exceptions.GitlabError) -> bool:
     """GitLab's `404 Branch Not Found` or `404 Tag Not Found` (not a missing project)."""
     reason = _reason(e.error_message).lower()
@@ -983,7 +1083,9 @@ __all__ = [
     "TOKEN_REJECTED",
     "UNAVAILABLE",
     "BuildsPort",
+    "DeploysPort",
     "GitLabClient",
+    "GitLabPort",
     "GitLabUser",
     "Issue",
     "Pipeline",

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.builds.progress import FINAL, JobState, stages
 from bot.durations import format_duration
-from bot.replies import Reply, context, escape, mrkdwn_section
+from bot.replies import Reply, button, context, escape, mrkdwn_section
 
 Blocks = list[dict[str, Any]]
 
@@ -79,23 +79,13 @@ def live_message(record: dict[str, Any], *, buttons: bool = True) -> tuple[str, 
     elements = []
     value = f"{project}|{pid}"
     if buttons and status not in FINAL:
-        elements.append(_button("Cancel", BuildAction.CANCEL, value, "danger"))
+        elements.append(button("Cancel", BuildAction.CANCEL, value, "danger"))
     if buttons and status == "failed":
-        elements.append(_button("Retry", BuildAction.RETRY, value, "primary"))
+        elements.append(button("Retry", BuildAction.RETRY, value, "primary"))
     if elements:
         blocks.append({"type": "actions", "block_id": "build_actions", "elements": elements})
     text = f"Pipeline #{pid} of {project} on {record['ref']}: {status}"
     return text, blocks
-
-
-def _button(text: str, action: BuildAction, value: str, style: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": str(action),
-        "value": value,
-        "style": style,
-    }
 
 
 def result_reply(record: dict[str, Any], tests: Any | None) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.constants import job_key_prefix, result_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 
 from bot.redis_conn import close
 from bot.store.batching import PipelinedScript
@@ -117,12 +117,14 @@ class Store:
     def __init__(self, redis: ArqRedis) -> None:
         from bot.store.alerts import AlertStore
         from bot.store.builds import BuildStore
+        from bot.store.deploys import DeployStore
         from bot.store.tasks import TaskStore
 
         self.redis = redis
         self.alerts = AlertStore(redis)
         self.tasks = TaskStore(redis)
         self.builds = BuildStore(redis)
+        self.deploys = DeployStore(redis)
         self._enqueue = PipelinedScript(redis, _ENQUEUE)
         self._reserve = redis.register_script(_RESERVE)
         self._push_back = redis.register_script(_PUSH_BACK)
@@ -156,6 +158,10 @@ class Store:
         keys = [job_key_prefix + job_id, result_key_prefix + job_id, QUEUE]
         expires = max(run_at_ms - int(time.time() * 1000), 0) + JOB_EXPIRES_MS
         return bool(await self._enqueue(keys, [serialized, expires, run_at_ms, job_id]))
+
+    async def extend_in_progress(self, job_id: str, seconds: float) -> None:
+        """Keep arq's in-progress mark of a running job (bot.jobs.keep_alive)."""
+        await self.redis.pexpire(in_progress_key_prefix + job_id, int(seconds * 1000))
 
     async def queue_depth(self) -> int:
         return int(await self.redis.zcard(QUEUE))

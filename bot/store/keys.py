@@ -109,3 +109,19 @@ def pipeline_key(project: str, pipeline_id: int) -> str:
 
 def pipeline_lock_key(project: str, pipeline_id: int) -> str:
     return f"{PREFIX}lock:builds:{project}:{pipeline_id}"
+
+
+# -- deploys -----------------------------------------------------------------------------------
+DEPLOY_SEQ = PREFIX + "deploys:seq"  # INCR: the n of D-<n>
+# A service's latest rollout is kept while it runs and this long after, for status and clicks.
+ROLLOUT_TTL = 90 * 86_400
+
+
+def rollout_key(service: str) -> str:
+    """The service's latest rollout (JSON); every change is a WATCH/MULTI transaction on it."""
+    return f"{PREFIX}deploys:service:{service}"
+
+
+def deploy_lease_key(service: str) -> str:
+    """Held by the job changing the service's containers; lapses if that process dies."""
+    return f"{PREFIX}lock:deploys:{service}"

@@ -1,0 +1,1 @@
+"""Deploys: canary rollouts promoted by approval buttons (rules in rollout.py)."""

@@ -1,0 +1,580 @@
+"""What happens to deploys: start a rollout, count approvals, promote step by step, roll back.
+
+Every decision is one atomic change of the service's rollout in Redis (bot/store/deploys.py),
+judged by the pure rules in bot/deploys/rollout.py. The thread replies and audit entries a
+decision causes are stored with it (the rollout's outbox) and sent afterwards, so a crash
+between the two loses neither. Changing the engine is a durable job (`deploys.step`) run under
+the service's lease; it converges on the recorded step, so running it again after a crash, or
+on a restart (`reconcile`), finishes the work instead of repeating it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from bot.config_file import Service
+from bot.deploys import messages, rollout
+from bot.deploys.rollout import (
+    AWAITING,
+    BUSY,
+    COMPLETE,
+    PROMOTING,
+    ROLLED_BACK,
+    ROLLING_BACK,
+    Refused,
+    Rollout,
+    Stale,
+)
+from bot.deploys.targets import DeployTarget, DockerTarget, Snapshot, plan
+from bot.deps import Deps
+from bot.errors import IntegrationError, UserError
+from bot.replies import Reply
+from bot.roles import holds
+from integrations.docker_deployer import VERSION_PATTERN
+
+log = logging.getLogger(__name__)
+
+STEP_JOB = "deploys.step"
+EXPIRE_JOB = "deploys.expire"
+RECONCILE_JOB = "deploys.reconcile"
+
+
+def alert_matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+class DeployService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.store = deps.store.deploys
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def service(self, name: str) -> Service:
+        services = self.deps.config.services
+        if name in services:
+            return services[name]
+        known = ", ".join(sorted(services)) or "none are configured"
+        raise UserError(
+            f"`{name}` is not a service (known: {known}).",
+            "Services are listed under `services:` in opsloop's YAML file.",
+        )
+
+    def target(self, name: str) -> DeployTarget:
+        service = self.service(name)
+        settings = self.deps.settings
+        if service.deployer == "docker":
+            if self.deps.docker is None:
+                raise UserError("Docker is not configured for opsloop (OPSLOOP_DOCKER_HOST).")
+            return DockerTarget(name, service, self.deps.docker, settings.deploy_step_timeout)
+        from bot.deploys.gitlab_target import GitLabTarget
+
+        if self.deps.gitlab is None:
+            raise UserError(
+                f"{name} deploys through GitLab, which is not configured: set "
+                "OPSLOOP_GITLAB_URL and OPSLOOP_GITLAB_TOKEN."
+            )
+        return GitLabTarget(
+            name,
+            service,
+            self.deps.gitlab,
+            settings.deploy_step_timeout,
+            settings.deploy_poll_seconds,
+        )
+
+    def approvers(self, service: Service) -> list[str]:
+        return list(service.approvers or self.deps.config.roles.approvers)
+
+    async def _require_deployer(self, user: str, what: str) -> None:
+        if not await holds(self.deps, user, self.deps.config.roles.deployers):
+            raise UserError(
+                f"Only deployers (`roles.deployers`) may {what}.",
+                "Ask a deployer, or ask whoever runs opsloop to add you.",
+            )
+
+    async def blocking_alerts(self, service: Service) -> list[str]:
+        """Open alert groups with a firing, unacknowledged alert carrying `alert_labels`."""
+        if not service.alert_labels:
+            return []
+        found = []
+        for group in await self.deps.store.alerts.open_groups():
+            if group.status != "firing" or group.acked_by is not None:
+                continue
+            if any(
+                a.status == "firing" and alert_matches(a.labels, service.alert_labels)
+                for a in group.alerts.values()
+            ):
+                found.append(group.ref)
+        return sorted(found, key=lambda ref: int(ref.split("-")[-1]))
+
+    # -- starting -----------------------------------------------------------------------------
+
+    async def start(
+        self, name: str, version: str, *, user: str, channel: str, job_id: str
+    ) -> Reply:
+        service = self.service(name)
+        if not VERSION_PATTERN.fullmatch(version):
+            raise UserError(
+                f"`{version}` is not a version: a Docker tag is letters, digits, `_`, `.` and "
+                "`-`, at most 128, not starting with `.` or `-`.",
+                f"For example `/deploy {name} 1.4.2`.",
+            )
+        await self._require_deployer(user, "start a deploy")
+        done = await self.deps.store.job_effect(job_id)
+        if done is not None:  # this command ran before (a crash): finish what it began
+            current = await self.store.load(name)
+            if current is not None and current.id == done:
+                await self._after_change(current)
+                return self._started_reply(current)
+        target = self.target(name)
+        previous = await self.store.load(name)
+        if previous is not None and previous.active:
+            rollout.start(previous, previous)  # raises the one-rollout-at-a-time refusal
+        running = await target.running_versions()
+        stable, first = self._stable(running, previous)
+        if stable == version and running is not None and set(running) == {version}:
+            raise UserError(f"{name} already runs `{version}` everywhere; nothing to deploy.")
+        now = time.time()
+        percents = [s.percent for s in service.steps]
+        new = Rollout(
+            id=await self.store.new_id(),
+            service=name,
+            version=version,
+            stable=stable,
+            percents=percents,
+            approvals_needed=service.approvals,
+            started_by=user,
+            channel=service.channel or channel,
+            started_at=now,
+            first=first,
+        )
+        if first:
+            new.target = len(percents) - 1
+        elif percents[0] >= 100:  # a single step: nothing runs the new version until approved
+            new.state = AWAITING
+            new.requested_at = now
+            new.expires_at = now + self._timeout(service)
+        await self.deps.store.remember_job_effect(job_id, new.id)
+        detail = {"stable": stable, "steps": percents, "channel": new.channel, "first": first}
+        first_reply = messages.first_deploy_reply(new) if first else messages.requested_reply(new)
+        new.outbox = [
+            _audit(user, "deploy.requested", new.subject(), detail),
+            _reply(first_reply),
+        ]
+        # The message goes out before the rollout is stored: a channel Slack refuses (the bot
+        # not invited, a wrong ID) then stops the deploy before anything changes.
+        text, blocks = await self.render(new)
+        new.ts = (await self.deps.slack.post_message(new.channel, text, blocks)).ts
+        try:
+            started, _ = await self.store.change(name, lambda cur: (rollout.start(cur, new), None))
+        except Refused as e:  # another /deploy of the service won the race
+            await self.deps.slack.update_message(
+                new.channel, new.ts, f"Deploy {name} {version} was not started: {e.problem}"
+            )
+            raise
+        await self._after_change(started)
+        return self._started_reply(started)
+
+    @staticmethod
+    def _stable(
+        running: dict[str, int] | None, previous: Rollout | None
+    ) -> tuple[str | None, bool]:
+        """The version the rollout starts from, and whether this is a first deploy."""
+        last_good = None
+        if previous is not None:
+            last_good = previous.version if previous.state == COMPLETE else previous.stable
+        if running is None:  # GitLab cannot say what runs: trust the last rollout
+            return last_good, False
+        if not running:
+            return None, True
+        if last_good in running:
+            return last_good, False
+        # Several versions and no record of which is stable: the one most containers run.
+        return max(sorted(running), key=lambda v: running[v]), False
+
+    def _started_reply(self, r: Rollout) -> Reply:
+        return Reply(
+            text=f"Deploy {r.id} of {r.service} `{r.version}` started; follow it in <#{r.channel}>."
+        )
+
+    def _timeout(self, service: Service) -> float:
+        return service.approval_timeout.total_seconds()
+
+    # -- people's decisions -------------------------------------------------------------------
+
+    async def approve(self, value: str, user: str) -> None:
+        name, rollout_id, step = _parse_value(value)
+        service = self.service(name)
+        may = await holds(self.deps, user, self.approvers(service))
+        alerts = await self.blocking_alerts(service)
+        now = time.time()
+
+        def decide(cur: Rollout | None) -> tuple[Rollout, bool]:
+            r, promotes = rollout.approve(
+                cur,
+                rollout_id,
+                user,
+                now,
+                may_approve=may,
+                blocking_alert=alerts[0] if alerts else None,
+                step=step,
+            )
+            detail = {
+                "step": r.step + 1,
+                "approvals": len(r.approvals),
+                "needed": r.approvals_needed,
+            }
+            r.outbox = [
+                *r.outbox,
+                _audit(user, "deploy.approved", r.subject(), detail),
+                _reply(messages.approved_reply(r, user, promotes)),
+            ]
+            return r, promotes
+
+        changed, _promotes = await self.store.change(name, decide)
+        await self._after_change(changed)
+
+    async def reject(self, value: str, user: str) -> None:
+        name, rollout_id, _ = _parse_value(value)
+        service = self.service(name)
+        may = await holds(self.deps, user, self.approvers(service))
+
+        def decide(cur: Rollout | None) -> tuple[Rollout, None]:
+            r = rollout.reject(cur, rollout_id, user, may_approve=may)
+            r.outbox = [
+                *r.outbox,
+                _audit(user, "deploy.rejected", r.subject(), {"percent": r.percent}),
+                _reply(messages.rejected_reply(r, user)),
+            ]
+            return r, None
+
+        changed, _ = await self.store.change(name, decide)
+        await self._after_change(changed)
+
+    async def roll_back(self, name: str, user: str) -> Reply:
+        self.service(name)
+        await self._require_deployer(user, "roll back")
+
+        def decide(cur: Rollout | None) -> tuple[Rollout, None]:
+            was = cur.state if cur is not None else ""
+            r = rollout.roll_back(cur, user)
+            detail = {"from_state": was, "percent": r.percent}
+            r.outbox = [
+                *r.outbox,
+                _audit(user, "deploy.rollback_requested", r.subject(), detail),
+                _reply(messages.rollback_asked_reply(r, user)),
+            ]
+            return r, None
+
+        changed, _ = await self.store.change(name, decide)
+        await self._after_change(changed)
+        return Reply(text=f"Rolling {name} back to `{changed.stable or 'nothing'}` ({changed.id}).")
+
+    async def promote(self, name: str, user: str) -> Reply:
+        service = self.service(name)
+        await self._require_deployer(user, "promote a deploy")
+        now = time.time()
+
+        def decide(cur: Rollout | None) -> tuple[Rollout, str]:
+            r, what = rollout.promote(cur, user, now, self._timeout(service))
+            reply = (
+                messages.retry_reply(user) if what == "retry" else messages.renewed_reply(r, user)
+            )
+            action = "deploy.retried" if what == "retry" else "deploy.approval_requested"
+            r.outbox = [
+                *r.outbox,
+                _audit(user, action, r.subject(), {"next_percent": r.next_percent}),
+                _reply(reply),
+            ]
+            return r, what
+
+        changed, what = await self.store.change(name, decide)
+        await self._after_change(changed)
+        if what == "retry":
+            return Reply(text=f"Trying {name}'s step again ({changed.id}).")
+        return Reply(
+            text=(
+                f"Asked again for approval of {name} to go to {changed.next_percent}% "
+                f"({changed.id}); {changed.approvals_needed} approver(s) needed."
+            )
+        )
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def run_step(self, name: str, rollout_id: str) -> None:
+        """Make the engine match the rollout's recorded step; then record the outcome."""
+        settings = self.deps.settings
+        # Another holder: a step of this service is still changing the engine (or its process
+        # died and the lease has not lapsed yet); the job comes back later (commands/deploy.py).
+        async with self.store.lease(name, settings.deploy_lease_seconds, wait=1.0):
+            r = await self.store.load(name)
+            if r is None or r.id != rollout_id:
+                return
+            if r.state in BUSY:
+                await self._change_engine(r)
+            elif r.state == AWAITING:
+                await self._restore(r)
+        current = await self.store.load(name)
+        if current is not None and current.id == rollout_id:
+            await self._after_change(current)
+
+    async def _change_engine(self, r: Rollout) -> None:
+        name = r.service
+        target = self.target(name)
+        service = self.service(name)
+        now = time.time
+        try:
+            fields = await target.prepare(r)
+            if fields:
+                r, _ = await self.store.change(
+                    name, _only(r.id, lambda cur: replace(cur, **fields))
+                )
+            if r.state == PROMOTING:
+                await target.apply(r, r.target)
+            else:
+                await target.revert(r)
+        except IntegrationError as e:
+            error = f"{e.system}: {e.message}"
+
+            def failed(cur: Rollout | None) -> tuple[Rollout, None]:
+                f = rollout.step_failed(cur, r.id, error)
+                f.outbox = [
+                    *f.outbox,
+                    _audit("opsloop", "deploy.failed", f.subject(), {"error": error}),
+                    _reply(messages.failed_reply(f)),
+                ]
+                return f, None
+
+            await self._quietly(name, failed)
+            return
+        snapshot = await self._snapshot(target, r)
+        if r.state == PROMOTING:
+
+            def applied(cur: Rollout | None) -> tuple[Rollout, None]:
+                a = rollout.step_applied(cur, r.id, now(), self._timeout(service))
+                entries = [
+                    _audit(
+                        "opsloop",
+                        "deploy.promoted",
+                        a.subject(),
+                        {"percent": a.percent, "approved_by": a.history[-1]["approved_by"]},
+                    )
+                ]
+                if a.state == COMPLETE:
+                    entries.append(_audit("opsloop", "deploy.completed", a.subject(), {}))
+                a.outbox = [*a.outbox, *entries, _reply(messages.step_reply(a, snapshot))]
+                return a, None
+
+            done = await self._quietly(name, applied)
+            if done is not None and done.state == AWAITING and done.expires_at is not None:
+                await self._schedule_expiry(done)
+        else:
+
+            def back(cur: Rollout | None) -> tuple[Rollout, None]:
+                b = rollout.rolled_back(cur, r.id, now())
+                b.outbox = [
+                    *b.outbox,
+                    _audit(b.ended_by or "opsloop", "deploy.rolled_back", b.subject(), {}),
+                    _reply(messages.rolled_back_reply(b, snapshot)),
+                ]
+                return b, None
+
+            await self._quietly(name, back)
+
+    async def _restore(self, r: Rollout) -> None:
+        """An awaiting rollout whose engine drifted (a crash mid-step, a removed container):
+        bring the engine back to the recorded step."""
+        target = self.target(r.service)
+        running = await target.running_versions()
+        if running is None:
+            return
+        wanted = plan(r, r.step, self.service(r.service).replicas)
+        if running != {v: n for v, n in wanted.items() if n}:
+            log.info("%s: engine runs %s, rollout wants %s; restoring", r.service, running, wanted)
+            try:
+                await target.apply(r, r.step)
+            except IntegrationError as e:
+                log.warning("restoring %s: %s", r.service, e)
+
+    async def expire(self, name: str, rollout_id: str, requested_at: float) -> None:
+        def decide(cur: Rollout | None) -> tuple[Rollout, None]:
+            r = rollout.expire(cur, rollout_id, requested_at)
+            r.outbox = [
+                *r.outbox,
+                _audit("opsloop", "deploy.expired", r.subject(), {"percent": r.percent}),
+                _reply(messages.expired_reply(r)),
+            ]
+            return r, None
+
+        changed = await self._quietly(name, decide)
+        if changed is not None:
+            await self._after_change(changed)
+
+    async def reconcile(self) -> None:
+        """After a restart: finish steps that were under way, restore drifted engines, send
+        what a crash left in outboxes and refresh the messages."""
+        for name in self.deps.config.services:
+            r = await self.store.load(name)
+            if r is None or not (r.active or r.outbox):
+                continue
+            if r.state in BUSY or r.state == AWAITING:
+                await self.deps.queue.enqueue(
+                    STEP_JOB,
+                    {"service": name, "rollout": r.id},
+                    job_id=f"{STEP_JOB}:{r.id}:resume:{time.time_ns()}",
+                )
+            if r.state == AWAITING and not r.expired and r.expires_at is not None:
+                await self._schedule_expiry(r)
+            await self._deliver(r)
+
+    # -- after every change: the job it needs, the outbox, the message ----------------------
+
+    async def _after_change(self, r: Rollout) -> None:
+        # The message goes out before the step job is queued, so that only one of them posts it.
+        await self._deliver(r)
+        if r.state in BUSY:
+            await self.deps.queue.enqueue(
+                STEP_JOB,
+                {"service": r.service, "rollout": r.id},
+                job_id=f"{STEP_JOB}:{r.id}:{r.tries}",
+            )
+        elif r.state == AWAITING and not r.expired and r.expires_at is not None:
+            await self._schedule_expiry(r)
+
+    async def _schedule_expiry(self, r: Rollout) -> None:
+        assert r.expires_at is not None and r.requested_at is not None
+        await self.deps.queue.enqueue(
+            EXPIRE_JOB,
+            {"service": r.service, "rollout": r.id, "requested_at": r.requested_at},
+            job_id=f"{EXPIRE_JOB}:{r.id}:{r.requested_at}",
+            run_at=r.expires_at,
+        )
+
+    async def _deliver(self, r: Rollout) -> None:
+        """Post the message if it is not out yet, send the outbox, and refresh the message."""
+        # Stale: a newer rollout of the service took over; this one's messages are done.
+        with contextlib.suppress(Stale):
+            await self._deliver_now(r)
+
+    async def _deliver_now(self, r: Rollout) -> None:
+        if r.ts is None:
+            text, blocks = await self.render(r)
+            posted = await self.deps.slack.post_message(r.channel, text, blocks)
+            r, _ = await self.store.change(
+                r.service, _only(r.id, lambda cur: replace(cur, ts=cur.ts or posted.ts))
+            )
+        sent = 0
+        assert r.ts is not None
+        for item in r.outbox:
+            if "audit" in item:
+                a = item["audit"]
+                await self.deps.store.audit(a["who"], a["action"], a["subject"], a["detail"])
+            else:
+                await self.deps.slack.post_message(r.channel, item["reply"], thread_ts=r.ts)
+            sent += 1
+        if sent:
+            drop = r.outbox[:sent]
+
+            def drained(cur: Rollout) -> Rollout:
+                kept = list(cur.outbox)
+                for item in drop:
+                    if item in kept:
+                        kept.remove(item)
+                return replace(cur, outbox=kept)
+
+            r, _ = await self.store.change(r.service, _only(r.id, drained))
+        text, blocks = await self.render(r)
+        assert r.ts is not None
+        await self.deps.slack.request_update(r.channel, r.ts, text, blocks)
+
+    async def render(self, r: Rollout) -> tuple[str, list[dict[str, Any]]]:
+        service = self.deps.config.services.get(r.service)
+        snapshot = Snapshot()
+        alerts: list[str] = []
+        if service is not None:
+            with contextlib.suppress(UserError):
+                snapshot = await self._snapshot(self.target(r.service), r)
+            if r.active:
+                alerts = await self.blocking_alerts(service)
+        return messages.approval_message(r, snapshot, alerts, time.time())
+
+    @staticmethod
+    async def _snapshot(target: DeployTarget, r: Rollout | None) -> Snapshot:
+        try:
+            return await target.snapshot(r)
+        except IntegrationError as e:
+            log.warning("reading what runs: %s", e)
+            return Snapshot()
+
+    async def _quietly(
+        self, name: str, decide: Callable[[Rollout | None], tuple[Rollout, None]]
+    ) -> Rollout | None:
+        """A job's change; None when another run of the job made it already."""
+        try:
+            changed, _ = await self.store.change(name, decide)
+        except (Stale, Refused):
+            return None
+        return changed
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def status(self, name: str | None) -> Reply:
+        names = [name] if name else sorted(self.deps.config.services)
+        rows: list[tuple[str, Rollout | None, Snapshot | None]] = []
+        for n in names:
+            self.service(n)
+            r = await self.store.load(n)
+            snapshot = None
+            if name is not None:
+                try:
+                    snapshot = await self._snapshot(self.target(n), r)
+                except UserError:
+                    snapshot = None
+            rows.append((n, r, snapshot))
+        return messages.status_reply(rows, time.time())
+
+
+def _parse_value(value: str) -> tuple[str, str, int | None]:
+    """A button's `<service>|<rollout id>|<step>`."""
+    parts = value.split("|")
+    if len(parts) not in (2, 3) or not all(parts) or (len(parts) == 3 and not _is_step(parts[2])):
+        raise UserError("This button is not one opsloop made.")
+    return parts[0], parts[1], int(parts[2]) if len(parts) == 3 else None
+
+
+def _is_step(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def _only(
+    rollout_id: str, change: Callable[[Rollout], Rollout]
+) -> Callable[[Rollout | None], tuple[Rollout, None]]:
+    def decide(cur: Rollout | None) -> tuple[Rollout, None]:
+        if cur is None or cur.id != rollout_id:
+            raise Stale(rollout_id)
+        return change(cur), None
+
+    return decide
+
+
+def _audit(who: str, action: str, subject: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"audit": {"who": who, "action": action, "subject": subject, "detail": detail}}
+
+
+def _reply(text: str) -> dict[str, Any]:
+    return {"reply": text}
+
+
+__all__ = [
+    "EXPIRE_JOB",
+    "RECONCILE_JOB",
+    "ROLLED_BACK",
+    "ROLLING_BACK",
+    "STEP_JOB",
+    "DeployService",
+]

@@ -1,0 +1,94 @@
+"""Rollouts in Redis: each service's latest rollout, changed only by atomic transactions, and
+the lease held by whichever job is changing the service's containers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import TypeVar
+
+from arq.connections import ArqRedis
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, WatchError
+
+from bot.deploys.rollout import Rollout
+from bot.store.keys import DEPLOY_SEQ, ROLLOUT_TTL, deploy_lease_key, rollout_key
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class LeaseBusy(Exception):
+    """Another job holds the service's lease for longer than we may wait."""
+
+
+class DeployStore:
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+
+    async def load(self, service: str) -> Rollout | None:
+        raw = await self.redis.get(rollout_key(service))
+        return Rollout.from_json(raw) if raw else None
+
+    async def new_id(self) -> str:
+        return f"D-{await self.redis.incr(DEPLOY_SEQ)}"
+
+    async def change(
+        self, service: str, decide: Callable[[Rollout | None], tuple[Rollout, T]]
+    ) -> tuple[Rollout, T]:
+        """Apply `decide` to the service's rollout as one transaction.
+
+        `decide` sees the stored rollout and returns the new one (or raises to change nothing).
+        When another process changed the rollout between our read and our write, Redis refuses
+        the write (WATCH) and `decide` runs again on the newer rollout: of two Approve clicks at
+        the same moment, the second is judged on the state the first left.
+        """
+        key = rollout_key(service)
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    current = Rollout.from_json(raw) if raw else None
+                    new, result = decide(current)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(key, new.to_json(), ex=ROLLOUT_TTL)
+                    await pipe.execute()
+                    return new, result
+                except WatchError:
+                    continue
+
+    @asynccontextmanager
+    async def lease(self, service: str, seconds: float, wait: float) -> AsyncIterator[None]:
+        """Hold the service while its containers change; renewed while held.
+
+        A process that dies lets the lease lapse after `seconds`, so the job that resumes its
+        work (after a restart) waits at most that long.
+        """
+        lock = self.redis.lock(
+            deploy_lease_key(service), timeout=seconds, blocking_timeout=wait, thread_local=False
+        )
+        if not await lock.acquire():
+            raise LeaseBusy(service)
+        renew = asyncio.create_task(self._renew(lock, seconds))
+        try:
+            yield
+        finally:
+            renew.cancel()
+            with suppress(asyncio.CancelledError):
+                await renew
+            with suppress(LockError):
+                await lock.release()
+
+    @staticmethod
+    async def _renew(lock: Lock, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            try:
+                await lock.reacquire()
+            except LockError:
+                log.warning("lost the deploy lease %s", lock.name)
+                return

@@ -1,0 +1,130 @@
+"""`/deploy`: canary rollouts, promoted step by step by the Approve and Reject buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.worker import Retry
+from slack_bolt.async_app import AsyncApp
+
+from bot.deploys.messages import DeployAction
+from bot.deploys.service import EXPIRE_JOB, RECONCILE_JOB, STEP_JOB, DeployService
+from bot.deps import CommandHelp, Deps
+from bot.durable import action_job, add_action, add_slash_command, slash_job
+from bot.jobs import JobContext, JobRegistry, keep_alive
+from bot.replies import Reply, usage, usage_error
+from bot.slack_requests import ActionRequest, SlashRequest
+from bot.store.deploys import LeaseBusy
+from integrations.docker_deployer import VERSION_PATTERN
+
+HELP = CommandHelp(
+    command="/deploy",
+    summary="canary rollouts promoted step by step by approvers' buttons",
+    usage=(
+        "/deploy <service> <version>",
+        "/deploy promote <service>",
+        "/deploy rollback <service>",
+        "/deploy status [<service>]",
+        "/deploy help",
+    ),
+)
+JOB = "deploys.command"
+APPROVE_JOB = "deploys.approve"
+REJECT_JOB = "deploys.reject"
+
+
+def parse(text: str) -> dict[str, Any]:
+    """`/deploy` arguments; a UserError with the usage on anything else."""
+    words = text.split()
+    if not words:
+        raise usage_error(HELP, "Which service and version? e.g. `/deploy web 1.4.2`.")
+    first = words[0].lower()
+    if first == "help" and len(words) == 1:
+        return {"sub": "help"}
+    if first == "status":
+        if len(words) > 2:
+            raise usage_error(HELP, "`/deploy status` takes at most one service.")
+        return {"sub": "status", "service": words[1] if len(words) == 2 else None}
+    if first in ("promote", "rollback"):
+        if len(words) != 2:
+            raise usage_error(
+                HELP, f"`/deploy {first}` takes one service, e.g. `/deploy {first} web`."
+            )
+        return {"sub": first, "service": words[1]}
+    if len(words) != 2:
+        raise usage_error(
+            HELP, "`/deploy` takes a service and a version, e.g. `/deploy web 1.4.2`."
+        )
+    service, version = words
+    if not VERSION_PATTERN.fullmatch(version):
+        raise usage_error(
+            HELP,
+            f"`{version}` is not a version: a Docker tag is letters, digits, `_`, `.` and `-`, "
+            "at most 128 characters, not starting with `.` or `-`.",
+        )
+    return {"sub": "start", "service": service, "version": version}
+
+
+async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> Reply | None:
+    service = DeployService(job.deps)
+    sub = args["sub"]
+    if sub == "help":
+        return Reply(text=usage(HELP))
+    if sub == "status":
+        return await service.status(args["service"])
+    if sub == "promote":
+        return await service.promote(args["service"], request.user_id)
+    if sub == "rollback":
+        return await service.roll_back(args["service"], request.user_id)
+    return await service.start(
+        args["service"],
+        args["version"],
+        user=request.user_id,
+        channel=request.channel_id,
+        job_id=job.job_id,
+    )
+
+
+async def approve(job: JobContext, request: ActionRequest) -> Reply | None:
+    await DeployService(job.deps).approve(request.value, request.user_id)
+    return None  # the approval message, edited in place, is the answer
+
+
+async def reject(job: JobContext, request: ActionRequest) -> Reply | None:
+    await DeployService(job.deps).reject(request.value, request.user_id)
+    return None
+
+
+async def step(job: JobContext, payload: dict[str, Any]) -> None:
+    try:
+        async with keep_alive(job):
+            await DeployService(job.deps).run_step(payload["service"], payload["rollout"])
+    except LeaseBusy as e:
+        # Another job is still changing the service's containers: come back after it.
+        raise Retry(defer=max(1.0, job.deps.settings.deploy_lease_seconds / 3)) from e
+
+
+async def expire(job: JobContext, payload: dict[str, Any]) -> None:
+    await DeployService(job.deps).expire(
+        payload["service"], payload["rollout"], float(payload["requested_at"])
+    )
+
+
+async def reconcile(job: JobContext, payload: dict[str, Any]) -> None:
+    await DeployService(job.deps).reconcile()
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    add_slash_command(app, deps, HELP.command, parse, JOB)
+    add_action(app, deps, DeployAction.APPROVE, APPROVE_JOB)
+    add_action(app, deps, DeployAction.REJECT, REJECT_JOB)
+
+
+def register_jobs(registry: JobRegistry) -> None:
+    registry.add(JOB, slash_job(run))
+    registry.add(APPROVE_JOB, action_job(approve))
+    registry.add(REJECT_JOB, action_job(reject))
+    registry.add(STEP_JOB, step, long=True)
+    registry.add(EXPIRE_JOB, expire)
+    registry.add(RECONCILE_JOB, reconcile)
+    registry.run_on_worker_start(RECONCILE_JOB)
