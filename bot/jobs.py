@@ -69,7 +69,7 @@ class JobRegistry:
     def __init__(self) -> None:
         self._functions: dict[str, JobFunction] = {}
         self._long: set[str] = set()
-        self.on_worker_start: list[str] = []
+        self.on_worker_start: list[tuple[str, Callable[[Deps], bool]]] = []
 
     def add(self, name: str, fn: JobFunction, *, long: bool = False) -> None:
         """`long`: the job waits on an engine (a deploy step), so its time limit is the
@@ -80,9 +80,10 @@ class JobRegistry:
         if long:
             self._long.add(name)
 
-    def run_on_worker_start(self, name: str) -> None:
-        """Queue job `name` (payload {}) whenever a worker starts: work a restart must resume."""
-        self.on_worker_start.append(name)
+    def run_on_worker_start(self, name: str, when: Callable[[Deps], bool]) -> None:
+        """Queue job `name` (payload {}) whenever a worker starts and `when(deps)` holds: work
+        that a restart must resume."""
+        self.on_worker_start.append((name, when))
 
     def is_long(self, name: str) -> bool:
         return name in self._long
@@ -236,7 +237,9 @@ class WorkerRunner:
                 await asyncio.sleep(RECONNECT_SECONDS)
 
     async def start(self) -> None:
-        for name in self.registry.on_worker_start:
+        for name, when in self.registry.on_worker_start:
+            if not when(self.deps):
+                continue
             try:
                 await self.deps.queue.enqueue(name, {}, job_id=f"{name}:{self.worker_id}")
             except Exception as e:  # Redis away: the worker waits for it; nothing to resume now

@@ -127,4 +127,4 @@ def register_jobs(registry: JobRegistry) -> None:
     registry.add(STEP_JOB, step, long=True)
     registry.add(EXPIRE_JOB, expire)
     registry.add(RECONCILE_JOB, reconcile)
-    registry.run_on_worker_start(RECONCILE_JOB)
+    registry.run_on_worker_start(RECONCILE_JOB, when=lambda deps: bool(deps.config.services))
