@@ -73,9 +73,9 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
     if sub == "status":
         return await service.status(args["service"])
     if sub == "promote":
-        return await service.promote(args["service"], request.user_id)
+        return await service.promote(args["service"], request.user_id, job.job_id)
     if sub == "rollback":
-        return await service.roll_back(args["service"], request.user_id)
+        return await service.roll_back(args["service"], request.user_id, job.job_id)
     return await service.start(
         args["service"],
         args["version"],
@@ -86,12 +86,12 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
 
 
 async def approve(job: JobContext, request: ActionRequest) -> Reply | None:
-    await DeployService(job.deps).approve(request.value, request.user_id)
+    await DeployService(job.deps).approve(request.value, request.user_id, job.job_id)
     return None  # the approval message, edited in place, is the answer
 
 
 async def reject(job: JobContext, request: ActionRequest) -> Reply | None:
-    await DeployService(job.deps).reject(request.value, request.user_id)
+    await DeployService(job.deps).reject(request.value, request.user_id, job.job_id)
     return None
 
 

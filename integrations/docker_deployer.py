@@ -158,6 +158,17 @@ def _health(attrs: Mapping[str, Any]) -> str | None:
     return status if isinstance(status, str) and status != "none" else None
 
 
+def _health_from_status(status: str) -> str | None:
+    """The health in a container list's Status, e.g. "Up 5 seconds (health: starting)"."""
+    if "(health: starting)" in status:
+        return "starting"
+    if "(unhealthy)" in status:
+        return "unhealthy"
+    if "(healthy)" in status:
+        return "healthy"
+    return None
+
+
 def _index(name: str) -> int:
     tail = name.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -389,20 +400,23 @@ class DockerDeployer:
                 raise requests.exceptions.ConnectionError(str(e)) from e
 
     def _state(self, service: str) -> ServiceState:
-        found = self._api().containers.list(
+        # One list call (the low-level API): the SDK's containers.list() inspects each container
+        # afterwards and fails with "No such container" when one is removed in between.
+        found = self._api().api.containers(
             all=True, filters={"label": [f"{LABEL_SERVICE}={service}"]}
         )
         containers = []
         for c in found:
-            labels = c.labels or {}
+            labels = c.get("Labels") or {}
+            names = c.get("Names") or [c["Id"][:12]]
             containers.append(
                 ServiceContainer(
-                    id=c.id,
-                    name=c.name,
+                    id=c["Id"],
+                    name=str(names[0]).lstrip("/"),
                     service=service,
                     version=str(labels.get(LABEL_VERSION, "")),
-                    status=c.status,
-                    health=_health(c.attrs),
+                    status=str(c.get("State", "unknown")),
+                    health=_health_from_status(str(c.get("Status", ""))),
                 )
             )
         containers.sort(key=lambda c: (c.version, _index(c.name), c.name))

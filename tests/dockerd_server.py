@@ -16,11 +16,9 @@ Use the `dockerd` fixture (session scope: starting the engine and building takes
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from bot.sandbox.busybox_images import build_context, rootfs_tar
 from tests.servers import missing
 
 READY_WITHIN = 20.0
@@ -49,40 +48,6 @@ APP_IMAGES: dict[str, str] = {
         'FROM local/busybox:1\nCMD ["sh", "-c", "echo app failed: missing config >&2; exit 3"]\n'
     ),
 }
-
-
-def _rootfs_tar(busybox: str) -> bytes:
-    """A root filesystem with /bin/busybox, one symlink per applet and an empty /tmp."""
-    applets = subprocess.run(
-        [busybox, "--list"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, mode in (("bin", 0o755), ("tmp", 0o1777), ("etc", 0o755)):
-            entry = tarfile.TarInfo(name)
-            entry.type = tarfile.DIRTYPE
-            entry.mode = mode
-            tar.addfile(entry)
-        tar.add(busybox, arcname="bin/busybox")
-        for applet in applets:
-            if applet == "busybox":
-                continue
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type = tarfile.SYMTYPE
-            link.linkname = "busybox"
-            tar.addfile(link)
-    return buffer.getvalue()
-
-
-def _context(dockerfile: str) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        data = dockerfile.encode()
-        entry = tarfile.TarInfo("Dockerfile")
-        entry.size = len(data)
-        tar.addfile(entry, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
 
 
 @dataclass
@@ -147,14 +112,14 @@ class DockerEngine:
     def build_images(self, busybox: str) -> None:
         """local/busybox:1 imported from busybox-static; local/app:{1,2,bad} built from it."""
         self.client.api.import_image_from_data(
-            _rootfs_tar(busybox),
+            rootfs_tar(busybox),
             repository="local/busybox",
             tag="1",
             changes=['CMD ["/bin/sh"]'],
         )
         for tag, dockerfile in APP_IMAGES.items():
             self.client.images.build(
-                fileobj=_context(dockerfile),
+                fileobj=build_context(dockerfile),
                 custom_context=True,
                 tag=f"local/app:{tag}",
                 rm=True,
@@ -202,7 +167,8 @@ class DockerEngine:
             return "(no log)"
 
 
-def _why_not() -> str | None:
+def why_no_dockerd() -> str | None:
+    """Why no dockerd can be started here, or None."""
     if shutil.which("dockerd") is None:
         return "dockerd is not installed (apt-get install docker.io)"
     if shutil.which("busybox") is None:
@@ -219,7 +185,7 @@ def _why_not() -> str | None:
 @pytest.fixture(name="dockerd", scope="session")
 def dockerd() -> Iterator[DockerEngine]:
     """A started dockerd with local/busybox:1 and local/app:{1,2,bad}; removed at the end."""
-    reason = _why_not()
+    reason = why_no_dockerd()
     if reason is not None:
         missing(reason)
     binary, busybox = shutil.which("dockerd"), shutil.which("busybox")

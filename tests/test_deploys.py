@@ -188,7 +188,7 @@ async def test_a_rollout_goes_from_first_deploy_through_canary_steps_to_complete
         assert any("Approved by <@U0BOB>" in r for r in replies)
         assert any("Approved by <@U0CAROL>" in r for r in replies)
         assert any("Step 2 of 3" in r for r in replies)
-        assert any("Complete" in r for r in replies)
+        await eventually(lambda: any("Complete" in r for r in thread(bot, "2")), what="Complete")
         log = await actions(bot)
         assert log.count("deploy.requested") == 2
         assert log.count("deploy.approved") == 2
@@ -502,3 +502,26 @@ async def test_bad_input_gets_the_usage(redis_url: str) -> None:
             )
         await bot.driver.command("/deploy", "nosuch 1", user="U0ALICE")
         await told(bot, "U0ALICE", "`nosuch` is not a service (known: web)")
+
+
+async def test_a_busy_channel_delays_the_replies_but_not_the_step(
+    redis_url: str, engine: DockerEngine
+) -> None:
+    async with deploy_bot(redis_url, engine) as bot:
+        await first_deploy(bot, engine)
+        await canary(bot, engine)
+        # As if Slack had answered 429 with Retry-After 5: no message to the channel for 5 s,
+        # longer than a job waits for a slot, so the approval job is deferred and runs again.
+        await bot.deps.store.push_back_channel(CHANNEL, 5.0, 1.0, 3)
+        await bot.driver.click("Approve", user="U0BOB", channel=CHANNEL)
+        await eventually(
+            lambda: running(engine) == {"2": 2, "1": 2}, within=15, what="the 50% step"
+        )
+        await says(bot, "2", "waiting for approval to go to 100%")
+        await eventually(
+            lambda: any("Approved by <@U0BOB>" in r for r in thread(bot, "2")),
+            within=20,
+            what="the approval's reply once the channel has room",
+        )
+        assert not ephemerals(bot, "U0BOB"), "the approver's own click was not refused"
+        assert (await actions(bot)).count("deploy.approved") == 1

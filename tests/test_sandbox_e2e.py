@@ -25,7 +25,12 @@ REPO = Path(__file__).resolve().parent.parent
 def sandbox_url(tmp_path: Path) -> Iterator[str]:
     require_browser()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLOOP_", "SLACK_"))}
-    env.update(PYTHONPATH=str(REPO), OPSLOOP_DATA_DIR=str(tmp_path / "data"))
+    env.update(
+        PYTHONPATH=str(REPO),
+        OPSLOOP_DATA_DIR=str(tmp_path / "data"),
+        # Never a developer's Docker: /deploy web is tests/test_sandbox_deploys.py's, on dockerd.
+        OPSLOOP_DOCKER_HOST="unix:///nonexistent/docker.sock",
+    )
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "sandbox", "--port", str(port)],
@@ -264,4 +269,43 @@ async def test_a_build_moves_through_its_stages_in_one_message(sandbox_url: str)
         await cancel.wait_for(timeout=15_000)
         await cancel.click()
         await second.filter(has_text="canceled").wait_for(timeout=20_000)
+        assert not errors, errors
+
+
+async def test_a_deploy_is_approved_with_a_click(sandbox_url: str) -> None:
+    """`/deploy api 1.2.0` (a chip under the command box) by Alice plays the canary job in the
+    emulated GitLab; Bob's Approve plays production; the one message ends complete."""
+    async with open_page(sandbox_url) as (page, errors):
+        shot = os.environ.get("OPSLOOP_TEST_SCREENSHOT")  # to look at them: a .png path
+        box = page.get_by_test_id("command-input")
+        picker = page.get_by_test_id("user-picker")
+        await page.get_by_test_id("channel-C0DEPLOYS").click()
+        await picker.select_option("U0ALICE")
+        examples = page.locator("#command-examples")
+        chip = examples.get_by_role("button", name="/deploy api 1.2.0", exact=True)
+        await chip.wait_for(timeout=10_000)  # added once the page has read /_sandbox/info
+        assert await examples.get_by_role("button", name="/deploy status").count() == 1
+        await chip.click()
+        assert await box.input_value() == "/deploy api 1.2.0"
+        await box.press("Enter")
+
+        deploy = page.get_by_test_id("message").filter(has_text="Deploy api")
+        approve = deploy.get_by_test_id("button").filter(has_text="Approve")
+        await approve.wait_for(timeout=20_000)  # the canary job ran first
+        text = await deploy.inner_text()
+        assert "waiting for approval to go to 100%" in text and "canary" in text, text
+        if shot:
+            await page.screenshot(path=shot.replace(".png", "-deploy.png"))
+
+        await picker.select_option("U0BOB")
+        await approve.click()
+        await deploy.filter(has_text="complete").wait_for(timeout=20_000)
+        assert await approve.count() == 0
+        assert await deploy.count() == 1  # the same message, edited in place
+        await deploy.get_by_test_id("replies-link").click()
+        pane = page.get_by_test_id("thread-pane")
+        await pane.get_by_text("Approved by").wait_for(timeout=10_000)
+        await pane.get_by_text("Complete:").wait_for(timeout=10_000)
+        if shot:
+            await page.screenshot(path=shot)
         assert not errors, errors

@@ -54,23 +54,49 @@ def _step_words(r: Rollout) -> tuple[str, str]:
     later = "none: this is the last step" if nxt is None else f"{nxt}%"
     if r.state in (COMPLETE, ROLLED_BACK):
         later = "none"
+    if r.state == ROLLED_BACK:
+        now = f"rolled back to {_stable(r)}"
     return now, later
 
 
+_JOB_EMOJI = {
+    "success": ":large_green_circle:",
+    "failed": ":red_circle:",
+    "canceled": ":red_circle:",
+    "manual": ":white_circle:",
+    "skipped": ":white_circle:",
+}
+
+
 def _units(snapshot: Snapshot, version: str) -> str:
+    """Containers with their health, or a pipeline's jobs (a snapshot with a link)."""
+    pipeline = snapshot.link is not None
     if not snapshot.units:
-        return "nothing runs" if snapshot.link is None else f"<{snapshot.link}|pipeline>"
+        return f"<{snapshot.link}|Pipeline>" if pipeline else "nothing runs"
     lines = []
     for unit in snapshot.units[:MAX_UNITS_SHOWN]:
-        mark = ":large_green_circle:" if unit.ok else ":red_circle:"
         name = f"<{unit.url}|{escape(unit.name)}>" if unit.url else f"`{escape(unit.name)}`"
+        if pipeline:  # a job not played yet is waiting, not failing
+            mark = _JOB_EMOJI.get(unit.status, ":large_orange_circle:")
+            lines.append(f"{mark} {name}: {escape(unit.status)}")
+            continue
+        mark = ":large_green_circle:" if unit.ok else ":red_circle:"
         tag = " *(new)*" if unit.version == version else ""
         lines.append(f"{mark} {name} {escape(unit.version)}{tag}: {escape(unit.status)}")
     if len(snapshot.units) > MAX_UNITS_SHOWN:
         lines.append(f"… and {len(snapshot.units) - MAX_UNITS_SHOWN} more")
-    if snapshot.link:
+    if pipeline:
         lines.append(f"<{snapshot.link}|Pipeline>")
     return "\n".join(lines)
+
+
+def _heading(snapshot: Snapshot) -> str:
+    return "Pipeline jobs" if snapshot.link is not None else "Containers"
+
+
+def _stable(r: Rollout) -> str:
+    # Without a stable version a Docker rollout is a first deploy; GitLab cannot tell.
+    return escape(r.stable) if r.stable else ("nothing" if r.first else "unknown")
 
 
 def approval_message(
@@ -78,7 +104,7 @@ def approval_message(
 ) -> tuple[str, Blocks]:
     """The rollout's one message, edited in place after every decision."""
     emoji = _STATE_EMOJI.get(r.state, ":large_blue_circle:")
-    stable = escape(r.stable) if r.stable else "nothing"
+    stable = _stable(r)
     head = (
         f"{emoji} Deploy *{escape(r.service)}* `{escape(r.version)}` ({r.id}): "
         f"{escape(describe_state(r))}"
@@ -87,6 +113,8 @@ def approval_message(
     approvals = f"{len(r.approvals)} of {r.approvals_needed}"
     if r.approvals:
         approvals += ": " + ", ".join(f"<@{u}>" for u in r.approvals)
+    if not r.active:  # who approved each step is in the thread and the audit log
+        approvals = f"{r.approvals_needed} per step"
     fields = [
         {"type": "mrkdwn", "text": f"*Service*\n{escape(r.service)}"},
         {"type": "mrkdwn", "text": f"*Version*\n`{stable}` → `{escape(r.version)}`"},
@@ -97,7 +125,7 @@ def approval_message(
     ]
     blocks: Blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": head}, "fields": fields},
-        mrkdwn_section(f"*Canary*\n{_units(snapshot, r.version)}"),
+        mrkdwn_section(f"*{_heading(snapshot)}*\n{_units(snapshot, r.version)}"),
     ]
     if alerts:
         blocks.append(
@@ -140,9 +168,15 @@ def approval_message(
 
 
 def requested_reply(r: Rollout) -> str:
+    asked = f":rocket: <@{r.started_by}> asked to deploy `{escape(r.version)}`."
+    if r.step < 0 and r.state == AWAITING:
+        return (
+            f"{asked} Nothing changes until {r.approvals_needed} approver(s) approve "
+            f"going to {r.next_percent}%."
+        )
     return (
-        f":rocket: <@{r.started_by}> asked to deploy `{escape(r.version)}`. Next: "
-        f"{r.next_percent}% needs {r.approvals_needed} approval(s) from approvers."
+        f"{asked} It starts at {r.percents[0]}% now; each next step needs "
+        f"{r.approvals_needed} approval(s) from approvers."
     )
 
 
@@ -168,7 +202,8 @@ def approved_reply(r: Rollout, user: str, promotes: bool) -> str:
 def step_reply(r: Rollout, snapshot: Snapshot) -> str:
     ready = sum(1 for u in snapshot.units if u.version == r.version and u.ok)
     total = len(snapshot.units)
-    runs = f" {ready} of {total} run `{escape(r.version)}`." if total else ""
+    containers = total and snapshot.link is None
+    runs = f" {ready} of {total} containers run `{escape(r.version)}`." if containers else ""
     if r.state == COMPLETE:
         return f":white_check_mark: Complete: `{escape(r.version)}` is stable.{runs}"
     return (
@@ -178,17 +213,18 @@ def step_reply(r: Rollout, snapshot: Snapshot) -> str:
 
 
 def rejected_reply(r: Rollout, user: str) -> str:
-    return f":no_entry: Rejected by <@{user}>; rolling back to `{escape(r.stable or 'nothing')}`."
+    return f":no_entry: Rejected by <@{user}>; rolling back to `{_stable(r)}`."
 
 
 def rollback_asked_reply(r: Rollout, user: str) -> str:
-    return f":rewind: <@{user}> asked to roll back to `{escape(r.stable or 'nothing')}`."
+    return f":rewind: <@{user}> asked to roll back to `{_stable(r)}`."
 
 
 def rolled_back_reply(r: Rollout, snapshot: Snapshot) -> str:
+    if snapshot.link is not None or not snapshot.units:
+        return f":leftwards_arrow_with_hook: Rolled back to `{_stable(r)}`."
     total = len(snapshot.units)
-    runs = f" {total} unit(s) run." if total else ""
-    return f":leftwards_arrow_with_hook: Rolled back: `{escape(r.stable or 'nothing')}` runs.{runs}"
+    return f":leftwards_arrow_with_hook: Rolled back: {total} container(s) run `{_stable(r)}`."
 
 
 def failed_reply(r: Rollout) -> str:

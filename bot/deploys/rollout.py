@@ -83,6 +83,9 @@ class Rollout:
     # Thread replies and audit entries decided with a change and not yet sent: stored in the
     # same transaction as the change, so a crash between the two loses neither.
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    # The jobs whose decision is stored (the newest few): a job that runs again after a
+    # failure further on (Slack busy, a crash) must not decide twice, nor be refused.
+    handled: list[str] = field(default_factory=list)
 
     # -- reading --------------------------------------------------------------------------
 

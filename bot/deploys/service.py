@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.config_file import Service
 from bot.deploys import messages, rollout
@@ -29,6 +29,7 @@ from bot.deploys.rollout import (
     Refused,
     Rollout,
     Stale,
+    describe_state,
 )
 from bot.deploys.targets import DeployTarget, DockerTarget, Snapshot, plan
 from bot.deps import Deps
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 STEP_JOB = "deploys.step"
 EXPIRE_JOB = "deploys.expire"
 RECONCILE_JOB = "deploys.reconcile"
+HANDLED_KEPT = 20  # decisions remembered per rollout; a job is retried long before 20 more
+
+T = TypeVar("T")
 
 
 def alert_matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
@@ -207,7 +211,7 @@ class DeployService:
 
     # -- people's decisions -------------------------------------------------------------------
 
-    async def approve(self, value: str, user: str) -> None:
+    async def approve(self, value: str, user: str, job_id: str) -> None:
         name, rollout_id, step = _parse_value(value)
         service = self.service(name)
         may = await holds(self.deps, user, self.approvers(service))
@@ -236,10 +240,10 @@ class DeployService:
             ]
             return r, promotes
 
-        changed, _promotes = await self.store.change(name, decide)
+        changed, _ = await self._decide_once(name, job_id, decide)
         await self._after_change(changed)
 
-    async def reject(self, value: str, user: str) -> None:
+    async def reject(self, value: str, user: str, job_id: str) -> None:
         name, rollout_id, _ = _parse_value(value)
         service = self.service(name)
         may = await holds(self.deps, user, self.approvers(service))
@@ -253,10 +257,10 @@ class DeployService:
             ]
             return r, None
 
-        changed, _ = await self.store.change(name, decide)
+        changed, _ = await self._decide_once(name, job_id, decide)
         await self._after_change(changed)
 
-    async def roll_back(self, name: str, user: str) -> Reply:
+    async def roll_back(self, name: str, user: str, job_id: str) -> Reply:
         self.service(name)
         await self._require_deployer(user, "roll back")
 
@@ -271,11 +275,11 @@ class DeployService:
             ]
             return r, None
 
-        changed, _ = await self.store.change(name, decide)
+        changed, _ = await self._decide_once(name, job_id, decide)
         await self._after_change(changed)
         return Reply(text=f"Rolling {name} back to `{changed.stable or 'nothing'}` ({changed.id}).")
 
-    async def promote(self, name: str, user: str) -> Reply:
+    async def promote(self, name: str, user: str, job_id: str) -> Reply:
         service = self.service(name)
         await self._require_deployer(user, "promote a deploy")
         now = time.time()
@@ -293,8 +297,10 @@ class DeployService:
             ]
             return r, what
 
-        changed, what = await self.store.change(name, decide)
+        changed, what = await self._decide_once(name, job_id, decide)
         await self._after_change(changed)
+        if what is None:
+            return Reply(text=f"{name}: {describe_state(changed)} ({changed.id}).")
         if what == "retry":
             return Reply(text=f"Trying {name}'s step again ({changed.id}).")
         return Reply(
@@ -303,6 +309,21 @@ class DeployService:
                 f"({changed.id}); {changed.approvals_needed} approver(s) needed."
             )
         )
+
+    async def _decide_once(
+        self, name: str, job_id: str, decide: Callable[[Rollout | None], tuple[Rollout, T]]
+    ) -> tuple[Rollout, T | None]:
+        """A person's decision, taken once per job: a job run again finds its decision stored
+        (result None) and only finishes what follows it (the step job, the messages)."""
+
+        def once(cur: Rollout | None) -> tuple[Rollout, T | None]:
+            if cur is not None and job_id in cur.handled:
+                return cur, None
+            new, result = decide(cur)
+            new.handled = [*new.handled[-(HANDLED_KEPT - 1) :], job_id]
+            return new, result
+
+        return await self.store.change(name, once)
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -435,8 +456,9 @@ class DeployService:
     # -- after every change: the job it needs, the outbox, the message ----------------------
 
     async def _after_change(self, r: Rollout) -> None:
-        # The message goes out before the step job is queued, so that only one of them posts it.
-        await self._deliver(r)
+        # The engine work is queued before anything is said in Slack: a busy channel (the job
+        # then runs again later) must not hold up, or lose, the step. The message is out
+        # already (start posts it before storing the rollout), so only one job ever posts it.
         if r.state in BUSY:
             await self.deps.queue.enqueue(
                 STEP_JOB,
@@ -445,6 +467,7 @@ class DeployService:
             )
         elif r.state == AWAITING and not r.expired and r.expires_at is not None:
             await self._schedule_expiry(r)
+        await self._deliver(r)
 
     async def _schedule_expiry(self, r: Rollout) -> None:
         assert r.expires_at is not None and r.requested_at is not None
@@ -462,35 +485,32 @@ class DeployService:
             await self._deliver_now(r)
 
     async def _deliver_now(self, r: Rollout) -> None:
-        if r.ts is None:
+        # One deliverer per service at a time, reading the rollout afresh: two jobs sending the
+        # same outbox would post its replies twice, and a stale render could overwrite a newer.
+        async with self.store.delivering(r.service):
+            current = await self.store.load(r.service)
+            if current is None or current.id != r.id:
+                raise Stale(r.id)
+            r = current
+            if r.ts is None:
+                text, blocks = await self.render(r)
+                posted = await self.deps.slack.post_message(r.channel, text, blocks)
+                r, _ = await self.store.change(
+                    r.service, _only(r.id, lambda cur: replace(cur, ts=cur.ts or posted.ts))
+                )
+            ts = r.ts
+            assert ts is not None
+            while r.outbox:  # what other jobs added meanwhile goes out too, before the render
+                item = r.outbox[0]
+                if "audit" in item:
+                    a = item["audit"]
+                    await self.deps.store.audit(a["who"], a["action"], a["subject"], a["detail"])
+                else:
+                    await self.deps.slack.post_message(r.channel, item["reply"], thread_ts=ts)
+                # Drained one by one: a busy channel part-way must not send the first ones again.
+                r, _ = await self.store.change(r.service, _only(r.id, _without(item)))
             text, blocks = await self.render(r)
-            posted = await self.deps.slack.post_message(r.channel, text, blocks)
-            r, _ = await self.store.change(
-                r.service, _only(r.id, lambda cur: replace(cur, ts=cur.ts or posted.ts))
-            )
-        sent = 0
-        assert r.ts is not None
-        for item in r.outbox:
-            if "audit" in item:
-                a = item["audit"]
-                await self.deps.store.audit(a["who"], a["action"], a["subject"], a["detail"])
-            else:
-                await self.deps.slack.post_message(r.channel, item["reply"], thread_ts=r.ts)
-            sent += 1
-        if sent:
-            drop = r.outbox[:sent]
-
-            def drained(cur: Rollout) -> Rollout:
-                kept = list(cur.outbox)
-                for item in drop:
-                    if item in kept:
-                        kept.remove(item)
-                return replace(cur, outbox=kept)
-
-            r, _ = await self.store.change(r.service, _only(r.id, drained))
-        text, blocks = await self.render(r)
-        assert r.ts is not None
-        await self.deps.slack.request_update(r.channel, r.ts, text, blocks)
+            await self.deps.slack.request_update(r.channel, ts, text, blocks)
 
     async def render(self, r: Rollout) -> tuple[str, list[dict[str, Any]]]:
         service = self.deps.config.services.get(r.service)
@@ -560,6 +580,16 @@ def _only(
         return change(cur), None
 
     return decide
+
+
+def _without(item: dict[str, Any]) -> Callable[[Rollout], Rollout]:
+    def drop(cur: Rollout) -> Rollout:
+        kept = list(cur.outbox)
+        if item in kept:
+            kept.remove(item)
+        return replace(cur, outbox=kept)
+
+    return drop
 
 
 def _audit(who: str, action: str, subject: str, detail: dict[str, Any]) -> dict[str, Any]:

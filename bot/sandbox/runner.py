@@ -4,7 +4,9 @@ The page and the emulator share the port a newcomer opens (`--port`, else OPSLOO
 bot's own HTTP server (Slack endpoint, webhooks, health, metrics) listens on a free port beside
 it, and the emulator delivers signed requests there exactly as Slack would. The page's "Fire
 sample alert" control (bot/sandbox/alerts.py) posts Alertmanager webhooks to that server too. An
-emulated GitLab (bot/gitlab_emulator) on another free port answers the bot's /task calls.
+emulated GitLab (bot/gitlab_emulator) on another free port answers the bot's /task and /build
+calls and runs the acme/api pipelines that `/deploy api` plays. When a Docker Engine answers,
+`/deploy web` runs real containers on it (bot/sandbox/deploys.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pydantic import SecretStr
 
 from bot.app import create_app
 from bot.cli import start_site, wait_for_stop
+from bot.config_file import OpsConfig
 from bot.gitlab_emulator import GitLabEmulator
 from bot.jobs import WorkerRunner
 from bot.runtime import Runtime
+from bot.sandbox import deploys
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
 from bot.sandbox.page import add_page_routes
 from bot.sandbox.sample import CHANNELS, USERGROUPS, USERS, sample_config
@@ -31,11 +35,20 @@ BOT_TOKEN = "xoxb-sandbox-not-a-secret"
 GITLAB_TOKEN = "glpat-sandbox-not-a-secret"
 GITLAB_HOOK_SECRET = "sandbox-gitlab-hook-secret"
 SIGNING_SECRET = "sandbox-signing-secret"
+# Seconds between looks at a deploy's GitLab job, unless OPSLOOP_DEPLOY_POLL_SECONDS says
+# otherwise: the emulated runner moves a job every second, and a person is watching.
+DEPLOY_POLL_SECONDS = 0.5
 
 
 async def run_sandbox(settings: Settings) -> None:
     """Serve the sandbox until Ctrl-C."""
-    config = load_config(settings) if config_path(settings) else sample_config()
+    own_config = config_path(settings) is not None
+    docker: deploys.DockerCheck | None = None
+    if own_config:
+        config = load_config(settings)
+    else:
+        docker = await deploys.check_docker(settings.docker_host)
+        config = sample_config(docker=docker.available)
     approvers = set(config.roles.approvers)
     emulator = SlackEmulator(
         bot_token=BOT_TOKEN,
@@ -52,6 +65,7 @@ async def run_sandbox(settings: Settings) -> None:
     sample_alerts.extra_info["shortcuts"] = [
         {"name": s.name, "callback_id": s.callback_id} for s in shortcuts()
     ]
+    sample_alerts.extra_info["examples"] = deploys.example_commands(config)
     add_alert_routes(page_app, sample_alerts)
     page_runner = await start_site(page_app, settings.host, settings.port)
     page_url = f"http://{settings.host}:{page_runner.addresses[0][1]}"
@@ -63,6 +77,7 @@ async def run_sandbox(settings: Settings) -> None:
     if gitlab is not None:
         gitlab_runner = await start_site(gitlab.make_app(), settings.host, 0)
         gitlab.base_url = f"http://{settings.host}:{gitlab_runner.addresses[0][1]}"
+        deploys.prepare_gitlab(gitlab)
     gitlab_settings: dict[str, object] = {}
     if gitlab is not None:
         gitlab_settings = {
@@ -78,6 +93,11 @@ async def run_sandbox(settings: Settings) -> None:
             "slack_api_url": page_url + "/api/",
             # Keep sandbox data apart from a real bot's data in the same directory.
             "data_dir": settings.data_dir / "sandbox",
+            "deploy_poll_seconds": (
+                settings.deploy_poll_seconds
+                if "deploy_poll_seconds" in settings.model_fields_set
+                else DEPLOY_POLL_SECONDS
+            ),
             # The sample alert control posts to /hooks/alertmanager like Alertmanager would; a
             # token of the person's own (to point a real Alertmanager here) is kept.
             "alertmanager_webhook_token": settings.alertmanager_webhook_token
@@ -104,6 +124,8 @@ async def run_sandbox(settings: Settings) -> None:
         print(f"  (the bot itself listens on {bot_url}; Ctrl-C stops everything)", flush=True)
         if gitlab is not None:
             print(f"  (emulated GitLab: {gitlab.base_url})", flush=True)
+        for line in _deploy_lines(config, docker, emulated_gitlab=gitlab is not None):
+            print(line, flush=True)
         await wait_for_stop()
     finally:
         if bot_runner is not None:
@@ -113,3 +135,28 @@ async def run_sandbox(settings: Settings) -> None:
             await gitlab_runner.cleanup()
         await workers.stop()
         await runtime.close()
+        if docker is not None and docker.available:
+            # The next sandbox starts with empty state: leave no containers it would not know.
+            await deploys.remove_sandbox_containers(settings.docker_host)
+
+
+def _deploy_lines(
+    config: OpsConfig, docker: deploys.DockerCheck | None, *, emulated_gitlab: bool
+) -> list[str]:
+    """What `/deploy` can do here, said once at start."""
+    if docker is None:  # the person's own YAML file: its services, as they are
+        services = deploys.describe_services(config)
+        if not services:
+            return ["  deploys: none (no `services:` in the YAML file)"]
+        return [f"  deploys (from the YAML file): {'; '.join(services)}"]
+    gitlab = "the emulated GitLab" if emulated_gitlab else "your GitLab (OPSLOOP_GITLAB_URL)"
+    lines = [f"  deploys: api through {gitlab}: yes (try /deploy api 1.2.0)"]
+    if docker.available:
+        lines.append(f"  deploys: web on Docker: yes, {docker.why} (try /deploy web 1)")
+        if docker.removed:
+            lines.append(f"  (removed {docker.removed} web container(s) an earlier sandbox left)")
+    else:
+        lines.append(
+            f"  deploys: web on Docker: no, {docker.why}; to enable it, {deploys.HOW_TO_ENABLE}"
+        )
+    return lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.config_file import AlertRoute, Alerts, OpsConfig, Project, Roles
+from bot.sandbox.deploys import api_service, web_service
 from bot.slack_emulator import EmulatorUser
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
@@ -21,9 +22,11 @@ CHANNELS = {GENERAL: "general", ALERTS_CHANNEL: "alerts", DEPLOYS: "deploys"}
 USERGROUPS = {SRE: [BOB]}
 
 
-def sample_config() -> OpsConfig:
-    """Roles for the sample people and alert routes for the sample alert (the sandbox page's
-    "Fire sample alert"): critical alerts escalate to @sre (Bob) after two minutes unanswered.
+def sample_config(*, docker: bool = False) -> OpsConfig:
+    """Roles for the sample people, alert routes for the sample alert (the sandbox page's
+    "Fire sample alert"): critical alerts escalate to @sre (Bob) after two minutes unanswered,
+    and deploy services: `api` through the emulated GitLab, and `web` on Docker when `docker`
+    (the sandbox found an engine and its images; bot/sandbox/deploys.py).
 
     The same as this opsloop.yml:
 
@@ -31,6 +34,23 @@ def sample_config() -> OpsConfig:
         projects:
           web: {gitlab: acme/web, default_ref: main, channel: C0GENERAL}
           api: {gitlab: acme/api, default_ref: main, channel: C0DEPLOYS}
+        services:
+          api:
+            deployer: gitlab
+            project: acme/api
+            ref: main
+            channel: C0DEPLOYS
+            steps: [{percent: 10, job: canary}, {percent: 100, job: production}]
+            rollback_job: rollback
+            approvals: 1
+            alert_labels: {service: api}
+          web:                      # only when Docker answers
+            deployer: docker
+            image: opsloop-sandbox/app
+            replicas: 4
+            steps: [25, 50, 100]
+            channel: C0DEPLOYS
+            container: {network_mode: host, labels: {opsloop.sandbox: "1"}}
         alerts:
           routes:
             - match: {severity: critical}
@@ -39,12 +59,16 @@ def sample_config() -> OpsConfig:
               escalate_to: [S0SRE]
             - channel: C0ALERTS
     """
+    services = {"api": api_service(DEPLOYS)}
+    if docker:
+        services["web"] = web_service(DEPLOYS)
     return OpsConfig(
         roles=Roles(deployers=[ALICE], approvers=[BOB, SRE]),
         projects={
             "web": Project(gitlab="acme/web", default_ref="main", channel=GENERAL),
             "api": Project(gitlab="acme/api", default_ref="main", channel=DEPLOYS),
         },
+        services=services,
         alerts=Alerts(
             routes=[
                 AlertRoute(

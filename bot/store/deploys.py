@@ -14,7 +14,14 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, WatchError
 
 from bot.deploys.rollout import Rollout
-from bot.store.keys import DEPLOY_SEQ, ROLLOUT_TTL, deploy_lease_key, rollout_key
+from bot.store.keys import (
+    DEPLOY_SEQ,
+    GROUP_LOCK_TIMEOUT,
+    ROLLOUT_TTL,
+    deploy_deliver_lock_key,
+    deploy_lease_key,
+    rollout_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,17 @@ class DeployStore:
                     return new, result
                 except WatchError:
                     continue
+
+    @asynccontextmanager
+    async def delivering(self, service: str) -> AsyncIterator[None]:
+        """One job at a time sends a rollout's messages (a Slack budget wait included)."""
+        lock = self.redis.lock(
+            deploy_deliver_lock_key(service),
+            timeout=GROUP_LOCK_TIMEOUT,
+            blocking_timeout=GROUP_LOCK_TIMEOUT,
+        )
+        async with lock:
+            yield
 
     @asynccontextmanager
     async def lease(self, service: str, seconds: float, wait: float) -> AsyncIterator[None]:

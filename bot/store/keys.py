@@ -125,3 +125,8 @@ def rollout_key(service: str) -> str:
 def deploy_lease_key(service: str) -> str:
     """Held by the job changing the service's containers; lapses if that process dies."""
     return f"{PREFIX}lock:deploys:{service}"
+
+
+def deploy_deliver_lock_key(service: str) -> str:
+    """Held while a rollout's thread replies, audit entries and message go out."""
+    return f"{PREFIX}lock:deploys:deliver:{service}"

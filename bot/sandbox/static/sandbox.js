@@ -216,6 +216,8 @@
     small_red_triangle: "🔺", small_red_triangle_down: "🔻", checkered_flag: "🏁",
     pause_button: "⏸️", arrow_forward: "▶️", stop_button: "⏹️", link: "🔗", zap: "⚡",
     chart_with_upwards_trend: "📈", chart_with_downwards_trend: "📉", shield: "🛡️",
+    raised_hand: "✋", ballot_box_with_check: "☑️", rewind: "⏪", fast_forward: "⏩",
+    large_orange_circle: "🟠", mute: "🔇",
   };
   const emojify = (s) => s.replace(/:([a-z0-9_+-]+):/g, (m, name) => EMOJI[name] || m);
 
@@ -1703,6 +1705,7 @@
   // ---------------------------------------------------------------- command box
 
   // Only commands that are registered today; each capability adds its own when it lands.
+  // `opsloop sandbox` adds more through GET /_sandbox/info (`examples`).
   const EXAMPLES = ["/ops help", "/ops status", "/task", "/task list", "/build web"];
   let statusTimer = null;
 
@@ -1773,8 +1776,14 @@
       );
       input.value = ui.history[ui.historyPos] || "";
     });
+    renderExamples(EXAMPLES);
+  }
+
+  /** The example chips under the command box: a click puts the command in the box. */
+  function renderExamples(examples) {
+    const input = $("command-input");
     $("command-examples").replaceChildren(
-      ...EXAMPLES.map((example) =>
+      ...examples.map((example) =>
         h(
           "button",
           {
@@ -1937,6 +1946,11 @@
     if (info && Array.isArray(info.shortcuts)) {
       ui.shortcuts = info.shortcuts;
       render();
+    }
+    // Examples that depend on what the sandbox set up (e.g. /deploy web only with Docker).
+    if (info && Array.isArray(info.examples)) {
+      const extra = info.examples.filter((e) => typeof e === "string" && e.startsWith("/"));
+      renderExamples([...new Set([...EXAMPLES, ...extra])]);
     }
     if (!info || !info.alerts || !info.alerts.available) return;
     sample.info = info.alerts;
