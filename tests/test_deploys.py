@@ -525,3 +525,36 @@ async def test_a_busy_channel_delays_the_replies_but_not_the_step(
         )
         assert not ephemerals(bot, "U0BOB"), "the approver's own click was not refused"
         assert (await actions(bot)).count("deploy.approved") == 1
+
+
+async def test_opsloop_check_pings_docker_when_a_service_uses_it(
+    redis_url: str, engine: DockerEngine, tmp_path: Path
+) -> None:
+    config_file = tmp_path / "opsloop.yml"
+    config_file.write_text(YAML, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLOOP_", "SLACK_"))}
+    env.update(
+        PYTHONPATH=str(REPO),
+        OPSLOOP_REDIS_URL=redis_url,
+        OPSLOOP_CONFIG_FILE=str(config_file),
+        OPSLOOP_DOCKER_HOST=engine.url,
+    )
+
+    def check() -> tuple[int, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "check"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return done.returncode, done.stdout
+
+    _, out = await asyncio.to_thread(check)
+    [line] = [x for x in out.splitlines() if "docker" in x]
+    assert line.startswith("ok") and "Docker Engine" in line, out
+    env["OPSLOOP_DOCKER_HOST"] = "unix:///tmp/opsloop-no-docker.sock"
+    code, out = await asyncio.to_thread(check)
+    [line] = [x for x in out.splitlines() if "docker" in x]
+    assert code != 0 and not line.startswith("ok") and "unreachable" in line, out
