@@ -85,14 +85,9 @@ async def _slack(settings: Settings) -> CheckLine:
 
 async def _http(system: str, url: str, headers: dict[str, str] | None = None) -> CheckLine:
     async def probe() -> str:
-        connector = None
-        target = url
-        if url.startswith("unix://"):
-            connector = aiohttp.UnixConnector(path=urlsplit(url).path)
-            target = "http://docker/_ping"
         async with (
-            aiohttp.ClientSession(connector=connector) as session,
-            session.get(target, headers=headers or {}) as response,
+            aiohttp.ClientSession() as session,
+            session.get(url, headers=headers or {}) as response,
         ):
             if response.status == 401:
                 raise RuntimeError("the token was rejected (401)")

@@ -128,7 +128,8 @@ class _NotReady(Exception):
         self.message = message
 
 
-def _where(base_url: str | None) -> str:
+def engine_address(base_url: str | None) -> str:
+    """The engine's address as people write it (DOCKER_HOST, else the local socket)."""
     url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     # tcp://user:password@host:port is not a thing Docker supports, but never show one.
     return re.sub(r"//[^/@]*@", "//", url)
@@ -205,7 +206,7 @@ class DockerDeployer:
         if timeout <= 0 or stop_timeout < 0 or settle < 0:
             raise ValueError("timeout must be positive, stop_timeout and settle not negative")
         self._base_url = base_url
-        self._where = _where(base_url)
+        self._where = engine_address(base_url)
         self._timeout = timeout
         self._stop_timeout = stop_timeout
         self._settle = settle
@@ -531,4 +532,5 @@ __all__ = [
     "DockerDeployerPort",
     "ServiceContainer",
     "ServiceState",
+    "engine_address",
 ]

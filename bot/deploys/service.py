@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from bot.alerting.routing import labels_match
 from bot.config_file import Service
 from bot.deploys import messages, rollout
 from bot.deploys.rollout import (
@@ -24,8 +25,6 @@ from bot.deploys.rollout import (
     BUSY,
     COMPLETE,
     PROMOTING,
-    ROLLED_BACK,
-    ROLLING_BACK,
     Refused,
     Rollout,
     Stale,
@@ -36,7 +35,6 @@ from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
 from bot.replies import Reply
 from bot.roles import holds
-from integrations.docker_deployer import VERSION_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +44,6 @@ RECONCILE_JOB = "deploys.reconcile"
 HANDLED_KEPT = 20  # decisions remembered per rollout; a job is retried long before 20 more
 
 T = TypeVar("T")
-
-
-def alert_matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in wanted.items())
 
 
 class DeployService:
@@ -110,7 +104,7 @@ class DeployService:
             if group.status != "firing" or group.acked_by is not None:
                 continue
             if any(
-                a.status == "firing" and alert_matches(a.labels, service.alert_labels)
+                a.status == "firing" and labels_match(a.labels, service.alert_labels)
                 for a in group.alerts.values()
             ):
                 found.append(group.ref)
@@ -121,13 +115,7 @@ class DeployService:
     async def start(
         self, name: str, version: str, *, user: str, channel: str, job_id: str
     ) -> Reply:
-        service = self.service(name)
-        if not VERSION_PATTERN.fullmatch(version):
-            raise UserError(
-                f"`{version}` is not a version: a Docker tag is letters, digits, `_`, `.` and "
-                "`-`, at most 128, not starting with `.` or `-`.",
-                f"For example `/deploy {name} 1.4.2`.",
-            )
+        service = self.service(name)  # the version was checked by the parser, in the ack
         await self._require_deployer(user, "start a deploy")
         done = await self.deps.store.job_effect(job_id)
         if done is not None:  # this command ran before (a crash): finish what it began
@@ -479,7 +467,7 @@ class DeployService:
         )
 
     async def _deliver(self, r: Rollout) -> None:
-        """Post the message if it is not out yet, send the outbox, and refresh the message."""
+        """Send the outbox (thread replies, audit entries), then refresh the message."""
         # Stale: a newer rollout of the service took over; this one's messages are done.
         with contextlib.suppress(Stale):
             await self._deliver_now(r)
@@ -492,14 +480,8 @@ class DeployService:
             if current is None or current.id != r.id:
                 raise Stale(r.id)
             r = current
-            if r.ts is None:
-                text, blocks = await self.render(r)
-                posted = await self.deps.slack.post_message(r.channel, text, blocks)
-                r, _ = await self.store.change(
-                    r.service, _only(r.id, lambda cur: replace(cur, ts=cur.ts or posted.ts))
-                )
             ts = r.ts
-            assert ts is not None
+            assert ts is not None, "start() posts the message before it stores the rollout"
             while r.outbox:  # what other jobs added meanwhile goes out too, before the render
                 item = r.outbox[0]
                 if "audit" in item:
@@ -603,8 +585,6 @@ def _reply(text: str) -> dict[str, Any]:
 __all__ = [
     "EXPIRE_JOB",
     "RECONCILE_JOB",
-    "ROLLED_BACK",
-    "ROLLING_BACK",
     "STEP_JOB",
     "DeployService",
 ]

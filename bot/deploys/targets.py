@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from bot.config_file import Service
 from bot.deploys.rollout import Rollout, canary_count
-from integrations.docker_deployer import DockerDeployerPort, ServiceState
+from integrations.docker_deployer import DockerDeployerPort, ServiceContainer, ServiceState
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def plan(rollout: Rollout, step: int, replicas: int) -> dict[str, int]:
     return result
 
 
-def _unit(c: Any) -> Unit:
+def _unit(c: ServiceContainer) -> Unit:
     words = c.status if c.health is None else f"{c.status}, {c.health}"
     return Unit(name=c.name, version=c.version, status=words, ok=c.ready)
 

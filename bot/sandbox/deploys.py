@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
 import shutil
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from bot.config_file import CanaryStep, OpsConfig, Service
 from bot.errors import IntegrationError
 from bot.gitlab_emulator import GitLabEmulator, JobSpec
 from bot.sandbox.busybox_images import build_context, rootfs_tar
-from integrations.docker_deployer import LABEL_SERVICE, DockerDeployer
+from integrations.docker_deployer import LABEL_SERVICE, DockerDeployer, engine_address
 
 log = logging.getLogger("opsloop.sandbox")
 
@@ -104,16 +102,10 @@ class DockerCheck:
     removed: int = 0
 
 
-def where(docker_host: str | None) -> str:
-    """The engine's address as people write it, without any user:password part."""
-    url = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    return re.sub(r"//[^/@]*@", "//", url)
-
-
 async def check_docker(docker_host: str | None) -> DockerCheck:
     """Ping the engine quickly; make the sandbox's images where missing; remove containers an
     earlier sandbox left. Never raises: a missing Docker only leaves `web` out."""
-    address = where(docker_host)
+    address = engine_address(docker_host)
     engine = DockerDeployer(docker_host, timeout=PING_SECONDS)
     try:
         version = await asyncio.wait_for(engine.ping(), PING_SECONDS + 1)
