@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bench._load import LoadResult, SignedRequest, Where, build_requests, run_load
+from bench._load import LoadResult, SignedRequest, Where, build_requests, percentile, run_load
 from bot.store.keys import QUEUE  # the job queue's key: read here (ZCARD), never written
 
 REPO = Path(__file__).resolve().parent.parent
@@ -466,6 +466,46 @@ def drain_queue(stack: Stack, jobs: int) -> Drain:
 # -- report ---------------------------------------------------------------------------------
 
 
+def redis_round_trips(port: int, count: int = 3000) -> list[float]:
+    """Microseconds of one trivial script call at a time, from an asyncio client over the same
+    pipelined connection opsloop uses: the least a confirmed store adds to a lone ack."""
+    from bot.redis_conn import close, connect
+    from bot.store.batching import PipelinedScript
+
+    async def measure() -> list[float]:
+        client = connect(f"redis://127.0.0.1:{port}/0")
+        script = PipelinedScript(client, "return 1")
+        try:
+            for _ in range(200):  # connect, load the script, warm up
+                await script([], [])
+            times = []
+            for _ in range(count):
+                started = time.perf_counter()
+                await script([], [])
+                times.append((time.perf_counter() - started) * 1e6)
+            return sorted(times)
+        finally:
+            await script.close()
+            await close(client)
+
+    return asyncio.run(measure())
+
+
+def round_trip_note(results: list[LoadResult], trips_us: list[float]) -> str:
+    """Why the c=1 throughput target is out of reach for an ack that waits for Redis."""
+    by = {(r.target, r.concurrency): r for r in results}
+    trip = percentile(trips_us, 50)
+    line = f"Redis round trip alone (asyncio client, one at a time): p50 {trip:.0f} us"
+    if (BARE_INLINE, 1) in by:
+        bare_us = 1e6 / by[(BARE_INLINE, 1)].throughput
+        budget = bare_us * (1 / THROUGHPUT_TARGET - 1)
+        line += (
+            f"; at c=1 the {THROUGHPUT_TARGET:g}x target leaves opsloop {budget:.0f} us over "
+            f"bare Bolt's {bare_us:.0f} us a request for that round trip and all its own work"
+        )
+    return line
+
+
 def machine_info(redis_version: str) -> dict[str, Any]:
     model = "unknown"
     with contextlib.suppress(OSError):
@@ -667,6 +707,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             measure_all(stack, args.levels, args.requests, args.warmup, args.rounds)
         )
         stored = queue_depth(stack.redis_port)
+        trips = redis_round_trips(stack.redis_port)
         drain = None if args.no_drain else drain_queue(stack, stored)
 
     print()
@@ -676,7 +717,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     checks = verdicts(results)
     for name, ok, detail in checks:
         print(f"  {'PASS' if ok else 'MISS'}  {name}: {detail}")
-    print(f"\nJobs stored by opsloop: {stored} of {sent} acknowledged requests")
+    print(f"\n{round_trip_note(results, trips)}")
+    print(f"Jobs stored by opsloop: {stored} of {sent} acknowledged requests")
     if drain is not None:
         rate = drain.jobs / drain.seconds if drain.seconds else math.nan
         state = "queue empty" if drain.left == 0 else f"{drain.left} jobs still queued"
@@ -695,6 +737,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "concurrency": args.levels,
         "results": [result_json(r) for r in results],
         "targets": [{"name": n, "pass": ok, "measured": d} for n, ok, d in checks],
+        "redis_round_trip_us": {"p50": percentile(trips, 50), "p99": percentile(trips, 99)},
         "jobs_stored": stored,
         "requests_to_opsloop": sent,
         "drain": None if drain is None else drain.__dict__,

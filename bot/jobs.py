@@ -42,8 +42,13 @@ HEARTBEAT_SECONDS = 5
 RECONNECT_SECONDS = 1.0
 
 
+# One encoder for every job: json.dumps builds a new encoder per call when given options, which
+# shows on the ack path.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def json_serializer(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), default=str).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def json_deserializer(data: bytes) -> dict[str, Any]:

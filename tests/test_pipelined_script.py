@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bot.redis_conn import close, connect
@@ -16,45 +19,67 @@ ECHO = "return ARGV[1]"
 FAIL_ON_BOOM = "if ARGV[1] == 'boom' then return redis.error_reply('BOOM') end return ARGV[1]"
 
 
+@asynccontextmanager
+async def pipelined(url: str, source: str) -> AsyncIterator[tuple[PipelinedScript, Redis]]:
+    client = connect(url)
+    script = PipelinedScript(client, source)
+    try:
+        yield script, client
+    finally:
+        await script.close()
+        await close(client)
+
+
 def test_pack_is_resp() -> None:
     assert pack(b"SET", "k", 12) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n"
 
 
 async def test_many_concurrent_calls_get_their_own_replies(redis_url: str) -> None:
-    client = connect(redis_url)
-    script = PipelinedScript(client, ECHO)
-    try:
+    async with pipelined(redis_url, ECHO) as (script, _):
         replies = await asyncio.gather(*(script([], [f"v{i}"]) for i in range(500)))
         assert replies == [f"v{i}".encode() for i in range(500)]
-    finally:
-        await script.close()
-        await close(client)
 
 
 async def test_an_error_reply_fails_only_its_caller(redis_url: str) -> None:
-    client = connect(redis_url)
-    script = PipelinedScript(client, FAIL_ON_BOOM)
-    try:
+    async with pipelined(redis_url, FAIL_ON_BOOM) as (script, _):
         results = await asyncio.gather(
             script([], ["a"]), script([], ["boom"]), script([], ["c"]), return_exceptions=True
         )
         assert results[0] == b"a" and results[2] == b"c"
         assert isinstance(results[1], ResponseError) and "BOOM" in str(results[1])
-    finally:
-        await script.close()
-        await close(client)
 
 
 async def test_the_script_is_loaded_again_after_a_flush(redis_url: str) -> None:
-    client = connect(redis_url)
-    script = PipelinedScript(client, ECHO)
-    try:
+    async with pipelined(redis_url, ECHO) as (script, client):
         assert await script([], ["x"]) == b"x"
         await client.script_flush()
         assert await script([], ["y"]) == b"y"
-    finally:
-        await script.close()
-        await close(client)
+
+
+async def test_a_cancelled_caller_does_not_shift_the_replies_of_the_others(redis_url: str) -> None:
+    async with pipelined(redis_url, ECHO) as (script, _):
+        first = asyncio.ensure_future(script([], ["first"]))
+        second = asyncio.ensure_future(script([], ["second"]))
+        await asyncio.sleep(0)  # both commands are on their way
+        first.cancel()
+        assert await second == b"second"
+        assert await script([], ["third"]) == b"third"
+
+
+async def test_calls_spread_over_many_loop_turns_keep_their_order(redis_url: str) -> None:
+    async with pipelined(redis_url, ECHO) as (script, _):
+
+        async def caller(n: int) -> list[bytes]:
+            got = []
+            for i in range(50):
+                got.append(await script([], [f"{n}-{i}"]))
+                if i % 7 == n % 7:
+                    await asyncio.sleep(0)
+            return got
+
+        results = await asyncio.gather(*(caller(n) for n in range(20)))
+        for n, got in enumerate(results):
+            assert got == [f"{n}-{i}".encode() for i in range(50)]
 
 
 async def test_a_restarted_redis_fails_the_call_then_works_again(tmp_path: Path) -> None:
@@ -64,16 +89,13 @@ async def test_a_restarted_redis_fails_the_call_then_works_again(tmp_path: Path)
     assert binary is not None
     server = RedisServer(binary, tmp_path)
     server.start()
-    client = connect(server.url)
-    script = PipelinedScript(client, ECHO)
     try:
-        assert await script([], ["before"]) == b"before"
-        server.stop()
-        with pytest.raises(Exception):  # noqa: B017 - connection errors vary by moment
-            await script([], ["during"])
-        server.start()  # the same port
-        assert await script([], ["after"]) == b"after"
+        async with pipelined(server.url, ECHO) as (script, _):
+            assert await script([], ["before"]) == b"before"
+            server.stop()
+            with pytest.raises(Exception):  # noqa: B017 - connection errors vary by moment
+                await script([], ["during"])
+            server.start()  # the same port
+            assert await script([], ["after"]) == b"after"
     finally:
-        await script.close()
-        await close(client)
         server.stop()

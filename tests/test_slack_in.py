@@ -6,6 +6,7 @@ import asyncio
 import time
 from urllib.parse import urlencode
 
+import aiohttp
 import redis.asyncio
 
 from tests.harness import BotUnderTest, running_bot
@@ -105,6 +106,10 @@ async def test_malformed_bodies_get_4xx_and_store_nothing(redis_url: str) -> Non
         big = b"text=" + b"a" * (1024 * 1024 + 10)
         resp = await bot.driver.send_raw(big, sign=True)
         assert resp.status == 413
+        async with aiohttp.ClientSession() as http, http.get(bot.base_url + "/metrics") as r:
+            metrics = await r.text()
+        assert 'opsloop_http_requests_total{route="/slack/events",status="400"} 5.0' in metrics
+        assert 'opsloop_http_requests_total{route="/slack/events",status="413"} 1.0' in metrics
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
             assert [k async for k in client.scan_iter("opsloop:*")] == []
