@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError, log_unexpected
-from bot.jobs import JobContext, JobFunction
+from bot.jobs import STORE_TIMEOUT, JobContext, JobFunction
 from bot.replies import Reply, integration_error, unexpected_error, user_error
 from bot.slack_out import ChannelBusy
 from bot.slack_requests import (
@@ -138,7 +138,21 @@ async def _enqueue_then_ack(
     deps: Deps, ack: AsyncAck, job: str, job_id: str, payload: dict[str, Any]
 ) -> None:
     try:
-        fresh = await deps.queue.enqueue(job, payload, job_id=job_id)
+        async with asyncio.timeout(STORE_TIMEOUT):
+            fresh = await deps.queue.enqueue(job, payload, job_id=job_id)
+    except TimeoutError:
+        # The command may sit in Redis's socket buffer and still be stored: say so honestly.
+        log.warning("Redis did not confirm storing %s within %s s", job, STORE_TIMEOUT)
+        await ack(
+            response_type="ephemeral",
+            text=(
+                f":warning: opsloop's Redis did not confirm storing this request within "
+                f"{STORE_TIMEOUT:g} s, so opsloop cannot tell yet whether it will run. If it "
+                "was stored, its answer will appear here once Redis is back; wait for it "
+                "before trying again."
+            ),
+        )
+        return
     except Exception as e:
         # Redis is away: say so now rather than acking work that was not stored.
         ref = log_unexpected(e, f"enqueueing {job}")

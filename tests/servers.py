@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +93,20 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+@asynccontextmanager
+async def own_redis(directory: Path) -> AsyncIterator[RedisServer]:
+    """A redis-server of one test alone, which the test may stop, pause and start again."""
+    binary = redis_binary()
+    if binary is None:
+        missing("no redis-server binary")
+    assert binary is not None
+    server = RedisServer(binary, directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            server.process.send_signal(signal.SIGCONT)  # a paused server would not stop
+        server.stop()

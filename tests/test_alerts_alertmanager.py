@@ -18,13 +18,13 @@ from tests.alert_payloads import TOKEN, alert_config
 from tests.alertmanager_server import AlertmanagerServer
 from tests.alertmanager_server import alertmanager as _alertmanager  # noqa: F401  (the fixture)
 from tests.harness import BotUnderTest, running_bot, running_emulator, start_site
+from tests.servers import own_redis
 from tests.test_alerts_webhook import (
     INCIDENT,
     audit_actions,
     buttons,
     ephemeral_texts,
     one_parent,
-    own_redis,
     parents,
     settle,
     shown,

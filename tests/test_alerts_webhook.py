@@ -11,6 +11,7 @@ import copy
 import io
 import json
 import re
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from bot.config_file import OpsConfig
 from bot.slack_emulator import Message
 from tests.alert_payloads import TOKEN, alert, alert_config, notification, sample
 from tests.harness import BotUnderTest, running_bot, running_emulator
-from tests.servers import RedisServer, free_port, redis_binary
+from tests.servers import free_port, own_redis
 from tests.waiting import eventually
 
 INCIDENT = "C0INCIDENT"
@@ -672,19 +673,6 @@ async def test_a_storm_escalates_once_in_its_summary_thread(redis_url: str) -> N
 # -- Redis away -----------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def own_redis(directory: Path) -> AsyncIterator[RedisServer]:
-    """A redis-server of this test alone, so that it can be stopped and started again."""
-    binary = redis_binary()
-    assert binary is not None  # the session's redis_url fixture found one
-    server = RedisServer(binary, directory)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 async def test_webhook_answers_503_when_redis_is_away(redis_url: str, tmp_path: Path) -> None:
     async with own_redis(tmp_path) as server, alert_bot(server.url, worker=False) as bot:
         server.stop()
@@ -702,6 +690,32 @@ async def test_webhook_answers_503_when_redis_is_away(redis_url: str, tmp_path: 
     async with alert_bot(dead, worker=False) as bot:
         status, _ = await post_hook(bot, sample("alertmanager-firing.json"))
         assert status == 503
+
+
+async def test_webhook_answers_503_in_time_when_redis_hangs(redis_url: str, tmp_path: Path) -> None:
+    async with own_redis(tmp_path) as server, alert_bot(server.url, worker=False) as bot:
+        assert server.process is not None
+        status, _ = await post_hook(bot, sample("alertmanager-firing.json"))
+        assert status == 202
+        # Paused, not gone: connections stay open and nothing answers.
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            status, text = await post_hook(bot, sample("alertmanager-resolved.json"))
+            took = time.monotonic() - started
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert status == 503, text
+        assert took < 3, f"answered after {took:.1f} s"
+        # The notification reached Redis's socket before the pause: it is stored once Redis
+        # runs again, and Alertmanager's retry of it is recognised as the same one.
+
+        async def both_stored() -> bool:
+            return await bot.deps.store.queue_depth() == 2
+
+        await eventually(both_stored, what="the notification stored after the pause")
+        status, text = await post_hook(bot, sample("alertmanager-resolved.json"))
+        assert status == 200 and '"duplicate"' in text
 
 
 async def test_the_same_process_works_again_once_redis_is_back(

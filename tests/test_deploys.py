@@ -66,16 +66,21 @@ def engine(dockerd: DockerEngine) -> Iterator[DockerEngine]:
 
 
 def running(engine: DockerEngine) -> dict[str, int]:
-    """The engine's own view: running containers of the service per version."""
+    """The engine's own view: running containers of the service per version.
+
+    One low-level list call: the SDK's containers.list() inspects each container afterwards,
+    and fails when a step removes one in between.
+    """
     counts: dict[str, int] = {}
-    for c in engine.client.containers.list(filters={"label": f"{LABEL_SERVICE}={SERVICE}"}):
-        counts[c.labels[LABEL_VERSION]] = counts.get(c.labels[LABEL_VERSION], 0) + 1
+    for c in engine.client.api.containers(filters={"label": f"{LABEL_SERVICE}={SERVICE}"}):
+        version = c["Labels"][LABEL_VERSION]
+        counts[version] = counts.get(version, 0) + 1
     return counts
 
 
 def all_containers(engine: DockerEngine) -> int:
     return len(
-        engine.client.containers.list(all=True, filters={"label": f"{LABEL_SERVICE}={SERVICE}"})
+        engine.client.api.containers(all=True, filters={"label": f"{LABEL_SERVICE}={SERVICE}"})
     )
 
 

@@ -31,16 +31,18 @@ async def deployer(dockerd: DockerEngine) -> AsyncIterator[DockerDeployer]:
 
 def running(dockerd: DockerEngine, service: str) -> dict[str, list[str]]:
     """The engine's own view, not the adapter's: running container names per version."""
+    # One low-level list call: containers.list() inspects each container afterwards, and
+    # fails when a step removes one in between.
     found: dict[str, list[str]] = {}
-    for c in dockerd.client.containers.list(filters={"label": f"{LABEL_SERVICE}={service}"}):
-        found.setdefault(c.labels[LABEL_VERSION], []).append(c.name)
+    for c in dockerd.client.api.containers(filters={"label": f"{LABEL_SERVICE}={service}"}):
+        found.setdefault(c["Labels"][LABEL_VERSION], []).append(c["Names"][0].lstrip("/"))
     return {v: sorted(names) for v, names in found.items()}
 
 
 def everything(dockerd: DockerEngine, service: str) -> list[str]:
     return sorted(
-        c.name
-        for c in dockerd.client.containers.list(
+        c["Names"][0].lstrip("/")
+        for c in dockerd.client.api.containers(
             all=True, filters={"label": f"{LABEL_SERVICE}={service}"}
         )
     )

@@ -13,7 +13,7 @@ from redis.exceptions import ResponseError
 
 from bot.redis_conn import close, connect
 from bot.store.batching import PipelinedScript, pack
-from tests.servers import RedisServer, missing, redis_binary
+from tests.servers import own_redis
 
 ECHO = "return ARGV[1]"
 FAIL_ON_BOOM = "if ARGV[1] == 'boom' then return redis.error_reply('BOOM') end return ARGV[1]"
@@ -83,19 +83,10 @@ async def test_calls_spread_over_many_loop_turns_keep_their_order(redis_url: str
 
 
 async def test_a_restarted_redis_fails_the_call_then_works_again(tmp_path: Path) -> None:
-    binary = redis_binary()
-    if binary is None:
-        missing("no redis-server binary")
-    assert binary is not None
-    server = RedisServer(binary, tmp_path)
-    server.start()
-    try:
-        async with pipelined(server.url, ECHO) as (script, _):
-            assert await script([], ["before"]) == b"before"
-            server.stop()
-            with pytest.raises(Exception):  # noqa: B017 - connection errors vary by moment
-                await script([], ["during"])
-            server.start()  # the same port
-            assert await script([], ["after"]) == b"after"
-    finally:
+    async with own_redis(tmp_path) as server, pipelined(server.url, ECHO) as (script, _):
+        assert await script([], ["before"]) == b"before"
         server.stop()
+        with pytest.raises(Exception):  # noqa: B017 - connection errors vary by moment
+            await script([], ["during"])
+        server.start()  # the same port
+        assert await script([], ["after"]) == b"after"

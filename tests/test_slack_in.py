@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
 import redis.asyncio
 
 from tests.harness import BotUnderTest, running_bot
+from tests.servers import own_redis
 from tests.waiting import eventually
 
 
@@ -156,3 +159,27 @@ async def test_readyz_is_503_when_redis_does_not_answer(redis_url: str) -> None:
         # Acknowledged with a clear message instead of pretending the work was stored.
         assert resp.status == 200 and resp.json is not None
         assert "could not store this request" in resp.json["text"]
+
+
+async def test_a_paused_redis_gets_a_clear_ack_in_time_and_the_request_is_not_lost(
+    tmp_path: Path,
+) -> None:
+    async with own_redis(tmp_path) as server, running_bot(server.url) as bot:
+        assert server.process is not None
+        await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
+        await eventually(lambda: ephemeral_texts(bot), what="first help reply")
+        # A Redis that hangs rather than refuses: the connection stays open, nothing answers.
+        server.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        resp = await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
+        took = time.monotonic() - started
+        server.process.send_signal(signal.SIGCONT)
+        assert resp.status == 200 and resp.json is not None
+        assert "did not confirm storing this request" in resp.json["text"]
+        assert took < 3.0, f"the ack took {took:.1f} s, past Slack's 3 s"
+        # The command was in Redis's socket buffer: once Redis runs again it is stored and
+        # answered, as the message promised.
+        await eventually(
+            lambda: [t for t in ephemeral_texts(bot) if "/ops audit" in t][1:],
+            what="second help reply",
+        )
