@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError, log_unexpected
-from bot.jobs import STORE_TIMEOUT, JobContext, JobFunction
+from bot.jobs import JobContext, JobFunction
 from bot.replies import Reply, integration_error, unexpected_error, user_error
 from bot.slack_out import ChannelBusy
 from bot.slack_requests import (
@@ -26,6 +26,7 @@ from bot.slack_requests import (
     ViewRequest,
     delivery_id,
 )
+from bot.store.batching import Unconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +139,15 @@ async def _enqueue_then_ack(
     deps: Deps, ack: AsyncAck, job: str, job_id: str, payload: dict[str, Any]
 ) -> None:
     try:
-        async with asyncio.timeout(STORE_TIMEOUT):
-            fresh = await deps.queue.enqueue(job, payload, job_id=job_id)
-    except TimeoutError:
+        fresh = await deps.queue.enqueue(job, payload, job_id=job_id)
+    except Unconfirmed as e:
         # The command may sit in Redis's socket buffer and still be stored: say so honestly.
-        log.warning("Redis did not confirm storing %s within %s s", job, STORE_TIMEOUT)
+        log.warning("Redis did not confirm storing %s within %g s", job, e.seconds)
         await ack(
             response_type="ephemeral",
             text=(
                 f":warning: opsloop's Redis did not confirm storing this request within "
-                f"{STORE_TIMEOUT:g} s, so opsloop cannot tell yet whether it will run. If it "
+                f"{e.seconds:g} s, so opsloop cannot tell yet whether it will run. If it "
                 "was stored, its answer will appear here once Redis is back; wait for it "
                 "before trying again."
             ),

@@ -40,10 +40,6 @@ log = logging.getLogger(__name__)
 RESULT_KEEP_SECONDS = 3600  # also how long a delivery id is remembered after its job ran
 HEARTBEAT_SECONDS = 5
 RECONNECT_SECONDS = 1.0
-# How long a request waits for Redis to confirm its job before it is answered without that
-# confirmation: Slack shows the person an error once an ack takes over 3 s, and webhook senders
-# retry on a 503.
-STORE_TIMEOUT = 2.0
 
 
 # One encoder for every job: json.dumps builds a new encoder per call when given options, which

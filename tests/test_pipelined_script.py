@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bot.redis_conn import close, connect
-from bot.store.batching import PipelinedScript, pack
+from bot.store.batching import ANSWER_WITHIN, PipelinedScript, Unconfirmed, pack
 from tests.servers import own_redis
 
 ECHO = "return ARGV[1]"
@@ -89,4 +91,21 @@ async def test_a_restarted_redis_fails_the_call_then_works_again(tmp_path: Path)
         with pytest.raises(Exception):  # noqa: B017 - connection errors vary by moment
             await script([], ["during"])
         server.start()  # the same port
+        assert await script([], ["after"]) == b"after"
+
+
+async def test_a_paused_redis_fails_the_callers_in_time_then_works_again(tmp_path: Path) -> None:
+    async with own_redis(tmp_path) as server, pipelined(server.url, ECHO) as (script, _):
+        assert server.process is not None
+        assert await script([], ["before"]) == b"before"
+        server.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(script([], [f"v{i}"]) for i in range(5)), return_exceptions=True
+        )
+        took = time.monotonic() - started
+        server.process.send_signal(signal.SIGCONT)
+        assert all(isinstance(r, Unconfirmed) for r in results), results
+        assert ANSWER_WITHIN <= took < 3.0, took  # not too early, and within Slack's 3 s
+        # A fresh connection once Redis answers again.
         assert await script([], ["after"]) == b"after"

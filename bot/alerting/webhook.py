@@ -7,7 +7,6 @@ be stored yet, so that Alertmanager delivers it again later.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -19,7 +18,6 @@ from aiohttp import web
 from bot.alerting.payload import PayloadError, notification_id, parse_notification
 from bot.alerting.service import NOTIFY_JOB
 from bot.deps import Deps
-from bot.jobs import STORE_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +52,11 @@ def alertmanager_hook(deps: Deps) -> Callable[[web.Request], Awaitable[web.Respo
             return web.Response(status=400, text=f"Invalid payload: {e}\n")
         payload = {"notification": data, "received_at": time.time()}
         try:
-            # Past the timeout the job may still land; Alertmanager's retry is deduplicated.
-            async with asyncio.timeout(STORE_TIMEOUT):
-                fresh = await deps.queue.enqueue(
-                    NOTIFY_JOB, payload, job_id=f"am:{notification_id(raw)}"
-                )
+            # A Redis that does not answer in time may still store it (bot.store.batching);
+            # Alertmanager's retry is then recognised as a duplicate.
+            fresh = await deps.queue.enqueue(
+                NOTIFY_JOB, payload, job_id=f"am:{notification_id(raw)}"
+            )
         except Exception as e:
             log.warning("cannot store an Alertmanager notification: %s", type(e).__name__)
             return web.Response(status=503, text="Cannot store the notification yet; retry.\n")

@@ -16,6 +16,11 @@ over it pipelined:
   each reply. Going through a reader task instead costs an extra task switch per reply, which
   at one request at a time is a measurable share of the ack.
 
+A Redis that accepts the connection but stops answering (a paused process, a lost network
+path) would hold every caller until TCP gives up. A watchdog per connection fails the callers
+with `Unconfirmed` once the oldest command has waited `answer_within` seconds, and drops the
+connection; a timer per call would cost the ack path more than the rest of this module.
+
 The command is packed here, since redis-py's general packer costs more than the rest of this
 path.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,6 +43,16 @@ from redis.exceptions import NoScriptError, ResponseError
 log = logging.getLogger(__name__)
 
 Arg = str | bytes | int | float
+
+ANSWER_WITHIN = 1.6  # s; with the watchdog's period, callers hear within 1.8 s (Slack: 3 s)
+
+
+class Unconfirmed(TimeoutError):
+    """Redis did not answer a command that was sent to it: it may still carry it out."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Redis did not answer within {seconds:g} s")
+        self.seconds = seconds
 
 
 def pack(*args: Arg) -> bytes:
@@ -52,7 +68,8 @@ class _Replies(asyncio.Protocol):
     """Reads a pipelined connection: each reply resolves the oldest waiting future."""
 
     def __init__(self, on_lost: Callable[[_Replies, BaseException], None]) -> None:
-        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        # Each caller's future, and the loop time its command was queued.
+        self.waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self._parser = hiredis.Reader(replyError=ResponseError)
         self._on_lost = on_lost
 
@@ -60,7 +77,7 @@ class _Replies(asyncio.Protocol):
         self._parser.feed(data)
         try:
             while (reply := self._parser.gets()) is not False:
-                future = self.waiting.popleft()
+                future, _ = self.waiting.popleft()
                 if future.done():  # its caller was cancelled; the reply is still its own
                     continue
                 if isinstance(reply, ResponseError):
@@ -80,8 +97,9 @@ class _Replies(asyncio.Protocol):
 class PipelinedScript:
     """Calls one Lua script for many concurrent callers over one pipelined connection."""
 
-    def __init__(self, redis: Redis, source: str) -> None:
+    def __init__(self, redis: Redis, source: str, *, answer_within: float = ANSWER_WITHIN) -> None:
         self._redis = redis
+        self._answer_within = answer_within
         self._script = redis.register_script(source)
         self._sha = self._script.sha.encode()
         self._conn: AbstractConnection | None = None
@@ -91,6 +109,7 @@ class PipelinedScript:
         self._later: list[bytes] = []  # held to the end of this loop turn
         self._flush_scheduled = False
         self._closing: set[asyncio.Task[None]] = set()
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         try:
@@ -106,8 +125,9 @@ class PipelinedScript:
         if transport is None or replies is None or transport.is_closing():
             raise RedisConnectionError("Redis connection closed")
         command = pack(b"EVALSHA", self._sha, len(keys), *keys, *args)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        replies.waiting.append(future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        replies.waiting.append((future, loop.time()))
         if len(replies.waiting) == 1:
             transport.write(command)  # nothing else in flight: go now
         else:
@@ -115,7 +135,7 @@ class PipelinedScript:
             self._later.append(command)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+                loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
@@ -134,7 +154,13 @@ class PipelinedScript:
             if self._transport is not None:
                 return
             conn = self._redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-            await conn.connect()
+            try:
+                # A hung Redis can accept the connection and then not answer its handshake.
+                async with asyncio.timeout(self._answer_within):
+                    await conn.connect()
+            except TimeoutError:
+                await conn.disconnect(nowait=True)
+                raise RedisConnectionError("Redis did not answer while connecting") from None
             writer = conn._writer
             if writer is None:
                 raise RedisConnectionError("Redis connection closed while connecting")
@@ -142,11 +168,27 @@ class PipelinedScript:
             # From here on the replies come to `replies`, not to redis-py's stream reader.
             writer.transport.set_protocol(replies)
             self._conn, self._transport, self._replies = conn, writer.transport, replies
+            if self._watchdog is None or self._watchdog.done():
+                self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Fail the callers of a connection whose oldest command has waited too long."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._answer_within / 8)
+            replies = self._replies
+            if replies is None:
+                return  # the next connection starts a new watchdog
+            if replies.waiting and loop.time() - replies.waiting[0][1] > self._answer_within:
+                log.warning("Redis has not answered for %.1f s; reconnecting", self._answer_within)
+                self._lost(replies, Unconfirmed(self._answer_within))
 
     def _lost(self, replies: _Replies, error: BaseException) -> None:
         """The connection failed: fail every caller waiting on it and start afresh next time."""
+        unsent = 0
         if replies is self._replies:
             conn = self._conn
+            unsent = len(self._later)  # the newest callers; their commands never left
             self._conn, self._transport, self._replies, self._later = None, None, None, []
             if conn is not None:
                 # Closes the transport; without waiting, since redis-py's stream reader no
@@ -155,13 +197,18 @@ class PipelinedScript:
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
         waiting, replies.waiting = replies.waiting, collections.deque()
-        for future in waiting:
+        if not isinstance(error, Exception):
+            error = RedisConnectionError("cancelled")
+        never_sent = RedisConnectionError("the Redis connection failed before this was sent")
+        for i, (future, _) in enumerate(waiting):
             if not future.done():
-                future.set_exception(
-                    error if isinstance(error, Exception) else RedisConnectionError("cancelled")
-                )
+                future.set_exception(error if i < len(waiting) - unsent else never_sent)
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         if self._replies is not None:
             self._lost(self._replies, RedisConnectionError("closed"))
         if self._closing:
