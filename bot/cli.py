@@ -26,13 +26,17 @@ from bot.settings import Settings, load_config, load_settings, require
 log = logging.getLogger("opsloop")
 
 
-async def wait_for_stop() -> None:
-    """Return on SIGINT or SIGTERM."""
+def stop_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM from now on.
+
+    Called first thing, so that a signal during start-up stops the process cleanly once it has
+    started rather than killing it half-way (Python's default for SIGTERM).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
@@ -55,6 +59,7 @@ def _freeze_startup_objects() -> None:
 
 
 async def _serve(settings: Settings, *, worker: bool, socket_mode: bool = False) -> None:
+    stop = stop_signals()
     runtime = Runtime.start(settings, load_config(settings))
     runner: web.AppRunner | None = None
     workers: WorkerRunner | None = None
@@ -81,7 +86,7 @@ async def _serve(settings: Settings, *, worker: bool, socket_mode: bool = False)
                 ) from None
             await handler.connect_async()
             log.info("connected to Slack over Socket Mode")
-        await wait_for_stop()
+        await stop.wait()
     finally:
         if handler is not None:  # first: stop taking envelopes before the worker stops
             await handler.close_async()
@@ -93,6 +98,7 @@ async def _serve(settings: Settings, *, worker: bool, socket_mode: bool = False)
 
 
 async def _worker(settings: Settings) -> None:
+    stop = stop_signals()
     runtime = Runtime.start(settings, load_config(settings))
     workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
     try:
@@ -100,7 +106,7 @@ async def _worker(settings: Settings) -> None:
         log.info(
             "worker %s running %d job kinds", workers.worker_id, len(runtime.deps.jobs.names())
         )
-        await wait_for_stop()
+        await stop.wait()
     finally:
         await workers.stop()
         await runtime.close()

@@ -16,7 +16,7 @@ import logging
 from pydantic import SecretStr
 
 from bot.app import create_app
-from bot.cli import start_site, wait_for_stop
+from bot.cli import start_site, stop_signals
 from bot.config_file import OpsConfig
 from bot.gitlab_emulator import GitLabEmulator
 from bot.jobs import WorkerRunner
@@ -42,6 +42,7 @@ DEPLOY_POLL_SECONDS = 0.5
 
 async def run_sandbox(settings: Settings) -> None:
     """Serve the sandbox until Ctrl-C."""
+    stop = stop_signals()
     own_config = config_path(settings) is not None
     docker: deploys.DockerCheck | None = None
     if own_config:
@@ -126,7 +127,7 @@ async def run_sandbox(settings: Settings) -> None:
             print(f"  (emulated GitLab: {gitlab.base_url})", flush=True)
         for line in _deploy_lines(config, docker, emulated_gitlab=gitlab is not None):
             print(line, flush=True)
-        await wait_for_stop()
+        await stop.wait()
     finally:
         if bot_runner is not None:
             await bot_runner.cleanup()
