@@ -52,6 +52,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench._load import LoadResult, SignedRequest, Where, build_requests, percentile, run_load
+from bot.redis_conn import close, connect
+from bot.store.batching import PipelinedScript
 from bot.store.keys import QUEUE  # the job queue's key: read here (ZCARD), never written
 
 REPO = Path(__file__).resolve().parent.parent
@@ -469,8 +471,6 @@ def drain_queue(stack: Stack, jobs: int) -> Drain:
 def redis_round_trips(port: int, count: int = 3000) -> list[float]:
     """Microseconds of one trivial script call at a time, from an asyncio client over the same
     pipelined connection opsloop uses: the least a confirmed store adds to a lone ack."""
-    from bot.redis_conn import close, connect
-    from bot.store.batching import PipelinedScript
 
     async def measure() -> list[float]:
         client = connect(f"redis://127.0.0.1:{port}/0")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 
@@ -15,6 +15,7 @@ from .http import (
     page_of,
     read_params,
     text_param,
+    time_param,
 )
 from .models import JSON, EmulatedProject, IssueRecord
 from .state import STATE, GitLabState
@@ -34,17 +35,6 @@ _EDITABLE = (
     "assignee_id",
     "state_event",
 )
-
-
-def _time_param(params: JSON, name: str) -> datetime | None:
-    value = text_param(params, name)
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError as e:
-        raise invalid(f"{name} is invalid") from e
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _choice(params: JSON, name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -86,8 +76,8 @@ class IssueQuery:
             search=(text_param(params, "search") or "").lower() or None,
             iids=tuple(iids) if iids is not None else None,
             scope=_choice(params, "scope", _SCOPES, default_scope),
-            created_after=_time_param(params, "created_after"),
-            created_before=_time_param(params, "created_before"),
+            created_after=time_param(params, "created_after"),
+            created_before=time_param(params, "created_before"),
         )
 
     def accepts(self, state: GitLabState, issue: IssueRecord) -> bool:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from . import ci_shapes
-from .http import ApiError, invalid, list_param, page_of, read_params, text_param
+from .http import ApiError, invalid, list_param, page_of, read_params, text_param, time_param
 from .models import JSON, EmulatedProject, EmulatedUser
 from .pipelines import COMPLETED, JobRecord, PipelineRecord
 from .repository import ZERO_SHA
@@ -116,17 +116,6 @@ def _find(request: web.Request) -> tuple[GitLabState, PipelineRecord]:
     return state, state.ci.find(project.id, _id(request, "pipeline_id"))
 
 
-def _time(params: JSON, name: str) -> datetime | None:
-    value = text_param(params, name)
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError as e:
-        raise invalid(f"{name} is invalid") from e
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _filters(state: GitLabState, params: JSON) -> list[Callable[[PipelineRecord], bool]]:
     scope = text_param(params, "scope")
     if scope is not None and scope not in _SCOPES:
@@ -147,7 +136,7 @@ def _filters(state: GitLabState, params: JSON) -> list[Callable[[PipelineRecord]
         wanted = state.user_named(username)
         tests.append(lambda p: wanted is not None and p.user_id == wanted.id)
     for name in ("updated_after", "updated_before", "created_after", "created_before"):
-        moment = _time(params, name)
+        moment = time_param(params, name)
         if moment is not None:
             tests.append(_between(name, moment))
     return tests

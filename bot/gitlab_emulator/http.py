@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -102,6 +103,19 @@ def text_param(params: JSON, name: str) -> str | None:
     if isinstance(value, str | int | float):
         return str(value)
     raise invalid(f"{name} is invalid")
+
+
+def time_param(params: JSON, name: str) -> datetime | None:
+    """An ISO 8601 time (`created_after=...`); a time without a zone is UTC, as in GitLab."""
+    value = text_param(params, name)
+    if not value:
+        return None
+    try:
+        # A `+` of the zone arrives as a space when the client did not escape it.
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError as e:
+        raise invalid(f"{name} is invalid") from e
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def int_param(params: JSON, name: str) -> int | None:
