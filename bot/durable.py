@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError, log_unexpected
@@ -26,7 +31,7 @@ from bot.slack_requests import (
     ViewRequest,
     delivery_id,
 )
-from bot.store.batching import Unconfirmed
+from bot.store.batching import Sent, Unconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,19 @@ class FormErrors(Exception):
         self.errors = errors
 
 
+@dataclass(frozen=True)
+class _SlashRoute:
+    parse: Parser
+    job: str
+    inline: frozenset[str]
+
+
+# Each Bolt app's slash commands, for store_before_routing.
+_ROUTES: weakref.WeakKeyDictionary[AsyncApp, dict[str, _SlashRoute]] = weakref.WeakKeyDictionary()
+# The Bolt context key of a job sent to Redis before Bolt routed the request.
+_SENT = "opsloop_sent"
+
+
 def add_slash_command(
     app: AsyncApp,
     deps: Deps,
@@ -68,8 +86,13 @@ def add_slash_command(
 ) -> None:
     """`command` is parsed at once and run as the durable job `job`; subcommands named in
     `inline` (args["sub"]) run in the ack path instead."""
+    _ROUTES.setdefault(app, {})[command] = _SlashRoute(parse, job, frozenset(inline or ()))
 
-    async def handle(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        sent: Sent | None = context.pop(_SENT, None)
+        if sent is not None:  # parsed and on its way to Redis already
+            await _ack_once_stored(deps, ack, job, sent.reply())
+            return
         try:
             args = parse(str(body.get("text", "")).strip())
             if inline and args.get("sub") in inline:
@@ -92,6 +115,48 @@ def add_slash_command(
         await _enqueue_then_ack(deps, ack, job, f"slash:{delivery_id(body)}", payload)
 
     app.command(command)(handle)
+
+
+def store_before_routing(
+    app: AsyncApp, deps: Deps, request: AsyncBoltRequest, verifier: SignatureVerifier
+) -> None:
+    """Send a signed slash command's job to Redis before Bolt routes the request.
+
+    Bolt's middleware and listener matching take about as long as Redis takes to store the
+    job, so sending it first hides most of the round trip: the listener then finds the job
+    stored, or nearly, and acks. Nothing is sent that the listener would not have enqueued
+    itself: a request with a bad signature (Bolt answers it with a 401), input the parser
+    refuses and inline subcommands are left to the listener, and so is anything that fails
+    here, where it fails again and is answered. The listener still waits for Redis's answer
+    before acking, so an ack still means stored.
+    """
+    body = request.body
+    route = _ROUTES.get(app, {}).get(str(body.get("command", "")))
+    if route is None:
+        return
+    headers = request.headers  # normalized by Bolt: lower-case names, lists of values
+    timestamp = headers.get("x-slack-request-timestamp", ["0"])[0]
+    signature = headers.get("x-slack-signature", [""])[0]
+    if not verifier.is_valid(request.raw_body, timestamp, signature):
+        return
+    try:
+        args = route.parse(str(body.get("text", "")).strip())
+        if args.get("sub") in route.inline:
+            return
+        payload = {"request": SlashRequest.from_body(body).to_dict(), "args": args}
+        sent = deps.queue.send(route.job, payload, job_id=f"slash:{delivery_id(body)}")
+    except Exception:
+        return  # the listener does the same again and answers whatever went wrong
+    if sent is not None:  # None: no Redis connection is open; the listener opens one
+        request.context[_SENT] = sent
+
+
+def forget_unrouted(request: AsyncBoltRequest) -> None:
+    """A job sent early whose listener never ran (Bolt failed before it): it stays queued, and
+    its reply is nobody's to wait for."""
+    sent: Sent | None = request.context.pop(_SENT, None)
+    if sent is not None:
+        sent.discard()
 
 
 def add_action(app: AsyncApp, deps: Deps, action_id: str, job: str) -> None:
@@ -138,8 +203,13 @@ def add_message_shortcut(app: AsyncApp, deps: Deps, callback_id: str, job: str) 
 async def _enqueue_then_ack(
     deps: Deps, ack: AsyncAck, job: str, job_id: str, payload: dict[str, Any]
 ) -> None:
+    await _ack_once_stored(deps, ack, job, deps.queue.enqueue(job, payload, job_id=job_id))
+
+
+async def _ack_once_stored(deps: Deps, ack: AsyncAck, job: str, storing: Awaitable[Any]) -> None:
+    """Ack once `storing` (truthy: a new job, falsy: a duplicate) says the job is in Redis."""
     try:
-        fresh = await deps.queue.enqueue(job, payload, job_id=job_id)
+        fresh = await storing
     except Unconfirmed as e:
         # The command may sit in Redis's socket buffer and still be stored: say so honestly.
         log.warning("Redis did not confirm storing %s within %g s", job, e.seconds)

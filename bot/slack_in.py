@@ -5,6 +5,10 @@ that is not a JSON object, broken JSON) with a 400, before anything is stored. B
 the signature (401 on a bad, stale or missing one) and runs the listener inline
 (`process_before_response=True`): our listeners only enqueue and ack, so the answer goes out as
 soon as the job is stored, instead of after Bolt's default 10 ms ack polling.
+
+A signed slash command's job is sent to Redis before Bolt routes the request
+(`bot.durable.store_before_routing`), so that Redis stores it while Bolt works; the listener
+still acks only once Redis has confirmed it.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
+from bot.durable import forget_unrouted, store_before_routing
 from bot.errors import log_unexpected
 from bot.replies import unexpected_error
 
@@ -159,6 +165,10 @@ def inspect_body(text: str, content_type: str) -> tuple[str | None, str]:
 
 def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
     """The aiohttp handler for POST /slack/events."""
+    # The same check as Bolt's, for the slash commands stored before Bolt sees them. Without a
+    # signing secret (Socket Mode) nothing is stored early.
+    secret = deps.settings.secret("slack_signing_secret")
+    verifier = SignatureVerifier(secret) if secret else None
 
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -179,11 +189,15 @@ def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
             # As Bolt's own aiohttp adapter does: Bolt reads headers through .items().
             headers=request.headers,  # type: ignore[arg-type]
         )
+        if kind == "command" and verifier is not None:
+            store_before_routing(bolt, deps, bolt_request, verifier)
         try:
             bolt_response = await bolt.async_dispatch(bolt_request)
         except Exception as e:
             ref = log_unexpected(e, "Slack request dispatch")
             return web.Response(status=503, text=f"opsloop could not handle this ({ref}).\n")
+        finally:
+            forget_unrouted(bolt_request)
         response = await to_aiohttp_response(bolt_response)
         deps.metrics.ack(kind).observe(time.perf_counter() - started)
         return response

@@ -18,6 +18,7 @@ from bot.store.batching import ANSWER_WITHIN, PipelinedScript, Unconfirmed, pack
 from tests.servers import own_redis
 
 ECHO = "return ARGV[1]"
+SET_AND_ECHO = "redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]"
 FAIL_ON_BOOM = "if ARGV[1] == 'boom' then return redis.error_reply('BOOM') end return ARGV[1]"
 
 
@@ -49,6 +50,21 @@ async def test_an_error_reply_fails_only_its_caller(redis_url: str) -> None:
         )
         assert results[0] == b"a" and results[2] == b"c"
         assert isinstance(results[1], ResponseError) and "BOOM" in str(results[1])
+
+
+async def test_send_goes_out_before_anyone_waits_for_the_reply(redis_url: str) -> None:
+    async with pipelined(redis_url, SET_AND_ECHO) as (script, client):
+        assert script.send(["k0"], ["v0"]) is None  # no connection yet: the awaited call opens it
+        assert await script(["k0"], ["v0"]) == b"v0"
+        sent = script.send(["k1"], ["v1"])
+        assert sent is not None
+        # Stored by Redis while this caller has not yet waited for the answer.
+        assert await client.get("k1") == b"v1"
+        assert await sent.reply() == b"v1"
+        await client.script_flush()  # a sent call whose script Redis forgot still gets through
+        sent = script.send(["k2"], ["v2"])
+        assert sent is not None and await sent.reply() == b"v2"
+        assert await client.get("k2") == b"v2"
 
 
 async def test_the_script_is_loaded_again_after_a_flush(redis_url: str) -> None:

@@ -14,7 +14,9 @@ over it pipelined:
   (redis-py's own C parser) and resolves each caller's future straight from `data_received`.
   Redis answers a connection's commands in the order they were sent, so the oldest waiter gets
   each reply. Going through a reader task instead costs an extra task switch per reply, which
-  at one request at a time is a measurable share of the ack.
+  at one request at a time is a measurable share of the ack;
+- `send` writes a call and returns at once, for callers with other work to do while Redis
+  answers (the Slack endpoint stores a slash command's job while Bolt routes the request).
 
 A Redis that accepts the connection but stops answering (a paused process, a lost network
 path) would hold every caller until TCP gives up. A watchdog per connection fails the callers
@@ -37,6 +39,7 @@ from typing import Any
 import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -94,6 +97,37 @@ class _Replies(asyncio.Protocol):
         self._on_lost(self, exc or RedisConnectionError("Redis closed the connection"))
 
 
+class Sent:
+    """A script call on its way to Redis; `await sent.reply()` for Redis's answer."""
+
+    __slots__ = ("_args", "_future", "_keys", "_script")
+
+    def __init__(
+        self,
+        script: AsyncScript,
+        future: asyncio.Future[Any],
+        keys: Sequence[str],
+        args: Sequence[Arg],
+    ) -> None:
+        self._script, self._future, self._keys, self._args = script, future, keys, args
+
+    async def reply(self) -> Any:
+        try:
+            return await self._future
+        except NoScriptError:
+            # Redis restarted or was flushed: the pool's client loads the script again.
+            return await self._script(keys=list(self._keys), args=list(self._args))
+
+    def discard(self) -> None:
+        """Nobody will wait for the reply: do not log its error as never retrieved."""
+        self._future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class PipelinedScript:
     """Calls one Lua script for many concurrent callers over one pipelined connection."""
 
@@ -112,18 +146,20 @@ class PipelinedScript:
         self._watchdog: asyncio.Task[None] | None = None
 
     async def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        try:
-            return await self._call(keys, args)
-        except NoScriptError:
-            # Redis restarted or was flushed: the pool's client loads the script again.
-            return await self._script(keys=list(keys), args=list(args))
-
-    async def _call(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        if self._transport is None or self._replies is None:
+        sent = self.send(keys, args)
+        if sent is None:
             await self._connect()
+            sent = self.send(keys, args)
+            if sent is None:
+                raise RedisConnectionError("Redis connection closed")
+        return await sent.reply()
+
+    def send(self, keys: Sequence[str], args: Sequence[Arg]) -> Sent | None:
+        """Send the call now, without waiting for its reply; None when no connection is open
+        (awaiting the call instead opens one)."""
         transport, replies = self._transport, self._replies
         if transport is None or replies is None or transport.is_closing():
-            raise RedisConnectionError("Redis connection closed")
+            return None
         command = pack(b"EVALSHA", self._sha, len(keys), *keys, *args)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -136,7 +172,7 @@ class PipelinedScript:
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 loop.call_soon(self._flush)
-        return await future
+        return Sent(self._script, future, keys, args)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
