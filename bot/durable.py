@@ -124,12 +124,17 @@ def store_before_routing(
 
     Bolt's middleware and listener matching take about as long as Redis takes to store the
     job, so sending it first hides most of the round trip: the listener then finds the job
-    stored, or nearly, and acks. Nothing is sent that the listener would not have enqueued
+    stored, or nearly, and acks. That only pays while the process would otherwise sit idle
+    waiting for Redis: with other stores in flight the process has their work to do meanwhile,
+    and the early check (a second signature check) would only add CPU, so the request is then
+    left to the listener. Nothing is sent that the listener would not have enqueued
     itself: a request with a bad signature (Bolt answers it with a 401), input the parser
     refuses and inline subcommands are left to the listener, and so is anything that fails
     here, where it fails again and is answered. The listener still waits for Redis's answer
     before acking, so an ack still means stored.
     """
+    if deps.queue.in_flight():
+        return
     body = request.body
     route = _ROUTES.get(app, {}).get(str(body.get("command", "")))
     if route is None:

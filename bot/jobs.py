@@ -130,6 +130,10 @@ class JobQueue:
         data = serialize_job(function, (payload,), {}, None, now_ms, serializer=json_serializer)
         return await self._store.enqueue_job(job_id or uuid.uuid4().hex, data, run_at_ms)
 
+    def in_flight(self) -> int:
+        """Enqueues sent to Redis and not answered yet."""
+        return self._store.enqueues_in_flight()
+
     def send(self, function: str, payload: dict[str, Any], *, job_id: str) -> Sent | None:
         """Queue `function(payload)` to run now, without waiting for Redis: `await
         sent.reply()` is 1 when the job is new, 0 when it exists or ran. None when the
