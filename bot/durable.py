@@ -111,10 +111,18 @@ def add_slash_command(
         except Exception as e:  # a parser bug must not cost the ack
             await ack(**_ack_body(unexpected_error(log_unexpected(e, f"parsing {command}"))))
             return
-        payload = {"request": SlashRequest.from_body(body).to_dict(), "args": args}
-        await _enqueue_then_ack(deps, ack, job, f"slash:{delivery_id(body)}", payload)
+        await _enqueue_then_ack(deps, ack, job, *_slash_job(body, args))
 
     app.command(command)(handle)
+
+
+def _slash_job(body: dict[str, Any], args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(job id, payload) of a slash command's job: the id is the delivery's identity, so a
+    retry of the same command finds the job it already stored."""
+    return f"slash:{delivery_id(body)}", {
+        "request": SlashRequest.from_body(body).to_dict(),
+        "args": args,
+    }
 
 
 def store_before_routing(
@@ -148,8 +156,8 @@ def store_before_routing(
         args = route.parse(str(body.get("text", "")).strip())
         if args.get("sub") in route.inline:
             return
-        payload = {"request": SlashRequest.from_body(body).to_dict(), "args": args}
-        sent = deps.queue.send(route.job, payload, job_id=f"slash:{delivery_id(body)}")
+        job_id, payload = _slash_job(body, args)
+        sent = deps.queue.send(route.job, payload, job_id=job_id)
     except Exception:
         return  # the listener does the same again and answers whatever went wrong
     if sent is not None:  # None: no Redis connection is open; the listener opens one
