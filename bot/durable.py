@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,42 +126,46 @@ def _slash_job(body: dict[str, Any], args: dict[str, Any]) -> tuple[str, dict[st
 
 
 def store_before_routing(
-    app: AsyncApp, deps: Deps, request: AsyncBoltRequest, verifier: SignatureVerifier
-) -> None:
-    """Send a signed slash command's job to Redis before Bolt routes the request.
+    app: AsyncApp,
+    deps: Deps,
+    form: dict[str, str],
+    raw_body: str,
+    headers: Mapping[str, str],
+    verifier: SignatureVerifier,
+) -> dict[str, Any]:
+    """Send a signed slash command's job to Redis before Bolt routes the request; returns the
+    Bolt context for the request (empty when nothing was sent).
 
-    Bolt's middleware and listener matching take about as long as Redis takes to store the
-    job, so sending it first hides most of the round trip: the listener then finds the job
-    stored, or nearly, and acks. That only pays while the process would otherwise sit idle
-    waiting for Redis: with other stores in flight the process has their work to do meanwhile,
-    and the early check (a second signature check) would only add CPU, so the request is then
-    left to the listener. Nothing is sent that the listener would not have enqueued
-    itself: a request with a bad signature (Bolt answers it with a 401), input the parser
-    refuses and inline subcommands are left to the listener, and so is anything that fails
-    here, where it fails again and is answered. The listener still waits for Redis's answer
-    before acking, so an ack still means stored.
+    Bolt builds its request, runs its middleware and matches listeners in about the time Redis
+    takes to store the job, so sending it first hides most of the round trip: the listener then
+    finds the job stored, or nearly, and acks. That only pays while the process would otherwise
+    sit idle waiting for Redis: with other stores in flight the process has their work to do
+    meanwhile, and the early check (a second signature check) would only add CPU, so the
+    request is then left to the listener. Nothing is sent that the listener would not have
+    enqueued itself: a request with a bad signature (Bolt answers it with a 401), input the
+    parser refuses and inline subcommands are left to the listener, and so is anything that
+    fails here, where it fails again and is answered. The listener still waits for Redis's
+    answer before acking, so an ack still means stored.
     """
     if deps.queue.in_flight():
-        return
-    body = request.body
-    route = _ROUTES.get(app, {}).get(str(body.get("command", "")))
+        return {}
+    route = _ROUTES.get(app, {}).get(form.get("command", ""))
     if route is None:
-        return
-    headers = request.headers  # normalized by Bolt: lower-case names, lists of values
-    timestamp = headers.get("x-slack-request-timestamp", ["0"])[0]
-    signature = headers.get("x-slack-signature", [""])[0]
-    if not verifier.is_valid(request.raw_body, timestamp, signature):
-        return
+        return {}
+    timestamp = headers.get("X-Slack-Request-Timestamp", "0")
+    signature = headers.get("X-Slack-Signature", "")
+    if not verifier.is_valid(raw_body, timestamp, signature):
+        return {}
     try:
-        args = route.parse(str(body.get("text", "")).strip())
+        args = route.parse(form.get("text", "").strip())
         if args.get("sub") in route.inline:
-            return
-        job_id, payload = _slash_job(body, args)
+            return {}
+        job_id, payload = _slash_job(form, args)
         sent = deps.queue.send(route.job, payload, job_id=job_id)
     except Exception:
-        return  # the listener does the same again and answers whatever went wrong
-    if sent is not None:  # None: no Redis connection is open; the listener opens one
-        request.context[_SENT] = sent
+        return {}  # the listener does the same again and answers whatever went wrong
+    # None: no Redis connection is open yet; the listener opens one.
+    return {_SENT: sent} if sent is not None else {}
 
 
 def forget_unrouted(request: AsyncBoltRequest) -> None:

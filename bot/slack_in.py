@@ -6,9 +6,12 @@ the signature (401 on a bad, stale or missing one) and runs the listener inline
 (`process_before_response=True`): our listeners only enqueue and ack, so the answer goes out as
 soon as the job is stored, instead of after Bolt's default 10 ms ack polling.
 
-A signed slash command's job is sent to Redis before Bolt routes the request
-(`bot.durable.store_before_routing`), so that Redis stores it while Bolt works; the listener
-still acks only once Redis has confirmed it.
+A slash command's form is parsed here, once, and handed to Bolt parsed: Bolt's own parse takes
+any form body containing the word "payload" for an interactive payload and, finding no
+`payload` field, makes it empty, so `/task Check the payload size` would match no listener and
+fail with a 404. With the form in hand, a signed slash command's job is sent to Redis before
+Bolt even builds its request (`bot.durable.store_before_routing`), so that Redis stores it
+while Bolt works; the listener still acks only once Redis has confirmed it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -134,33 +138,58 @@ def build_bolt_app(deps: Deps, identity: BotIdentity, base_url: str) -> AsyncApp
     return app
 
 
-def inspect_body(text: str, content_type: str) -> tuple[str | None, str]:
-    """(problem, kind): a problem that would make Bolt fail, and the kind of request.
+def inspect_body(text: str, content_type: str) -> tuple[str | None, str, dict[str, str] | None]:
+    """(problem, kind, form): a problem that would make Bolt fail, the kind of request, and for
+    a slash command its parsed form.
 
     Mirrors Bolt's own body parsing (slack_bolt/request/internals.py `parse_body`), and parses
-    only where Bolt would raise: a slash command's form is left to Bolt, which parses it anyway.
+    only where Bolt would raise or where Bolt's parse is wrong (see the module's docstring).
     """
     if content_type == "application/json" or text.startswith("{"):
         try:
             data = json.loads(text)
         except ValueError:
-            return "the body is not valid JSON", "other"
+            return "the body is not valid JSON", "other", None
         if not isinstance(data, dict):
-            return "the JSON body must be an object", "other"
-        return None, str(data.get("type", "event"))
-    if "payload" not in text:
-        return None, "command" if "command=" in text else "other"
+            return "the JSON body must be an object", "other", None
+        return None, str(data.get("type", "event")), None
+    if "payload" not in text and "command=" not in text:
+        return None, "other", None
     params = dict(parse_qsl(text, keep_blank_values=True))
     raw = params.get("payload")
     if raw is None:
-        return None, "command" if "command" in params else "other"
+        return (None, "command", params) if "command" in params else (None, "other", None)
     try:
         payload = json.loads(raw)
     except ValueError:
-        return "`payload` is not valid JSON", "other"
+        return "`payload` is not valid JSON", "other", None
     if not isinstance(payload, dict):
-        return "`payload` must be a JSON object", "other"
-    return None, str(payload.get("type", "other"))
+        return "`payload` must be a JSON object", "other", None
+    return None, str(payload.get("type", "other")), None
+
+
+def form_request(
+    text: str,
+    form: dict[str, str],
+    query: str,
+    headers: Mapping[str, str],
+    context: dict[str, Any],
+) -> AsyncBoltRequest:
+    """Bolt's request for a form body parsed already (a slash command).
+
+    AsyncBoltRequest takes a parsed body only in Socket Mode, so the request is built that way
+    and then marked as the HTTP request it is, with its raw body for Bolt's signature check.
+    """
+    request = AsyncBoltRequest(
+        body=form,
+        query=query,
+        headers=headers,  # type: ignore[arg-type]  # Bolt reads headers through .items()
+        context=context,
+        mode="socket_mode",
+    )
+    request.raw_body = text
+    request.mode = "http"
+    return request
 
 
 def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
@@ -180,17 +209,21 @@ def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
         # Not request.content_type: it parses the header with the email package, which costs
         # more than the rest of this check.
         content_type = request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
-        problem, kind = inspect_body(text, content_type)
+        problem, kind, form = inspect_body(text, content_type)
         if problem:
             return web.Response(status=400, text=f"Malformed Slack request: {problem}.\n")
-        bolt_request = AsyncBoltRequest(
-            body=text,
-            query=request.query_string,
-            # As Bolt's own aiohttp adapter does: Bolt reads headers through .items().
-            headers=request.headers,  # type: ignore[arg-type]
-        )
-        if kind == "command" and verifier is not None:
-            store_before_routing(bolt, deps, bolt_request, verifier)
+        if form is not None:
+            early = {}
+            if verifier is not None:
+                early = store_before_routing(bolt, deps, form, text, request.headers, verifier)
+            bolt_request = form_request(text, form, request.query_string, request.headers, early)
+        else:
+            bolt_request = AsyncBoltRequest(
+                body=text,
+                query=request.query_string,
+                # As Bolt's own aiohttp adapter does: Bolt reads headers through .items().
+                headers=request.headers,  # type: ignore[arg-type]
+            )
         try:
             bolt_response = await bolt.async_dispatch(bolt_request)
         except Exception as e:

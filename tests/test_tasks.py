@@ -74,6 +74,18 @@ async def test_task_with_options_files_the_issue_and_posts_its_message(redis_url
         assert entry.who == "U0ALICE" and entry.subject == "acme/web#1"
 
 
+async def test_a_title_with_the_word_payload_is_filed(redis_url: str) -> None:
+    # Bolt's own parse takes a form containing "payload" for a click and makes it empty; such
+    # a command once matched no listener and got a 404.
+    async with task_bot(redis_url) as (bot, gitlab):
+        resp = await bot.driver.command(
+            "/task", "Limit the webhook payload size", user="U0ALICE", channel=GENERAL
+        )
+        assert resp.status == 200 and resp.body == ""
+        [issue] = await eventually(lambda: gitlab.issues("acme/web"), what="the issue")
+        assert issue["title"] == "Limit the webhook payload size"
+
+
 async def test_the_channel_picks_the_project_and_an_alias_overrides_it(redis_url: str) -> None:
     async with task_bot(redis_url) as (bot, gitlab):
         await bot.driver.command("/task", "Rotate the API keys", user="U0ALICE", channel=DEPLOYS)
