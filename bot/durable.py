@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
 
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError, log_unexpected
@@ -125,36 +124,22 @@ def _slash_job(body: dict[str, Any], args: dict[str, Any]) -> tuple[str, dict[st
     }
 
 
-def store_before_routing(
-    app: AsyncApp,
-    deps: Deps,
-    form: dict[str, str],
-    raw_body: str,
-    headers: Mapping[str, str],
-    verifier: SignatureVerifier,
-) -> dict[str, Any]:
-    """Send a signed slash command's job to Redis before Bolt routes the request; returns the
-    Bolt context for the request (empty when nothing was sent).
+def store_before_routing(app: AsyncApp, deps: Deps, form: dict[str, str]) -> dict[str, Any]:
+    """Send a slash command's job to Redis before Bolt routes the request; returns the Bolt
+    context for the request (empty when nothing was sent). The caller has checked the
+    request's signature.
 
     Bolt builds its request, runs its middleware and matches listeners in about the time Redis
     takes to store the job, so sending it first hides most of the round trip: the listener then
-    finds the job stored, or nearly, and acks. That only pays while the process would otherwise
-    sit idle waiting for Redis: with other stores in flight the process has their work to do
-    meanwhile, and the early check (a second signature check) would only add CPU, so the
-    request is then left to the listener. Nothing is sent that the listener would not have
-    enqueued itself: a request with a bad signature (Bolt answers it with a 401), input the
-    parser refuses and inline subcommands are left to the listener, and so is anything that
-    fails here, where it fails again and is answered. The listener still waits for Redis's
-    answer before acking, so an ack still means stored.
+    finds the job stored, or nearly, and acks. The parse and the job are not repeated by the
+    listener, so this costs nothing when other requests keep the process busy meanwhile.
+    Nothing is sent that the listener would not have enqueued itself: input the parser refuses
+    and inline subcommands are left to the listener, and so is anything that fails here, where
+    it fails again and is answered. The listener still waits for Redis's answer before acking,
+    so an ack still means stored.
     """
-    if deps.queue.in_flight():
-        return {}
     route = _ROUTES.get(app, {}).get(form.get("command", ""))
     if route is None:
-        return {}
-    timestamp = headers.get("X-Slack-Request-Timestamp", "0")
-    signature = headers.get("X-Slack-Signature", "")
-    if not verifier.is_valid(raw_body, timestamp, signature):
         return {}
     try:
         args = route.parse(form.get("text", "").strip())

@@ -129,10 +129,6 @@ class JobQueue:
         run_at_ms = int(run_at * 1000) if run_at is not None else now_ms
         return await self._store.enqueue_job(job_id or uuid.uuid4().hex, data, run_at_ms)
 
-    def in_flight(self) -> int:
-        """Enqueues sent to Redis and not answered yet."""
-        return self._store.enqueues_in_flight()
-
     def send(self, function: str, payload: dict[str, Any], *, job_id: str) -> Sent | None:
         """Queue `function(payload)` to run now, without waiting for Redis: `await
         sent.reply()` is 1 when the job is new, 0 when it exists or ran. None when the

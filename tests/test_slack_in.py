@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import signal
 import time
 from pathlib import Path
@@ -48,6 +50,21 @@ async def test_bad_signature_stale_timestamp_and_missing_headers_get_401(redis_u
             assert resp.status == 401, headers
         await asyncio.sleep(0.2)
         assert await bot.deps.store.queue_depth() == 1
+
+
+async def test_without_a_signing_secret_every_http_request_gets_401(redis_url: str) -> None:
+    # A Socket Mode deployment has no signing secret: its HTTP endpoint must not trust anything,
+    # not even a request signed with an empty key.
+    async with running_bot(redis_url, worker=False, SLACK_SIGNING_SECRET=None) as bot:
+        body = urlencode({"command": "/ops", "text": "help", "user_id": "U0ALICE"}).encode()
+        now = int(time.time())
+        base = f"v0:{now}:".encode() + body
+        empty_key = "v0=" + hmac.new(b"", base, hashlib.sha256).hexdigest()
+        headers = {"X-Slack-Request-Timestamp": str(now), "X-Slack-Signature": empty_key}
+        for sent in (headers, bot.driver.sign(body, now), {}):
+            resp = await bot.driver.send_raw(body, headers=sent, sign=False)
+            assert resp.status == 401, sent
+        assert await bot.deps.store.queue_depth() == 0
 
 
 async def test_a_retried_command_acts_once(redis_url: str) -> None:

@@ -154,10 +154,6 @@ class PipelinedScript:
                 raise RedisConnectionError("Redis connection closed")
         return await sent.reply()
 
-    def in_flight(self) -> int:
-        """Calls sent and not answered yet."""
-        return len(self._replies.waiting) if self._replies is not None else 0
-
     def send(self, keys: Sequence[str], args: Sequence[Arg]) -> Sent | None:
         """Send the call now, without waiting for its reply; None when no connection is open
         (awaiting the call instead opens one)."""

@@ -163,10 +163,6 @@ class Store:
         """Put a serialized arq job on the queue unless one with this id exists or ran."""
         return bool(await self._enqueue(*_enqueue_call(job_id, serialized, run_at_ms)))
 
-    def enqueues_in_flight(self) -> int:
-        """Enqueues sent to Redis and not answered yet."""
-        return self._enqueue.in_flight()
-
     def send_enqueue_job(self, job_id: str, serialized: bytes, run_at_ms: int) -> Sent | None:
         """enqueue_job, sent now without waiting: `await sent.reply()` is 1 when the job is
         new, 0 when it exists or ran. None when the connection is not open yet."""
