@@ -183,7 +183,7 @@ def form_request(
     """Bolt's request for a form body parsed already (a slash command).
 
     AsyncBoltRequest takes a parsed body only in Socket Mode, so the request is built that way
-    and then marked as the HTTP request it is, with its raw body for Bolt's signature check.
+    and then marked as the HTTP request it is, with its raw body as Bolt would keep it.
     """
     request = AsyncBoltRequest(
         body=form,
