@@ -67,6 +67,17 @@ async def test_without_a_signing_secret_every_http_request_gets_401(redis_url: s
         assert await bot.deps.store.queue_depth() == 0
 
 
+async def test_slacks_ssl_check_is_answered_and_stores_nothing(redis_url: str) -> None:
+    # Slack sends this when a slash command's URL is saved; it must get an empty 200.
+    async with running_bot(redis_url, worker=False) as bot:
+        body = urlencode({"ssl_check": "1", "token": "verification-token"}).encode()
+        resp = await bot.driver.send_raw(body, sign=True)
+        assert (resp.status, resp.body) == (200, "")
+        resp = await bot.driver.send_raw(body, sign=False)
+        assert resp.status == 401
+        assert await bot.deps.store.queue_depth() == 0
+
+
 async def test_a_retried_command_acts_once(redis_url: str) -> None:
     async with running_bot(redis_url) as bot:
         first = await bot.driver.command("/ops", "audit", user="U0ALICE", channel="C0GENERAL")
