@@ -125,3 +125,25 @@ async def test_a_paused_redis_fails_the_callers_in_time_then_works_again(tmp_pat
         assert ANSWER_WITHIN <= took < 3.0, took  # not too early, and within Slack's 3 s
         # A fresh connection once Redis answers again.
         assert await script([], ["after"]) == b"after"
+
+
+async def test_a_script_reload_that_redis_stops_answering_fails_in_time(tmp_path: Path) -> None:
+    async with own_redis(tmp_path) as server, pipelined(server.url, ECHO) as (script, client):
+        assert server.process is not None
+        assert await script([], ["before"]) == b"before"
+        await client.script_flush()
+        sent = script.send([], ["x"])
+        assert sent is not None
+        # Redis answers NOSCRIPT, then stops before the script can be loaded again.
+        while (await client.info("errorstats")).get("errorstat_NOSCRIPT", {}).get("count", 0) < 1:
+            await asyncio.sleep(0.005)
+        server.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        try:
+            with pytest.raises(Unconfirmed):
+                await sent.reply()
+            took = time.monotonic() - started
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert took < 3.0, took  # within Slack's 3 s, not until TCP gives up
+        assert await script([], ["after"]) == b"after"

@@ -100,7 +100,7 @@ class _Replies(asyncio.Protocol):
 class Sent:
     """A script call on its way to Redis; `await sent.reply()` for Redis's answer."""
 
-    __slots__ = ("_args", "_future", "_keys", "_script")
+    __slots__ = ("_answer_within", "_args", "_future", "_keys", "_script")
 
     def __init__(
         self,
@@ -108,15 +108,23 @@ class Sent:
         future: asyncio.Future[Any],
         keys: Sequence[str],
         args: Sequence[Arg],
+        answer_within: float,
     ) -> None:
         self._script, self._future, self._keys, self._args = script, future, keys, args
+        self._answer_within = answer_within
 
     async def reply(self) -> Any:
         try:
             return await self._future
         except NoScriptError:
-            # Redis restarted or was flushed: the pool's client loads the script again.
-            return await self._script(keys=list(self._keys), args=list(self._args))
+            pass
+        # Redis restarted or was flushed: the pool's client loads the script again, within the
+        # same bound as the pipelined call, since Redis may stop answering in between.
+        try:
+            async with asyncio.timeout(self._answer_within):
+                return await self._script(keys=list(self._keys), args=list(self._args))
+        except TimeoutError:
+            raise Unconfirmed(self._answer_within) from None
 
     def discard(self) -> None:
         """Nobody will wait for the reply: do not log its error as never retrieved."""
@@ -172,7 +180,7 @@ class PipelinedScript:
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 loop.call_soon(self._flush)
-        return Sent(self._script, future, keys, args)
+        return Sent(self._script, future, keys, args, self._answer_within)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
