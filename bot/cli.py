@@ -73,10 +73,13 @@ async def _serve(settings: Settings, *, worker: bool, socket_mode: bool = False)
             workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
             await workers.start()
         if socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
             from slack_sdk.errors import SlackApiError
 
-            handler = AsyncSocketModeHandler(app[BOLT_KEY], settings.secret("slack_app_token"))
+            from bot.socket_mode import MeteredSocketModeHandler
+
+            handler = MeteredSocketModeHandler(
+                app[BOLT_KEY], settings.secret("slack_app_token"), runtime.deps.metrics
+            )
             try:  # one checked call first: slack_sdk's connect() retries a refused token forever
                 handler.client.wss_uri = await handler.client.issue_new_wss_url()
             except SlackApiError as e:

@@ -155,6 +155,10 @@ async def test_socket_mode_still_serves_health_and_stops_on_sigterm(
                 assert r.status == 200, path
         resp = await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
         assert resp.ok
+        # The envelope's ack is timed like an HTTP request's.
+        async with http.get(bot.base_url + "/metrics") as r:
+            metrics = await r.text()
+        assert 'opsloop_slack_ack_seconds_count{kind="command"} 1.0' in metrics
         bot.process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(bot.process.wait, 20)
         assert code == 0, log.read_text()
