@@ -263,6 +263,12 @@ class DeploysPort(Protocol):
         """One job by its id."""
         ...
 
+    async def retry_job(self, project: str, job_id: int) -> PipelineJob:
+        """Run a failed or canceled job again; GitLab makes a new job of the same name, which
+        is returned. Never twice: once the pipeline has a newer job of that name (a retry
+        made before a crash, or by a person in GitLab), that job is returned instead."""
+        ...
+
 
 class GitLabPort(TasksPort, BuildsPort, DeploysPort, Protocol):
     """Everything the bot asks of GitLab."""
@@ -642,44 +648,68 @@ class GitLabClient:
         failure either; the job is read again and returned.
         """
 
-        def read(c: _Call) -> Any:
-            return c.gl.projects.get(project, lazy=True).jobs.get(job_id, **c.opts())
-
         def play(c: _Call) -> PipelineJob:
-            job = read(c)
-            found = _job(job.attributes)
+            found = _job(_read_job(c, project, job_id))
             if found.status in _STARTED:
                 return found
             if found.status not in _PLAYABLE:
                 raise _Problem(_unplayable(project, found))
-            # Posted directly: ProjectJob.play() only returns the job in newer python-gitlab.
-            path = f"{_project_path(project)}/jobs/{job_id}/play"
             try:
-                answer = c.gl.http_post(path, **c.opts(repeat=False))
+                return _post_for_job(c, f"{_project_path(project)}/jobs/{job_id}/play")
             except gitlab.exceptions.GitlabError as e:
                 if e.response_code != 400:
                     raise
-                again = _job(read(c).attributes)
+                again = _job(_read_job(c, project, job_id))
                 if again.status in _STARTED:
                     return again
                 raise _Problem(_unplayable(project, again)) from e
-            if not isinstance(answer, dict):
-                raise _Unreadable("not a job")
-            return _job(answer)
 
         def played_already(c: _Call) -> PipelineJob | None:
             # A play whose answer was lost: the job is no longer waiting, so it went through.
-            found = _job(read(c).attributes)
+            found = _job(_read_job(c, project, job_id))
             return found if found.status in _STARTED else None
 
         return await self._call(play, _job_target(project, job_id), recover=played_already)
+
+    async def retry_job(self, project: str, job_id: int) -> PipelineJob:
+        """Run a failed or canceled job again (`POST /projects/:id/jobs/:job_id/retry`), once.
+
+        The job's pipeline is read first: a newer job of the same name means the job was
+        retried already (before a crash, by a request whose answer was lost, or by a person in
+        GitLab), and that newer job is returned without asking GitLab to retry again.
+        """
+
+        def newer(c: _Call) -> PipelineJob | None:
+            job = _read_job(c, project, job_id)
+            pipeline = job.get("pipeline") or {}
+            path = f"{_project_path(project)}/pipelines/{pipeline.get('id')}/jobs"
+            found = c.gl.http_list(path, query_data={"per_page": 100}, get_all=True, **c.opts())
+            later = [j for j in map(_job, _dicts(found)) if j.name == job["name"] and j.id > job_id]
+            return max(later, key=lambda j: j.id) if later else None
+
+        def retry(c: _Call) -> PipelineJob:
+            already = newer(c)
+            if already is not None:
+                return already
+            try:
+                return _post_for_job(c, f"{_project_path(project)}/jobs/{job_id}/retry")
+            except gitlab.exceptions.GitlabError as e:
+                if e.response_code != 403:
+                    raise
+                job = _job(_read_job(c, project, job_id))
+                raise _Problem(
+                    f"GitLab cannot retry job {job.name} (#{job.id}) of {project}: it is "
+                    f"{job.status}, and only a failed or canceled job can run again; "
+                    f"see {job.web_url}"
+                ) from e
+
+        return await self._call(retry, _job_target(project, job_id), recover=newer)
 
     async def get_job(self, project: str, job_id: int) -> PipelineJob:
         """One job (`GET /projects/:id/jobs/:job_id`)."""
 
         def get(c: _Call) -> PipelineJob:
-            job = c.gl.projects.get(project, lazy=True).jobs.get(job_id, **c.opts())
-            return _job(job.attributes)
+            return _job(_read_job(c, project, job_id))
 
         return await self._call(get, _job_target(project, job_id))
 
@@ -958,6 +988,22 @@ def _pipeline_target(project: str, pipeline_id: int) -> _Target:
 
 def _job_target(project: str, job_id: int) -> _Target:
     return _Target(project, thing=f"job #{job_id} of {project}")
+
+
+def _read_job(c: _Call, project: str, job_id: int) -> dict[str, Any]:
+    attributes: dict[str, Any] = (
+        c.gl.projects.get(project, lazy=True).jobs.get(job_id, **c.opts()).attributes
+    )
+    return attributes
+
+
+def _post_for_job(c: _Call, path: str) -> PipelineJob:
+    """POST an action on a job (play, retry) and read the job GitLab answers with; posted
+    directly, since python-gitlab's ProjectJob.play() only returns the job in newer versions."""
+    answer = c.gl.http_post(path, **c.opts(repeat=False))
+    if not isinstance(answer, dict):
+        raise _Unreadable("not a job")
+    return _job(answer)
 
 
 def _unplayable(project: str, job: PipelineJob) -> str:

@@ -89,6 +89,23 @@ async def test_each_approved_step_plays_its_manual_job_until_complete(redis_url:
         } <= set(actions)
 
 
+async def test_promote_after_a_failed_job_runs_the_job_again(redis_url: str) -> None:
+    async with gitlab_deploy_bot(redis_url) as (bot, gitlab):
+        gitlab.fail_job("canary", project="acme/api", times=1)
+        await bot.driver.command("/deploy", "api 1.4.2", user="U0ALICE")
+        await eventually(lambda: "failed" in shown(bot), within=20, what="the failed step")
+        assert jobs(gitlab)["canary"] == "failed"
+        await bot.driver.command("/deploy", "promote api", user="U0ALICE")
+        await eventually(
+            lambda: "waiting for approval to go to 100%" in shown(bot),
+            within=20,
+            what="the canary job to run again",
+        )
+        assert jobs(gitlab)["canary"] == "success"
+        actions = [e.action for e in await bot.deps.store.audit_recent(50)]
+        assert "deploy.failed" in actions and "deploy.retried" in actions
+
+
 async def test_reject_plays_the_rollback_job(redis_url: str) -> None:
     async with gitlab_deploy_bot(redis_url) as (bot, gitlab):
         await bot.driver.command("/deploy", "api 1.4.2", user="U0ALICE")

@@ -20,6 +20,7 @@ from tests.servers import free_port
 
 STEP = 0.05  # seconds per runner move
 PLAYS = "*/jobs/*/play"
+RETRIES = "*/jobs/*/retry"
 # build runs by itself; canary and production wait for a person and block the stages after
 # them; rollback waits beside canary without blocking anything (allowed to fail, GitLab's
 # default for manual jobs).
@@ -101,6 +102,11 @@ def job_id(emu: GitLabEmulator, pipeline_id: int | None, name: str) -> int:
 def played(emu: GitLabEmulator) -> list[str]:
     """The job ids the play endpoint was asked to start, in order."""
     return [r.path.split("/")[-2] for r in emu.requests_to(PLAYS, "POST")]
+
+
+def retried(emu: GitLabEmulator) -> list[str]:
+    """The job ids the retry endpoint was asked to run again, in order."""
+    return [r.path.split("/")[-2] for r in emu.requests_to(RETRIES, "POST")]
 
 
 async def failure(call: Awaitable[Any]) -> IntegrationError:
@@ -241,6 +247,54 @@ async def test_play_that_keeps_failing_is_unavailable(
     error = await failure(gitlab.play_job("acme/api", job_id(emu, made["id"], "canary")))
     assert (error.message, error.retryable) == (UNAVAILABLE, True)
     assert statuses(emu, made["id"])["canary"] == "manual"
+
+
+async def failed_once(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> tuple[GitLabTarget, Rollout, int]:
+    """A rollout whose canary job failed (once: a retry succeeds); and that job's id."""
+    emu.fail_job("canary", project="acme/api", times=1)
+    t = target(gitlab)
+    r = await prepared(t)
+    await failure(t.apply(r, 0))
+    return t, r, job_id(emu, r.pipeline_id, "canary")
+
+
+async def test_retry_job_runs_a_failed_job_again_once(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    _, r, failed = await failed_once(gitlab, emu)
+    job = await gitlab.retry_job("acme/api", failed)
+    assert job.name == "canary" and job.id > failed
+    assert job_id(emu, r.pipeline_id, "canary") == job.id
+    again = await gitlab.retry_job("acme/api", failed)  # e.g. the promote job run again
+    assert again.id == job.id
+    assert retried(emu) == [str(failed)]
+
+
+async def test_retry_job_explains_a_job_that_cannot_run_again(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    emu.pipeline_step_seconds = None
+    made = emu.start_pipeline("acme/api")
+    emu.advance_pipelines(3)
+    canary = job_id(emu, made["id"], "canary")
+    error = await failure(gitlab.retry_job("acme/api", canary))
+    assert error.message == (
+        f"GitLab cannot retry job canary (#{canary}) of acme/api: it is manual, and only a "
+        f"failed or canceled job can run again; see {emu.url}/acme/api/-/jobs/{canary}"
+    )
+    assert statuses(emu, made["id"])["canary"] == "manual"
+
+
+async def test_a_retry_whose_answer_was_lost_is_not_repeated(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    _, r, failed = await failed_once(gitlab, emu)
+    emu.fail(504, times=1, path=RETRIES, after_handling=True)
+    job = await gitlab.retry_job("acme/api", failed)
+    assert job.id == job_id(emu, r.pipeline_id, "canary") and job.id > failed
+    assert retried(emu) == [str(failed)]  # the repeat found the new job
 
 
 # -- prepare -----------------------------------------------------------------------------------
@@ -527,3 +581,29 @@ async def test_the_newest_job_of_a_name_is_followed(
     await t.apply(r, 0)
     assert statuses(emu, r.pipeline_id)["canary"] == "success"
     assert played(emu) == [str(failed), str(retried)]
+
+
+async def test_a_failed_step_runs_again_only_when_a_person_asks(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    t, r, _ = await failed_once(gitlab, emu)
+    await failure(t.apply(r, 0))  # by itself (a repeat after a crash) a failure stays one
+    assert retried(emu) == []
+    await t.retry(r)  # /deploy promote
+    await t.apply(r, 0)
+    assert statuses(emu, r.pipeline_id)["canary"] == "success"
+    await t.retry(r)  # nothing failed now: nothing runs again
+    assert len(retried(emu)) == 1
+
+
+async def test_a_failed_rollback_runs_again_as_a_rollback(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    emu.fail_job("rollback", project="acme/api", times=1)
+    t = target(gitlab)
+    r = await prepared(t, ended_by="U0BOB")
+    await failure(t.revert(r))
+    await t.retry(r)
+    await t.revert(r)
+    assert statuses(emu, r.pipeline_id)["rollback"] == "success"
+    assert statuses(emu, r.pipeline_id)["canary"] in ("created", "manual")

@@ -8,7 +8,9 @@ None and the approval message shows the pipeline's jobs instead.
 
 Every call is safe to repeat, as DeployTarget asks: a job that is already under way is waited
 for and a finished one is not played again (GitLabClient.play_job never plays a job that has
-left `manual`, and this module only plays a job it has just read as `manual`).
+left `manual`, and this module only plays a job it has just read as `manual`). A failed job is
+run again only when a person asks (`/deploy promote`, `retry`), and only once: the retry is a
+newer job of the same name, which is the one waited for from then on.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from bot.deploys.targets import Snapshot, Unit
 from bot.errors import IntegrationError
 from integrations.gitlab import SYSTEM, GitLabPort, PipelineJob
 
-# A job in one of these has stopped for good without succeeding.
+# A job in one of these has stopped for good without succeeding; GitLab can run the first two
+# again (a skipped job runs once the earlier stage it waited for succeeds).
 _FAILED = frozenset({"failed", "canceled", "skipped"})
+_RETRYABLE = frozenset({"failed", "canceled"})
 _MAX_NAMES = 20  # job names listed when the wanted one is missing
 
 
@@ -80,6 +84,24 @@ class GitLabTarget:
         if job is None or rollout.pipeline_id is None:
             return
         await self._run(rollout, job, f"services.{self.name}.rollback_job")
+
+    async def retry(self, rollout: Rollout) -> None:
+        """Run the failed change's job again in GitLab (a new job of the same name), so that
+        `apply` or `revert` waits for the new one instead of finding the failure again."""
+        if rollout.ended_by is not None:  # a failed rollback is tried again as a rollback
+            name = self.service.rollback_job
+        elif rollout.target < len(self.service.steps):
+            name = self.service.steps[rollout.target].job
+        else:
+            return  # the service's steps changed since; apply says what is wrong
+        if name is None or rollout.pipeline_id is None:
+            return
+        jobs = await self.gitlab.pipeline_jobs(self.project, rollout.pipeline_id)
+        named = [j for j in jobs if j.name == name]
+        if named:
+            newest = max(named, key=lambda j: j.id)
+            if newest.status in _RETRYABLE:
+                await self.gitlab.retry_job(self.project, newest.id)
 
     async def snapshot(self, rollout: Rollout | None) -> Snapshot:
         """The jobs of the rollout's pipeline, oldest first, linked to the pipeline."""

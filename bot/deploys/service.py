@@ -24,6 +24,7 @@ from bot.deploys.rollout import (
     AWAITING,
     BUSY,
     COMPLETE,
+    FAILED,
     PROMOTING,
     Refused,
     Rollout,
@@ -270,6 +271,12 @@ class DeployService:
     async def promote(self, name: str, user: str, job_id: str) -> Reply:
         service = self.service(name)
         await self._require_deployer(user, "promote a deploy")
+        current = await self.store.load(name)
+        if current is not None and current.state == FAILED:
+            # Before the decision: a GitLab job that failed runs again, or GitLab's refusal is
+            # the answer and nothing changes. Done again if this job runs again: harmless,
+            # since a job is retried only while it is the newest of its name.
+            await self.target(name).retry(current)
         now = time.time()
 
         def decide(cur: Rollout | None) -> tuple[Rollout, str]:

@@ -54,6 +54,11 @@ class DeployTarget(Protocol):
         """Make the service run its stable version only (idempotent)."""
         ...
 
+    async def retry(self, rollout: Rollout) -> None:
+        """A person asked (`/deploy promote`) to try the failed change of `rollout` again: undo
+        whatever would make `apply` or `revert` fail the same way at once (idempotent)."""
+        ...
+
     async def snapshot(self, rollout: Rollout | None) -> Snapshot:
         """What runs, for the message and `/deploy status`."""
         ...
@@ -102,6 +107,9 @@ class DockerTarget:
 
     async def apply(self, rollout: Rollout, step: int) -> None:
         await self._scale(plan(rollout, step, self.service.replicas))
+
+    async def retry(self, rollout: Rollout) -> None:
+        pass  # applying the step again starts its containers again
 
     async def revert(self, rollout: Rollout) -> None:
         if rollout.stable is None:

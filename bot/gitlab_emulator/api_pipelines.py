@@ -1,5 +1,5 @@
-"""Pipelines and jobs: create, list, get, cancel, retry, jobs, variables, test report summary,
-and manual jobs (`POST /projects/:id/jobs/:job_id/play`)."""
+"""Pipelines and jobs: create, list, get, cancel, retry (a pipeline or one job), jobs, variables,
+test report summary, and manual jobs (`POST /projects/:id/jobs/:job_id/play`)."""
 
 from __future__ import annotations
 
@@ -300,6 +300,16 @@ async def play_job(request: web.Request) -> web.Response:
     return web.json_response(_job_json(request, state, pipeline, job))
 
 
+async def retry_job(request: web.Request) -> web.Response:
+    """Runs a failed or canceled job again: 201 with the new job; any other job is
+    `403 Job is not retryable`."""
+    state = request.app[STATE]
+    project = state.find_project(request.match_info["id"])
+    pipeline, job = state.ci.find_job(project.id, _id(request, "job_id"))
+    clone = state.ci.retry_job(pipeline, job, state.token_user.id)
+    return web.json_response(_job_json(request, state, pipeline, clone), status=201)
+
+
 def add_routes(app: web.Application) -> None:
     project = f"{API}/projects/{{id}}"
     one = f"{project}/pipelines/{{pipeline_id}}"
@@ -315,3 +325,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{project}/jobs", project_jobs)
     app.router.add_get(f"{project}/jobs/{{job_id}}", get_job)
     app.router.add_post(f"{project}/jobs/{{job_id}}/play", play_job)
+    app.router.add_post(f"{project}/jobs/{{job_id}}/retry", retry_job)

@@ -317,6 +317,21 @@ class CI:
             self._update(pipeline)
             self._wake(pipeline)
 
+    def retry_job(self, pipeline: PipelineRecord, job: JobRecord, user_id: int) -> JobRecord:
+        """Runs one failed or canceled job again as a new job (`POST /jobs/:id/retry`), as
+        GitLab does; any other job, or one retried already, is `403 Job is not retryable`."""
+        if job.status not in RETRYABLE or job.retried:
+            raise ApiError(403, {"message": "403 Forbidden - Job is not retryable"})
+        job.retried = True
+        clone = self._new_job(job.spec, job.stage_index, user_id, self.clock())
+        clone.retries_count = job.retries_count + 1
+        pipeline.jobs.append(clone)
+        self._tell(pipeline, clone)
+        self._process(pipeline)
+        self._update(pipeline)
+        self._wake(pipeline)
+        return clone
+
     def play(self, pipeline: PipelineRecord, job: JobRecord, user_id: int) -> None:
         """Starts a manual job (`POST /jobs/:id/play`); other jobs are not playable."""
         if job.status != "manual" or job.retried:
