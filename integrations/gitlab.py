@@ -219,10 +219,17 @@ class BuildsPort(Protocol):
         ...
 
     async def create_pipeline(
-        self, project: str, ref: str, variables: Mapping[str, str]
+        self,
+        project: str,
+        ref: str,
+        variables: Mapping[str, str],
+        *,
+        made_after: int | None = None,
     ) -> Pipeline:
         """Start a pipeline on a branch or tag with these variables; a repeat after a lost
-        answer returns the pipeline GitLab made rather than starting another."""
+        answer returns the pipeline GitLab made rather than starting another. `made_after`:
+        a pipeline id read before an earlier attempt (one a crash may have cut short); a
+        pipeline this bot started since, on `ref` with these variables, is returned instead."""
         ...
 
     async def get_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
@@ -261,6 +268,11 @@ class DeploysPort(Protocol):
 
     async def get_job(self, project: str, job_id: int) -> PipelineJob:
         """One job by its id."""
+        ...
+
+    async def newest_pipeline_id(self, project: str) -> int:
+        """The id of the project's newest pipeline, 0 when it has none: read before starting
+        one, it lets create_pipeline find that pipeline again after a crash."""
         ...
 
     async def retry_job(self, project: str, job_id: int) -> PipelineJob:
@@ -536,22 +548,28 @@ class GitLabClient:
         return await self._call(get, _Target(project))
 
     async def create_pipeline(
-        self, project: str, ref: str, variables: Mapping[str, str]
+        self,
+        project: str,
+        ref: str,
+        variables: Mapping[str, str],
+        *,
+        made_after: int | None = None,
     ) -> Pipeline:
-        """Start a pipeline (`POST /projects/:id/pipeline`); a retry never starts two."""
+        """Start a pipeline (`POST /projects/:id/pipeline`); a retry never starts two, nor
+        does a call given the `made_after` mark of an earlier attempt."""
         wanted = {str(k): str(v) for k, v in variables.items()}
         data: dict[str, Any] = {"ref": ref}
         if wanted:
             data["variables"] = [{"key": k, "value": v} for k, v in wanted.items()]
-        mark: list[int] = []  # the newest pipeline id before the POST, once known
+        # The newest pipeline id before the POST, once known.
+        mark: list[int] = [made_after] if made_after is not None else []
 
         def create(c: _Call) -> Pipeline:
             pipelines = c.gl.projects.get(project, lazy=True).pipelines
+            if made_after is not None and (found := made_already(c)) is not None:
+                return found
             if not mark:
-                newest = pipelines.list(
-                    order_by="id", sort="desc", per_page=1, get_all=False, **c.opts()
-                )
-                mark.append(int(newest[0].get_id() or 0) if newest else 0)
+                mark.append(_newest_pipeline_id(c, project))
             made = pipelines.create(data, **c.opts(repeat=False))
             return _pipeline(made.attributes, project)
 
@@ -581,6 +599,10 @@ class GitLabClient:
 
         target = _Target(project, refused=f"GitLab refused to start a pipeline on `{ref}`")
         return await self._call(create, target, recover=made_already)
+
+    async def newest_pipeline_id(self, project: str) -> int:
+        """`GET .../pipelines?order_by=id&sort=desc&per_page=1`; 0 when there is none."""
+        return await self._call(lambda c: _newest_pipeline_id(c, project), _Target(project))
 
     async def get_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
         """One pipeline (`GET /projects/:id/pipelines/:pipeline_id`)."""
@@ -988,6 +1010,12 @@ def _pipeline_target(project: str, pipeline_id: int) -> _Target:
 
 def _job_target(project: str, job_id: int) -> _Target:
     return _Target(project, thing=f"job #{job_id} of {project}")
+
+
+def _newest_pipeline_id(c: _Call, project: str) -> int:
+    pipelines = c.gl.projects.get(project, lazy=True).pipelines
+    newest = pipelines.list(order_by="id", sort="desc", per_page=1, get_all=False, **c.opts())
+    return int(newest[0].get_id() or 0) if newest else 0
 
 
 def _read_job(c: _Call, project: str, job_id: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -83,8 +84,8 @@ def target(gitlab: GitLabPort, step_timeout: float = 10.0, **fields: Any) -> Git
 async def prepared(t: GitLabTarget, **fields: Any) -> Rollout:
     """A rollout with its pipeline made, as the rollout logic records prepare's fields."""
     r = rollout(**fields)
-    made = await t.prepare(r)
-    r.pipeline_id, r.pipeline_url = made["pipeline_id"], made["pipeline_url"]
+    while made := await t.prepare(r):
+        r = replace(r, **made)
     return r
 
 
@@ -306,14 +307,35 @@ async def test_prepare_makes_one_pipeline_with_the_version(
     emu.add_branch("acme/api", "release")
     t = target(gitlab, ref="release")
     r = rollout("2.0.0-rc.1")
+    mark = await t.prepare(r)  # first the mark: nothing is started yet
+    assert mark == {"pipeline_mark": 0} and emu.pipelines("acme/api") == []
+    r = replace(r, **mark)
     made = await t.prepare(r)
     [pipeline] = emu.pipelines("acme/api")
     assert made == {"pipeline_id": pipeline["id"], "pipeline_url": pipeline["web_url"]}
     assert (pipeline["ref"], pipeline["source"]) == ("release", "api")
     assert emu.ci.pipelines[pipeline["id"]].variables == [("VERSION", "2.0.0-rc.1", "env_var")]
-    r.pipeline_id, r.pipeline_url = made["pipeline_id"], made["pipeline_url"]
-    assert await t.prepare(r) == {}
+    assert await t.prepare(replace(r, **made)) == {}
     assert len(emu.pipelines("acme/api")) == 1
+
+
+async def test_prepare_after_a_crash_finds_the_pipeline_it_made(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    emu.pipeline_step_seconds = None
+    older = emu.start_pipeline("acme/api")  # someone else's, before the rollout
+    t = target(gitlab)
+    r = rollout()
+    r = replace(r, **await t.prepare(r))
+    assert r.pipeline_mark == older["id"]
+    made = await t.prepare(r)
+    # The process dies before recording the pipeline; the step runs again from the mark.
+    again = await t.prepare(r)
+    assert again == made
+    assert sorted(p["id"] for p in emu.pipelines("acme/api")) == [older["id"], made["pipeline_id"]]
+    # Another version is another pipeline, even from the same mark.
+    other = await t.prepare(replace(r, version="1.4.3"))
+    assert other["pipeline_id"] not in (older["id"], made["pipeline_id"])
 
 
 async def test_prepare_without_a_ref_uses_the_default_branch() -> None:
@@ -322,8 +344,7 @@ async def test_prepare_without_a_ref_uses_the_default_branch() -> None:
     async with emulator.serve() as url:
         client = GitLabClient(url, emulator.token)
         try:
-            r = rollout()
-            made = await target(client, ref=None).prepare(r)
+            made = vars(await prepared(target(client, ref=None)))
         finally:
             await client.close()
     [pipeline] = emulator.pipelines("acme/api")

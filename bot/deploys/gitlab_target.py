@@ -60,12 +60,17 @@ class GitLabTarget:
         return None  # a pipeline says what it did, not what runs now
 
     async def prepare(self, rollout: Rollout) -> dict[str, Any]:
-        """The rollout's pipeline, once: on the service's ref (else the default branch)."""
+        """The rollout's pipeline, once: on the service's ref (else the default branch).
+
+        In two calls: the first records the project's newest pipeline id, the second makes
+        the pipeline, or finds the one made after that mark by a call a crash cut short."""
         if rollout.pipeline_id is not None:
             return {}
+        if rollout.pipeline_mark is None:
+            return {"pipeline_mark": await self.gitlab.newest_pipeline_id(self.project)}
         ref = self.service.ref or await self.gitlab.default_branch(self.project)
         pipeline = await self.gitlab.create_pipeline(
-            self.project, ref, {"VERSION": rollout.version}
+            self.project, ref, {"VERSION": rollout.version}, made_after=rollout.pipeline_mark
         )
         return {"pipeline_id": pipeline.id, "pipeline_url": pipeline.web_url}
 

@@ -78,6 +78,9 @@ class Rollout:
     ended_by: str | None = None  # who rejected or rolled back
     pipeline_id: int | None = None  # GitLab deployer
     pipeline_url: str | None = None
+    # The project's newest pipeline id before the rollout's was made: after a crash between
+    # making the pipeline and recording it, the pipeline is found again, not made twice.
+    pipeline_mark: int | None = None
     tries: int = 0  # times the engine was asked to change; part of the step job's id
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per applied step
     # Thread replies and audit entries decided with a change and not yet sent: stored in the

@@ -345,11 +345,8 @@ class DeployService:
         service = self.service(name)
         now = time.time
         try:
-            fields = await target.prepare(r)
-            if fields:
-                r, _ = await self.store.change(
-                    name, _only(r.id, lambda cur: replace(cur, **fields))
-                )
+            while fields := await target.prepare(r):
+                r = await self._record(r, fields)
             if r.state == PROMOTING:
                 await target.apply(r, r.target)
             else:
@@ -401,6 +398,11 @@ class DeployService:
                 return b, None
 
             await self._quietly(name, back)
+
+    async def _record(self, r: Rollout, fields: dict[str, Any]) -> Rollout:
+        """Store what the target's prepare found out (e.g. the pipeline) on the rollout."""
+        changed, _ = await self.store.change(r.service, _only(r.id, lambda c: replace(c, **fields)))
+        return changed
 
     async def _restore(self, r: Rollout) -> None:
         """An awaiting rollout whose engine drifted (a crash mid-step, a removed container):

@@ -43,7 +43,8 @@ class DeployTarget(Protocol):
 
     async def prepare(self, rollout: Rollout) -> dict[str, Any]:
         """Whatever a rollout needs before its first step (e.g. a pipeline with VERSION); the
-        fields to record on the rollout. Called before every step; returns {} once done."""
+        fields to record on the rollout. Called before every step, and again after each
+        record, until it returns {}."""
         ...
 
     async def apply(self, rollout: Rollout, step: int) -> None:
