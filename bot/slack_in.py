@@ -197,6 +197,19 @@ def form_request(
     return request
 
 
+def _signed(verifier: SignatureVerifier, text: str, headers: Mapping[str, str]) -> bool:
+    try:
+        return verifier.is_valid(
+            text,
+            headers.get("X-Slack-Request-Timestamp", "0"),
+            headers.get("X-Slack-Signature", ""),
+        )
+    except (ValueError, TypeError):
+        # slack-sdk raises on a timestamp that is not a number (int()) and on a signature
+        # with non-ASCII characters (hmac.compare_digest): neither is Slack's.
+        return False
+
+
 def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
     """The aiohttp handler for POST /slack/events.
 
@@ -215,11 +228,7 @@ def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
         except UnicodeDecodeError:
             return web.Response(status=400, text="The request body is not UTF-8.\n")
         headers = request.headers
-        if verifier is None or not verifier.is_valid(
-            text,
-            headers.get("X-Slack-Request-Timestamp", "0"),
-            headers.get("X-Slack-Signature", ""),
-        ):
+        if verifier is None or not _signed(verifier, text, headers):
             return web.json_response({"error": "invalid request"}, status=401)  # Bolt's answer
         # Not request.content_type: it parses the header with the email package, which costs
         # more than the rest of this check.

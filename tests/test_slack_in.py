@@ -45,7 +45,9 @@ async def test_bad_signature_stale_timestamp_and_missing_headers_get_401(redis_u
         bad = dict(good, **{"X-Slack-Signature": "v0=" + "0" * 64})
         stale_ts = now - 600
         stale = bot.driver.sign(body, stale_ts)
-        for headers in (bad, stale, {}):
+        not_a_time = dict(good, **{"X-Slack-Request-Timestamp": "yesterday"})
+        not_ascii = dict(good, **{"X-Slack-Signature": "v0=" + "é" * 64})
+        for headers in (bad, stale, not_a_time, not_ascii, {}):
             resp = await bot.driver.send_raw(body, headers=headers, sign=False)
             assert resp.status == 401, headers
         await asyncio.sleep(0.2)
