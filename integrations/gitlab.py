@@ -634,12 +634,10 @@ class GitLabClient:
         """The pipeline's jobs without the retried ones (`GET .../pipelines/:id/jobs`), oldest
         first."""
 
-        def jobs(c: _Call) -> list[PipelineJob]:
-            path = f"{_project_path(project)}/pipelines/{pipeline_id}/jobs"
-            found = c.gl.http_list(path, query_data={"per_page": 100}, get_all=True, **c.opts())
-            return sorted((_job(j) for j in _dicts(found)), key=lambda j: j.id)
-
-        return await self._call(jobs, _pipeline_target(project, pipeline_id))
+        return await self._call(
+            lambda c: _pipeline_jobs(c, project, pipeline_id),
+            _pipeline_target(project, pipeline_id),
+        )
 
     async def cancel_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
         """Cancel it (`POST .../pipelines/:id/cancel`); a finished pipeline stays as it is."""
@@ -703,11 +701,10 @@ class GitLabClient:
 
         def newer(c: _Call) -> PipelineJob | None:
             job = _read_job(c, project, job_id)
-            pipeline = job.get("pipeline") or {}
-            path = f"{_project_path(project)}/pipelines/{pipeline.get('id')}/jobs"
-            found = c.gl.http_list(path, query_data={"per_page": 100}, get_all=True, **c.opts())
-            later = [j for j in map(_job, _dicts(found)) if j.name == job["name"] and j.id > job_id]
-            return max(later, key=lambda j: j.id) if later else None
+            pipeline_id = int((job.get("pipeline") or {}).get("id", 0))
+            jobs = _pipeline_jobs(c, project, pipeline_id)
+            later = [j for j in jobs if j.name == job["name"] and j.id > job_id]
+            return later[-1] if later else None  # oldest first: the last is the newest
 
         def retry(c: _Call) -> PipelineJob:
             already = newer(c)
@@ -1016,6 +1013,13 @@ def _newest_pipeline_id(c: _Call, project: str) -> int:
     pipelines = c.gl.projects.get(project, lazy=True).pipelines
     newest = pipelines.list(order_by="id", sort="desc", per_page=1, get_all=False, **c.opts())
     return int(newest[0].get_id() or 0) if newest else 0
+
+
+def _pipeline_jobs(c: _Call, project: str, pipeline_id: int) -> list[PipelineJob]:
+    """The pipeline's jobs without the retried ones, oldest first."""
+    path = f"{_project_path(project)}/pipelines/{pipeline_id}/jobs"
+    found = c.gl.http_list(path, query_data={"per_page": 100}, get_all=True, **c.opts())
+    return sorted((_job(j) for j in _dicts(found)), key=lambda j: j.id)
 
 
 def _read_job(c: _Call, project: str, job_id: int) -> dict[str, Any]:

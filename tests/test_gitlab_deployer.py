@@ -110,6 +110,15 @@ def retried(emu: GitLabEmulator) -> list[str]:
     return [r.path.split("/")[-2] for r in emu.requests_to(RETRIES, "POST")]
 
 
+def canary_waiting(emu: GitLabEmulator) -> tuple[int, int]:
+    """A pipeline started by hand and moved by hand until its canary job waits for a person
+    (build pending, running, success); (pipeline id, canary job id)."""
+    emu.pipeline_step_seconds = None
+    made = emu.start_pipeline("acme/api")
+    emu.advance_pipelines(3)
+    return made["id"], job_id(emu, made["id"], "canary")
+
+
 async def failure(call: Awaitable[Any]) -> IntegrationError:
     with pytest.raises(IntegrationError) as caught:
         await call
@@ -148,19 +157,16 @@ async def test_get_job_reads_one_job(gitlab: GitLabClient, emu: GitLabEmulator) 
 
 
 async def test_play_job_starts_a_manual_job_once(gitlab: GitLabClient, emu: GitLabEmulator) -> None:
-    emu.pipeline_step_seconds = None
-    made = emu.start_pipeline("acme/api")
-    emu.advance_pipelines(3)  # build pending, running, success: canary waits for a person
-    canary = job_id(emu, made["id"], "canary")
-    assert statuses(emu, made["id"])["canary"] == "manual"
+    pipeline_id, canary = canary_waiting(emu)
+    assert statuses(emu, pipeline_id)["canary"] == "manual"
     job = await gitlab.play_job("acme/api", canary)
     assert (job.id, job.status) == (canary, "pending")
-    assert statuses(emu, made["id"])["canary"] == "pending"
+    assert statuses(emu, pipeline_id)["canary"] == "pending"
     assert played(emu) == [str(canary)]
     again = await gitlab.play_job("acme/api", canary)  # e.g. after a crash
     assert (again.id, again.status) == (canary, "pending")
     emu.advance_pipelines(2)
-    assert statuses(emu, made["id"])["canary"] == "success"
+    assert statuses(emu, pipeline_id)["canary"] == "success"
     finished = await gitlab.play_job("acme/api", canary)  # GitLab would run it again
     assert finished.status == "success"
     assert played(emu) == [str(canary)]
@@ -185,10 +191,7 @@ async def test_play_job_explains_a_job_that_cannot_be_played(
 async def test_play_job_maps_gitlabs_unplayable_job(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    emu.pipeline_step_seconds = None
-    made = emu.start_pipeline("acme/api")
-    emu.advance_pipelines(3)
-    canary = job_id(emu, made["id"], "canary")
+    pipeline_id, canary = canary_waiting(emu)
     emu.fail(400, path=PLAYS, body={"message": "400 Bad request - Unplayable Job"})
     error = await failure(gitlab.play_job("acme/api", canary))
     assert error.message == (
@@ -196,16 +199,13 @@ async def test_play_job_maps_gitlabs_unplayable_job(
         f"Job); see {emu.url}/acme/api/-/jobs/{canary}"
     )
     assert "glpat" not in str(error)
-    assert statuses(emu, made["id"])["canary"] == "manual"
+    assert statuses(emu, pipeline_id)["canary"] == "manual"
 
 
 async def test_play_job_refused_because_someone_else_played_it_returns_the_job(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    emu.pipeline_step_seconds = None
-    made = emu.start_pipeline("acme/api")
-    emu.advance_pipelines(3)
-    canary = job_id(emu, made["id"], "canary")
+    _, canary = canary_waiting(emu)
     # The job is started (by a person, between our read and our play), then ours is refused.
     emu.fail(400, times=1, path=PLAYS, after_handling=True, body={"message": "Unplayable Job"})
     job = await gitlab.play_job("acme/api", canary)
@@ -215,10 +215,7 @@ async def test_play_job_refused_because_someone_else_played_it_returns_the_job(
 async def test_play_whose_answer_was_lost_is_not_repeated(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    emu.pipeline_step_seconds = None
-    made = emu.start_pipeline("acme/api")
-    emu.advance_pipelines(3)
-    canary = job_id(emu, made["id"], "canary")
+    _, canary = canary_waiting(emu)
     emu.fail(504, times=1, path=PLAYS, after_handling=True)
     job = await gitlab.play_job("acme/api", canary)
     assert (job.id, job.status) == (canary, "pending")
@@ -228,10 +225,7 @@ async def test_play_whose_answer_was_lost_is_not_repeated(
 async def test_play_after_a_5xx_that_did_not_play_plays_it(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    emu.pipeline_step_seconds = None
-    made = emu.start_pipeline("acme/api")
-    emu.advance_pipelines(3)
-    canary = job_id(emu, made["id"], "canary")
+    _, canary = canary_waiting(emu)
     emu.fail(502, times=1, path=PLAYS)
     job = await gitlab.play_job("acme/api", canary)
     assert job.status == "pending"
@@ -241,13 +235,11 @@ async def test_play_after_a_5xx_that_did_not_play_plays_it(
 async def test_play_that_keeps_failing_is_unavailable(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    emu.pipeline_step_seconds = None
-    made = emu.start_pipeline("acme/api")
-    emu.advance_pipelines(3)
+    pipeline_id, canary = canary_waiting(emu)
     emu.fail(500, path=PLAYS)
-    error = await failure(gitlab.play_job("acme/api", job_id(emu, made["id"], "canary")))
+    error = await failure(gitlab.play_job("acme/api", canary))
     assert (error.message, error.retryable) == (UNAVAILABLE, True)
-    assert statuses(emu, made["id"])["canary"] == "manual"
+    assert statuses(emu, pipeline_id)["canary"] == "manual"
 
 
 async def failed_once(
@@ -276,16 +268,13 @@ async def test_retry_job_runs_a_failed_job_again_once(
 async def test_retry_job_explains_a_job_that_cannot_run_again(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    emu.pipeline_step_seconds = None
-    made = emu.start_pipeline("acme/api")
-    emu.advance_pipelines(3)
-    canary = job_id(emu, made["id"], "canary")
+    pipeline_id, canary = canary_waiting(emu)
     error = await failure(gitlab.retry_job("acme/api", canary))
     assert error.message == (
         f"GitLab cannot retry job canary (#{canary}) of acme/api: it is manual, and only a "
         f"failed or canceled job can run again; see {emu.url}/acme/api/-/jobs/{canary}"
     )
-    assert statuses(emu, made["id"])["canary"] == "manual"
+    assert statuses(emu, pipeline_id)["canary"] == "manual"
 
 
 async def test_a_retry_whose_answer_was_lost_is_not_repeated(

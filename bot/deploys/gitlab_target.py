@@ -94,19 +94,16 @@ class GitLabTarget:
         """Run the failed change's job again in GitLab (a new job of the same name), so that
         `apply` or `revert` waits for the new one instead of finding the failure again."""
         if rollout.ended_by is not None:  # a failed rollback is tried again as a rollback
-            name = self.service.rollback_job
+            name, setting = self.service.rollback_job, f"services.{self.name}.rollback_job"
         elif rollout.target < len(self.service.steps):
-            name = self.service.steps[rollout.target].job
+            name, setting = self.service.steps[rollout.target].job, f"services.{self.name}.steps"
         else:
             return  # the service's steps changed since; apply says what is wrong
         if name is None or rollout.pipeline_id is None:
-            return
-        jobs = await self.gitlab.pipeline_jobs(self.project, rollout.pipeline_id)
-        named = [j for j in jobs if j.name == name]
-        if named:
-            newest = max(named, key=lambda j: j.id)
-            if newest.status in _RETRYABLE:
-                await self.gitlab.retry_job(self.project, newest.id)
+            return  # nothing GitLab ran; apply or revert starts afresh
+        newest = await self._find(rollout, name, setting)
+        if newest.status in _RETRYABLE:
+            await self.gitlab.retry_job(self.project, newest.id)
 
     async def snapshot(self, rollout: Rollout | None) -> Snapshot:
         """The jobs of the rollout's pipeline, oldest first, linked to the pipeline."""
