@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError, log_unexpected
@@ -69,10 +67,8 @@ class _SlashRoute:
     inline: frozenset[str]
 
 
-# Each Bolt app's slash commands, for store_before_routing.
+# Each Bolt app's slash commands, for send_slash_job.
 _ROUTES: weakref.WeakKeyDictionary[AsyncApp, dict[str, _SlashRoute]] = weakref.WeakKeyDictionary()
-# The Bolt context key of a job sent to Redis before Bolt routed the request.
-_SENT = "opsloop_sent"
 
 
 def add_slash_command(
@@ -87,11 +83,7 @@ def add_slash_command(
     `inline` (args["sub"]) run in the ack path instead."""
     _ROUTES.setdefault(app, {})[command] = _SlashRoute(parse, job, frozenset(inline or ()))
 
-    async def handle(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        sent: Sent | None = context.pop(_SENT, None)
-        if sent is not None:  # parsed and on its way to Redis already
-            await _ack_once_stored(deps, ack, job, sent.reply())
-            return
+    async def handle(ack: AsyncAck, body: dict[str, Any]) -> None:
         try:
             args = parse(str(body.get("text", "")).strip())
             if inline and args.get("sub") in inline:
@@ -124,41 +116,38 @@ def _slash_job(body: dict[str, Any], args: dict[str, Any]) -> tuple[str, dict[st
     }
 
 
-def store_before_routing(app: AsyncApp, deps: Deps, form: dict[str, str]) -> dict[str, Any]:
-    """Send a slash command's job to Redis before Bolt routes the request; returns the Bolt
-    context for the request (empty when nothing was sent). The caller has checked the
-    request's signature.
+@dataclass(frozen=True)
+class EarlyJob:
+    """A slash command's job sent to Redis at the HTTP boundary, Redis's answer pending."""
 
-    Bolt builds its request, runs its middleware and matches listeners in about the time Redis
-    takes to store the job, so sending it first hides most of the round trip: the listener then
-    finds the job stored, or nearly, and acks. The parse and the job are not repeated by the
-    listener, so this costs nothing when other requests keep the process busy meanwhile.
-    Nothing is sent that the listener would not have enqueued itself: input the parser refuses
-    and inline subcommands are left to the listener, and so is anything that fails here, where
-    it fails again and is answered. The listener still waits for Redis's answer before acking,
-    so an ack still means stored.
+    job: str
+    sent: Sent
+
+
+def send_slash_job(app: AsyncApp, deps: Deps, form: dict[str, str]) -> EarlyJob | None:
+    """Send a slash command's job to Redis without Bolt; None when the listener must do it.
+    The caller has checked the request's signature.
+
+    For a command whose job is all it needs, Bolt's dispatch (its request object, middleware,
+    listener matching and ack) decides nothing: the ack is empty once Redis has the job. Done
+    here, the request costs what storing the job costs. Nothing is sent that the listener
+    would not have enqueued itself: input the parser refuses and inline subcommands are left to
+    the listener, and so is anything that fails here, where it fails again and is answered.
+    A Bolt middleware does not see the commands sent here: return None for those it must see.
     """
     route = _ROUTES.get(app, {}).get(form.get("command", ""))
     if route is None:
-        return {}
+        return None
     try:
         args = route.parse(form.get("text", "").strip())
         if args.get("sub") in route.inline:
-            return {}
+            return None
         job_id, payload = _slash_job(form, args)
         sent = deps.queue.send(route.job, payload, job_id=job_id)
     except Exception:
-        return {}  # the listener does the same again and answers whatever went wrong
+        return None  # the listener does the same again and answers whatever went wrong
     # None: no Redis connection is open yet; the listener opens one.
-    return {_SENT: sent} if sent is not None else {}
-
-
-def forget_unrouted(request: AsyncBoltRequest) -> None:
-    """A job sent early whose listener never ran (Bolt failed before it): it stays queued, and
-    its reply is nobody's to wait for."""
-    sent: Sent | None = request.context.pop(_SENT, None)
-    if sent is not None:
-        sent.discard()
+    return EarlyJob(route.job, sent) if sent is not None else None
 
 
 def add_action(app: AsyncApp, deps: Deps, action_id: str, job: str) -> None:
@@ -205,42 +194,42 @@ def add_message_shortcut(app: AsyncApp, deps: Deps, callback_id: str, job: str) 
 async def _enqueue_then_ack(
     deps: Deps, ack: AsyncAck, job: str, job_id: str, payload: dict[str, Any]
 ) -> None:
-    await _ack_once_stored(deps, ack, job, deps.queue.enqueue(job, payload, job_id=job_id))
+    answer = await stored_ack(deps, job, deps.queue.enqueue(job, payload, job_id=job_id))
+    await ack(**answer) if answer else await ack()
 
 
-async def _ack_once_stored(deps: Deps, ack: AsyncAck, job: str, storing: Awaitable[Any]) -> None:
-    """Ack once `storing` (truthy: a new job, falsy: a duplicate) says the job is in Redis."""
+async def stored_ack(deps: Deps, job: str, storing: Awaitable[Any]) -> dict[str, Any] | None:
+    """The ack's body once `storing` (truthy: a new job, falsy: a duplicate) says the job is in
+    Redis: None (an empty ack) when it is, a message saying why when it is not."""
     try:
         fresh = await storing
     except Unconfirmed as e:
         # The command may sit in Redis's socket buffer and still be stored: say so honestly.
         log.warning("Redis did not confirm storing %s within %g s", job, e.seconds)
-        await ack(
-            response_type="ephemeral",
-            text=(
+        return {
+            "response_type": "ephemeral",
+            "text": (
                 f":warning: opsloop's Redis did not confirm storing this request within "
                 f"{e.seconds:g} s, so opsloop cannot tell yet whether it will run. If it "
                 "was stored, its answer will appear here once Redis is back; wait for it "
                 "before trying again."
             ),
-        )
-        return
+        }
     except Exception as e:
         # Redis is away: say so now rather than acking work that was not stored.
         ref = log_unexpected(e, f"enqueueing {job}")
-        await ack(
-            response_type="ephemeral",
-            text=(
+        return {
+            "response_type": "ephemeral",
+            "text": (
                 ":x: opsloop could not store this request (its Redis is not answering, "
                 f"reference `{ref}`). Nothing was done; try again in a minute."
             ),
-        )
-        return
+        }
     if fresh:
         deps.metrics.enqueued(job).inc()
     else:
         deps.metrics.duplicate("slack").inc()
-    await ack()
+    return None
 
 
 async def send_reply(deps: Deps, reply: Reply, response_url: str, channel: str, user: str) -> None:

@@ -7,12 +7,16 @@ stored. Bolt then runs the listener inline
 (`process_before_response=True`): our listeners only enqueue and ack, so the answer goes out as
 soon as the job is stored, instead of after Bolt's default 10 ms ack polling.
 
-A slash command's form is parsed here, once, and handed to Bolt parsed: Bolt's own parse takes
-any form body containing the word "payload" for an interactive payload and, finding no
-`payload` field, makes it empty, so `/task Check the payload size` would match no listener and
-fail with a 404. With the form in hand, a signed slash command's job is sent to Redis before
-Bolt even builds its request (`bot.durable.store_before_routing`), so that Redis stores it
-while Bolt works; the listener still acks only once Redis has confirmed it.
+A slash command's form is parsed here, once: Bolt's own parse takes any form body containing
+the word "payload" for an interactive payload and, finding no `payload` field, makes it empty,
+so `/task Check the payload size` would match no listener and fail with a 404. With the form in
+hand, a signed slash command whose work is all in its job is answered here without Bolt
+(`bot.durable.send_slash_job`): its job is stored, and the ack is empty once Redis confirms it,
+as the listener's would be. Bolt's dispatch would decide nothing for such a request, and
+skipping it is most of what brings the ack's cost down to a bare Bolt app's (README, "Ack
+latency"). Everything else goes through Bolt: clicks, modals, events,
+commands answered in the ack (bad input, inline subcommands), and a command arriving before the
+Redis connection is open.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
-from bot.durable import forget_unrouted, store_before_routing
+from bot.durable import send_slash_job, stored_ack
 from bot.errors import log_unexpected
 from bot.replies import unexpected_error
 
@@ -178,7 +182,6 @@ def form_request(
     form: dict[str, str],
     query: str,
     headers: Mapping[str, str],
-    context: dict[str, Any],
 ) -> AsyncBoltRequest:
     """Bolt's request for a form body parsed already (a slash command).
 
@@ -189,7 +192,6 @@ def form_request(
         body=form,
         query=query,
         headers=headers,  # type: ignore[arg-type]  # Bolt reads headers through .items()
-        context=context,
         mode="socket_mode",
     )
     request.raw_body = text
@@ -210,12 +212,35 @@ def _signed(verifier: SignatureVerifier, text: str, headers: Mapping[str, str]) 
         return False
 
 
+def _empty_ack() -> web.Response:
+    """Bolt's answer to `await ack()`, as its aiohttp adapter writes it."""
+    return web.Response(status=200, body=b"", content_type="text/plain")
+
+
+async def _dispatch(
+    bolt: AsyncApp, text: str, form: dict[str, str] | None, query: str, headers: Mapping[str, str]
+) -> web.StreamResponse:
+    """Bolt's answer to a request; 503 if Bolt itself fails (listeners' errors are answered by
+    the app's error handler)."""
+    if form is not None:
+        bolt_request = form_request(text, form, query, headers)
+    else:
+        # As Bolt's own aiohttp adapter does: Bolt reads headers through .items().
+        bolt_request = AsyncBoltRequest(body=text, query=query, headers=headers)  # type: ignore[arg-type]
+    try:
+        bolt_response = await bolt.async_dispatch(bolt_request)
+    except Exception as e:
+        ref = log_unexpected(e, "Slack request dispatch")
+        return web.Response(status=503, text=f"opsloop could not handle this ({ref}).\n")
+    return await to_aiohttp_response(bolt_response)
+
+
 def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
     """The aiohttp handler for POST /slack/events.
 
-    It checks the signature, as Bolt's own check would (Bolt's is turned off, so that a slash
-    command stored before Bolt routes it is not checked twice): 401 on a bad, stale or missing
-    one. Without a signing secret (a Socket Mode deployment) every request here gets a 401.
+    It checks the signature, as Bolt's own check would (Bolt's is turned off, since a slash
+    command answered here never reaches Bolt): 401 on a bad, stale or missing one. Without a
+    signing secret (a Socket Mode deployment) every request here gets a 401.
     """
     secret = deps.settings.secret("slack_signing_secret")
     verifier = SignatureVerifier(secret) if secret else None
@@ -236,24 +261,14 @@ def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
         problem, kind, form = inspect_body(text, content_type)
         if problem:
             return web.Response(status=400, text=f"Malformed Slack request: {problem}.\n")
-        if form is not None:
-            early = store_before_routing(bolt, deps, form)
-            bolt_request = form_request(text, form, request.query_string, headers, early)
+        early = send_slash_job(bolt, deps, form) if form is not None else None
+        response: web.StreamResponse
+        if early is not None:
+            answer = await stored_ack(deps, early.job, early.sent.reply())
+            # As Bolt answers an empty ack, or an ack with a message.
+            response = web.json_response(answer) if answer else _empty_ack()
         else:
-            bolt_request = AsyncBoltRequest(
-                body=text,
-                query=request.query_string,
-                # As Bolt's own aiohttp adapter does: Bolt reads headers through .items().
-                headers=headers,  # type: ignore[arg-type]
-            )
-        try:
-            bolt_response = await bolt.async_dispatch(bolt_request)
-        except Exception as e:
-            ref = log_unexpected(e, "Slack request dispatch")
-            return web.Response(status=503, text=f"opsloop could not handle this ({ref}).\n")
-        finally:
-            forget_unrouted(bolt_request)
-        response = await to_aiohttp_response(bolt_response)
+            response = await _dispatch(bolt, text, form, request.query_string, headers)
         deps.metrics.ack(kind).observe(time.perf_counter() - started)
         return response
 

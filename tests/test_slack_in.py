@@ -33,10 +33,27 @@ async def test_ops_help_is_acked_then_answered_by_a_job(redis_url: str) -> None:
         assert len(calls) == 1 and calls[0].ok
 
 
+async def test_every_command_is_acked_alike_before_and_after_redis_is_connected(
+    redis_url: str,
+) -> None:
+    # The first command opens the Redis connection and goes through Bolt's listener; later
+    # ones are stored and answered at the boundary. Slack must not tell them apart.
+    async with running_bot(redis_url, worker=False) as bot:
+        answers = [
+            await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
+            for _ in range(3)
+        ]
+        assert [(a.status, a.body) for a in answers] == [(200, "")] * 3
+        assert await bot.deps.store.queue_depth() == 3
+        bad = await bot.driver.command("/ops", "audit lots", user="U0ALICE", channel="C0GENERAL")
+        assert bad.status == 200 and "/ops audit" in bad.json["text"]
+        assert await bot.deps.store.queue_depth() == 3
+
+
 async def test_bad_signature_stale_timestamp_and_missing_headers_get_401(redis_url: str) -> None:
     async with running_bot(redis_url, worker=False) as bot:
-        # One good command first: from then on jobs are sent to Redis before Bolt routes the
-        # request, and a request Bolt refuses must still store nothing.
+        # One good command first: from then on a command's job is stored at the boundary,
+        # without Bolt, and a refused request must still store nothing.
         resp = await bot.driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")
         assert resp.status == 200 and await bot.deps.store.queue_depth() == 1
         body = urlencode({"command": "/ops", "text": "help", "user_id": "U0ALICE"}).encode()
