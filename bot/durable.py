@@ -12,7 +12,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
@@ -28,7 +28,7 @@ from bot.slack_requests import (
     ViewRequest,
     delivery_id,
 )
-from bot.store.batching import Sent, Unconfirmed
+from bot.store.batching import Unconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class _SlashRoute:
     inline: frozenset[str]
 
 
-# Each Bolt app's slash commands, for send_slash_job.
+# Each Bolt app's slash commands, for job_without_bolt.
 _ROUTES: weakref.WeakKeyDictionary[AsyncApp, dict[str, _SlashRoute]] = weakref.WeakKeyDictionary()
 
 
@@ -116,24 +116,24 @@ def _slash_job(body: dict[str, Any], args: dict[str, Any]) -> tuple[str, dict[st
     }
 
 
-@dataclass(frozen=True)
-class EarlyJob:
-    """A slash command's job sent to Redis at the HTTP boundary, Redis's answer pending."""
+class SlashJob(NamedTuple):
+    """A slash command's durable job, ready to store."""
 
-    job: str
-    sent: Sent
+    function: str
+    job_id: str
+    payload: dict[str, Any]
 
 
-def send_slash_job(app: AsyncApp, deps: Deps, form: dict[str, str]) -> EarlyJob | None:
-    """Send a slash command's job to Redis without Bolt; None when the listener must do it.
-    The caller has checked the request's signature.
+def job_without_bolt(app: AsyncApp, form: dict[str, str]) -> SlashJob | None:
+    """The job of a slash command that needs nothing from Bolt; None when Bolt's listener
+    must handle the command. The caller has checked the request's signature.
 
     For a command whose job is all it needs, Bolt's dispatch (its request object, middleware,
-    listener matching and ack) decides nothing: the ack is empty once Redis has the job. Done
-    here, the request costs what storing the job costs. Nothing is sent that the listener
-    would not have enqueued itself: input the parser refuses and inline subcommands are left to
-    the listener, and so is anything that fails here, where it fails again and is answered.
-    A Bolt middleware does not see the commands sent here: return None for those it must see.
+    listener matching and ack) decides nothing: the ack is empty once Redis has the job, so
+    the HTTP boundary stores it itself (`stored_ack`). Input the parser refuses and inline
+    subcommands are left to the listener, and so is anything that fails here, where it fails
+    again and is answered. A Bolt middleware does not see the commands answered without Bolt:
+    return None for those it must see.
     """
     route = _ROUTES.get(app, {}).get(form.get("command", ""))
     if route is None:
@@ -142,12 +142,9 @@ def send_slash_job(app: AsyncApp, deps: Deps, form: dict[str, str]) -> EarlyJob 
         args = route.parse(form.get("text", "").strip())
         if args.get("sub") in route.inline:
             return None
-        job_id, payload = _slash_job(form, args)
-        sent = deps.queue.send(route.job, payload, job_id=job_id)
+        return SlashJob(route.job, *_slash_job(form, args))
     except Exception:
         return None  # the listener does the same again and answers whatever went wrong
-    # None: no Redis connection is open yet; the listener opens one.
-    return EarlyJob(route.job, sent) if sent is not None else None
 
 
 def add_action(app: AsyncApp, deps: Deps, action_id: str, job: str) -> None:
@@ -194,15 +191,17 @@ def add_message_shortcut(app: AsyncApp, deps: Deps, callback_id: str, job: str) 
 async def _enqueue_then_ack(
     deps: Deps, ack: AsyncAck, job: str, job_id: str, payload: dict[str, Any]
 ) -> None:
-    answer = await stored_ack(deps, job, deps.queue.enqueue(job, payload, job_id=job_id))
+    answer = await stored_ack(deps, job, job_id, payload)
     await ack(**answer) if answer else await ack()
 
 
-async def stored_ack(deps: Deps, job: str, storing: Awaitable[Any]) -> dict[str, Any] | None:
-    """The ack's body once `storing` (truthy: a new job, falsy: a duplicate) says the job is in
-    Redis: None (an empty ack) when it is, a message saying why when it is not."""
+async def stored_ack(
+    deps: Deps, job: str, job_id: str, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Store the job, then the ack's body: None (an empty ack) once Redis has it, new or a
+    duplicate; a message saying why when Redis did not take it."""
     try:
-        fresh = await storing
+        fresh = await deps.queue.enqueue(job, payload, job_id=job_id)
     except Unconfirmed as e:
         # The command may sit in Redis's socket buffer and still be stored: say so honestly.
         log.warning("Redis did not confirm storing %s within %g s", job, e.seconds)

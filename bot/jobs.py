@@ -30,7 +30,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.errors import log_unexpected
 from bot.slack_out import ChannelBusy, job_context
 from bot.store import Store
-from bot.store.batching import Sent
 from bot.store.keys import QUEUE
 
 if TYPE_CHECKING:
@@ -125,22 +124,10 @@ class JobQueue:
         run_at: float | None = None,
     ) -> bool:
         """Queue `function(payload)`; False when a job with this id exists or already ran."""
-        now_ms, data = _serialized(function, payload)
+        now_ms = int(time.time() * 1000)
         run_at_ms = int(run_at * 1000) if run_at is not None else now_ms
+        data = serialize_job(function, (payload,), {}, None, now_ms, serializer=json_serializer)
         return await self._store.enqueue_job(job_id or uuid.uuid4().hex, data, run_at_ms)
-
-    def send(self, function: str, payload: dict[str, Any], *, job_id: str) -> Sent | None:
-        """Queue `function(payload)` to run now, without waiting for Redis: `await
-        sent.reply()` is 1 when the job is new, 0 when it exists or ran. None when the
-        connection is not open yet (enqueue opens it)."""
-        now_ms, data = _serialized(function, payload)
-        return self._store.send_enqueue_job(job_id, data, now_ms)
-
-
-def _serialized(function: str, payload: dict[str, Any]) -> tuple[int, bytes]:
-    """(now in ms, the job as arq stores it) for `function(payload)` enqueued now."""
-    now_ms = int(time.time() * 1000)
-    return now_ms, serialize_job(function, (payload,), {}, None, now_ms, serializer=json_serializer)
 
 
 def _arq_function(name: str, fn: JobFunction, timeout: float | None = None) -> Any:

@@ -11,12 +11,11 @@ A slash command's form is parsed here, once: Bolt's own parse takes any form bod
 the word "payload" for an interactive payload and, finding no `payload` field, makes it empty,
 so `/task Check the payload size` would match no listener and fail with a 404. With the form in
 hand, a signed slash command whose work is all in its job is answered here without Bolt
-(`bot.durable.send_slash_job`): its job is stored, and the ack is empty once Redis confirms it,
-as the listener's would be. Bolt's dispatch would decide nothing for such a request, and
+(`bot.durable.job_without_bolt`): its job is stored, and the ack is empty once Redis confirms
+it, as the listener's would be. Bolt's dispatch would decide nothing for such a request, and
 skipping it is most of what brings the ack's cost down to a bare Bolt app's (README, "Ack
-latency"). Everything else goes through Bolt: clicks, modals, events,
-commands answered in the ack (bad input, inline subcommands), and a command arriving before the
-Redis connection is open.
+latency"). Everything else goes through Bolt: clicks, modals, events, and commands answered in
+the ack (bad input, inline subcommands).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
-from bot.durable import send_slash_job, stored_ack
+from bot.durable import job_without_bolt, stored_ack
 from bot.errors import log_unexpected
 from bot.replies import unexpected_error
 
@@ -261,10 +260,10 @@ def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
         problem, kind, form = inspect_body(text, content_type)
         if problem:
             return web.Response(status=400, text=f"Malformed Slack request: {problem}.\n")
-        early = send_slash_job(bolt, deps, form) if form is not None else None
+        job = job_without_bolt(bolt, form) if form is not None else None
         response: web.StreamResponse
-        if early is not None:
-            answer = await stored_ack(deps, early.job, early.sent.reply())
+        if job is not None:
+            answer = await stored_ack(deps, *job)
             # As Bolt answers an empty ack, or an ack with a message.
             response = web.json_response(answer) if answer else _empty_ack()
         else:

@@ -15,8 +15,8 @@ over it pipelined:
   Redis answers a connection's commands in the order they were sent, so the oldest waiter gets
   each reply. Going through a reader task instead costs an extra task switch per reply, which
   at one request at a time is a measurable share of the ack;
-- `send` writes a call and returns at once, for callers with other work to do while Redis
-  answers (the Slack endpoint stores a slash command's job while Bolt routes the request).
+- a call is `send` (written at once, or with the turn's batch) then `Sent.reply()`, which
+  also loads the script again when Redis has forgotten it.
 
 A Redis that accepts the connection but stops answering (a paused process, a lost network
 path) would hold every caller until TCP gives up. A watchdog per connection fails the callers
@@ -125,15 +125,6 @@ class Sent:
                 return await self._script(keys=list(self._keys), args=list(self._args))
         except TimeoutError:
             raise Unconfirmed(self._answer_within) from None
-
-    def discard(self) -> None:
-        """Nobody will wait for the reply: do not log its error as never retrieved."""
-        self._future.add_done_callback(_retrieve)
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 class PipelinedScript:

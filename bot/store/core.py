@@ -14,7 +14,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 
 from bot.redis_conn import close
-from bot.store.batching import Arg, PipelinedScript, Sent
+from bot.store.batching import PipelinedScript
 from bot.store.keys import (
     AUDIT,
     AUDIT_MAX_ENTRIES,
@@ -111,12 +111,6 @@ class PendingUpdate:
     version: str
 
 
-def _enqueue_call(job_id: str, serialized: bytes, run_at_ms: int) -> tuple[list[str], list[Arg]]:
-    keys = [job_key_prefix + job_id, result_key_prefix + job_id, QUEUE]
-    expires = max(run_at_ms - int(time.time() * 1000), 0) + JOB_EXPIRES_MS
-    return keys, [serialized, expires, run_at_ms, job_id]
-
-
 class Store:
     """The bot's view of Redis."""
 
@@ -161,12 +155,9 @@ class Store:
 
     async def enqueue_job(self, job_id: str, serialized: bytes, run_at_ms: int) -> bool:
         """Put a serialized arq job on the queue unless one with this id exists or ran."""
-        return bool(await self._enqueue(*_enqueue_call(job_id, serialized, run_at_ms)))
-
-    def send_enqueue_job(self, job_id: str, serialized: bytes, run_at_ms: int) -> Sent | None:
-        """enqueue_job, sent now without waiting: `await sent.reply()` is 1 when the job is
-        new, 0 when it exists or ran. None when the connection is not open yet."""
-        return self._enqueue.send(*_enqueue_call(job_id, serialized, run_at_ms))
+        keys = [job_key_prefix + job_id, result_key_prefix + job_id, QUEUE]
+        expires = max(run_at_ms - int(time.time() * 1000), 0) + JOB_EXPIRES_MS
+        return bool(await self._enqueue(keys, [serialized, expires, run_at_ms, job_id]))
 
     async def extend_in_progress(self, job_id: str, seconds: float) -> None:
         """Keep arq's in-progress mark of a running job (bot.jobs.keep_alive)."""
