@@ -16,6 +16,7 @@ from redis.exceptions import ResponseError
 from bot.redis_conn import close, connect
 from bot.store.batching import ANSWER_WITHIN, PipelinedScript, Unconfirmed, pack
 from tests.servers import own_redis
+from tests.waiting import eventually
 
 ECHO = "return ARGV[1]"
 SET_AND_ECHO = "redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]"
@@ -58,8 +59,10 @@ async def test_send_goes_out_before_anyone_waits_for_the_reply(redis_url: str) -
         assert await script(["k0"], ["v0"]) == b"v0"
         sent = script.send(["k1"], ["v1"])
         assert sent is not None
-        # Stored by Redis while this caller has not yet waited for the answer.
-        assert await client.get("k1") == b"v1"
+        # Stored by Redis while this caller has not yet waited for the answer. Polled: the read
+        # goes over another connection, and Redis need not serve two connections in the order
+        # their commands were written.
+        assert await eventually(lambda: client.get("k1"), within=2.0, what="k1 stored") == b"v1"
         assert await sent.reply() == b"v1"
         await client.script_flush()  # a sent call whose script Redis forgot still gets through
         sent = script.send(["k2"], ["v2"])
