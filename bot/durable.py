@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from arq.worker import Retry
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.deps import Deps
-from bot.errors import IntegrationError, UserError, log_unexpected
+from bot.errors import IntegrationError, OutcomeUnknown, UserError, log_unexpected
 from bot.jobs import JobContext, JobFunction
-from bot.replies import Reply, integration_error, unexpected_error, user_error
+from bot.replies import Reply, integration_error, outcome_unknown, unexpected_error, user_error
 from bot.slack_out import ChannelBusy
 from bot.slack_requests import (
     ActionRequest,
@@ -28,7 +29,8 @@ from bot.slack_requests import (
     ViewRequest,
     delivery_id,
 )
-from bot.store.batching import Unconfirmed
+from bot.store import REDIS_DOWN
+from bot.store.batching import NotSent, Unconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ SlashRunner = Callable[[JobContext, SlashRequest, dict[str, Any]], Awaitable[Rep
 ActionRunner = Callable[[JobContext, ActionRequest], Awaitable[Reply | None]]
 ViewRunner = Callable[[JobContext, ViewRequest, dict[str, Any]], Awaitable[Reply | None]]
 ShortcutRunner = Callable[[JobContext, ShortcutRequest], Awaitable[Reply | None]]
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
 
 
 def _ack_body(reply: Reply) -> dict[str, Any]:
@@ -195,35 +201,52 @@ async def _enqueue_then_ack(
     await ack(**answer) if answer else await ack()
 
 
+# How long the ack may spend asking Redis again whether a job whose answer was lost is stored.
+CONFIRM_AGAIN_SECONDS = 1.0
+
+
 async def stored_ack(
     deps: Deps, job: str, job_id: str, payload: dict[str, Any]
 ) -> dict[str, Any] | None:
     """Store the job, then the ack's body: None (an empty ack) once Redis has it, new or a
-    duplicate; a message saying why when Redis did not take it."""
+    duplicate; a message saying why when Redis did not take it, or that nobody can tell yet.
+
+    A job sent whose answer was lost (Redis closed the connection after reading it) may be
+    stored; storing refuses a duplicate, so the ack simply asks again, and only says it cannot
+    tell when Redis does not answer that either.
+    """
     try:
         fresh = await deps.queue.enqueue(job, payload, job_id=job_id)
     except Unconfirmed as e:
         # The command may sit in Redis's socket buffer and still be stored: say so honestly.
         log.warning("Redis did not confirm storing %s within %g s", job, e.seconds)
-        return {
-            "response_type": "ephemeral",
-            "text": (
-                f":warning: opsloop's Redis did not confirm storing this request within "
-                f"{e.seconds:g} s, so opsloop cannot tell yet whether it will run. If it "
-                "was stored, its answer will appear here once Redis is back; wait for it "
-                "before trying again."
-            ),
-        }
-    except Exception as e:
-        # Redis is away: say so now rather than acking work that was not stored.
+        return _ephemeral(
+            f":warning: opsloop's Redis did not confirm storing this request within "
+            f"{e.seconds:g} s, so opsloop cannot tell yet whether it will run. If it was "
+            "stored, its answer will appear here once Redis is back; wait for it before "
+            "trying again."
+        )
+    except NotSent as e:
+        # The request never reached Redis: say so now rather than acking work not stored.
         ref = log_unexpected(e, f"enqueueing {job}")
-        return {
-            "response_type": "ephemeral",
-            "text": (
-                ":x: opsloop could not store this request (its Redis is not answering, "
-                f"reference `{ref}`). Nothing was done; try again in a minute."
-            ),
-        }
+        return _ephemeral(
+            ":x: opsloop could not store this request (its Redis is not answering, "
+            f"reference `{ref}`). Nothing was done; try again in a minute."
+        )
+    except Exception as lost:
+        log.info("Redis lost the answer to storing %s (%s); asking again", job, lost)
+        try:
+            fresh = await asyncio.wait_for(
+                deps.queue.enqueue(job, payload, job_id=job_id), CONFIRM_AGAIN_SECONDS
+            )
+        except Exception as e:
+            ref = log_unexpected(e, f"enqueueing {job} again")
+            return _ephemeral(
+                ":warning: opsloop lost its connection to Redis while storing this request "
+                f"(reference `{ref}`), so it cannot tell whether it was stored. If it was, "
+                "its answer will appear here once Redis is back; check the channel or "
+                "`/ops audit` before trying again."
+            )
     if fresh:
         deps.metrics.enqueued(job).inc()
     else:
@@ -259,6 +282,16 @@ async def _run_and_reply(
         reply = await work()
     except ChannelBusy:
         raise  # not an error: the job runs again when the channel has a slot
+    except REDIS_DOWN:
+        raise  # the job runs again once Redis is back (bot/jobs.py); it may have done part
+    except OutcomeUnknown as e:
+        # Nobody can tell yet whether the thing was made: say so once, then look again later
+        # (the job runs again and bot/once.py decides).
+        if e.first:
+            await send_reply(job.deps, outcome_unknown(e), response_url, channel, user)
+        if e.look_again_in is None:
+            return
+        raise Retry(defer=e.look_again_in) from e
     except UserError as e:
         reply = user_error(e)
     except IntegrationError as e:

@@ -37,6 +37,31 @@ class IntegrationError(OpsloopError):
         self.retryable = retryable
 
 
+class OutcomeUnknown(IntegrationError):
+    """A call that makes something (an issue, a pipeline) got no answer in time: the other
+    system may still have made it. Never make it again blindly: look for it later (bot/once.py).
+
+    `look_again_in`: seconds until the job looks again; `first`: whether the person has not
+    been told yet; `what` and `check`: the family's words for the effect and where to see it.
+    """
+
+    def __init__(
+        self,
+        system: str,
+        message: str,
+        *,
+        look_again_in: float | None = None,
+        first: bool = True,
+        what: str = "it was done",
+        check: str = "",
+    ) -> None:
+        super().__init__(system, message, retryable=True)
+        self.look_again_in = look_again_in
+        self.first = first
+        self.what = what
+        self.check = check
+
+
 class SettingsError(OpsloopError):
     """A setting is missing or wrong; the message names it as the user wrote it."""
 

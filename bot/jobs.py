@@ -29,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.errors import log_unexpected
 from bot.slack_out import ChannelBusy, job_context
-from bot.store import Store
+from bot.store import REDIS_DOWN, Store
 from bot.store.keys import QUEUE
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 RESULT_KEEP_SECONDS = 3600  # also how long a delivery id is remembered after its job ran
 HEARTBEAT_SECONDS = 5
 RECONNECT_SECONDS = 1.0
+REDIS_AWAY_RETRY_SECONDS = 5.0
 
 
 # One encoder for every job: json.dumps builds a new encoder per call when given options, which
@@ -145,6 +146,11 @@ def _arq_function(name: str, fn: JobFunction, timeout: float | None = None) -> A
             raise Retry(defer=e.wait) from e
         except (Retry, asyncio.CancelledError):
             raise
+        except REDIS_DOWN as e:
+            # Redis went away mid-job: nothing failed, the job is not done. It runs again
+            # (every job may), and what it made outside is found again (bot/once.py).
+            log.warning("job %s met Redis away (%s); it runs again", name, type(e).__name__)
+            raise Retry(defer=REDIS_AWAY_RETRY_SECONDS) from e
         except Exception as e:
             # A job that raises is a bug or an outage the job did not turn into a message; it
             # is logged under a reference and counted, and not retried blindly.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.deps import CommandHelp
-from bot.errors import IntegrationError, UserError
+from bot.errors import IntegrationError, OutcomeUnknown, UserError
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,22 @@ def integration_error(e: IntegrationError) -> Reply:
 
 
 def unexpected_error(reference: str) -> Reply:
+    # A fault can come after part of the work was done, so this never says nothing was.
     return Reply(
         text=(
-            f":x: Something went wrong on opsloop's side (reference `{reference}`). "
-            "Nothing was changed by this request; try again, and give the reference to "
-            "whoever runs opsloop if it happens again."
+            f":x: Something went wrong on opsloop's side (reference `{reference}`). Part of "
+            "this request may have been done: check the channel or `/ops audit` before "
+            "trying again, and give the reference to whoever runs opsloop."
         )
     )
+
+
+def outcome_unknown(e: OutcomeUnknown) -> Reply:
+    """Another system did not confirm in time: whether it acted is not known yet."""
+    text = f":hourglass: {e.message}. opsloop keeps checking and will answer here once it knows"
+    if e.check:
+        text += f"; check {e.check} before trying again"
+    return Reply(text=text + ".")
 
 
 def usage(help_: CommandHelp) -> str:

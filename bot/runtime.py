@@ -78,7 +78,12 @@ class Runtime:
         )
         gitlab_token = settings.secret("gitlab_token")
         gitlab = (
-            GitLabClient(settings.gitlab_url, gitlab_token)
+            GitLabClient(
+                settings.gitlab_url,
+                gitlab_token,
+                timeout=min(10.0, settings.gitlab_call_seconds / 2),
+                budget=settings.gitlab_call_seconds,
+            )
             if settings.gitlab_url and gitlab_token
             else None
         )

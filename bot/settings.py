@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     build_poll_seconds: float = Field(
         5.0, ge=0.1, le=600, validation_alias="OPSLOOP_BUILD_POLL_SECONDS"
     )
+    # How long a create that got no answer may still complete in the other system (GitLab's
+    # own request time-out is 60 s): until then opsloop only looks for it, never makes it again.
+    settle_seconds: float = Field(90.0, ge=1, le=3600, validation_alias="OPSLOOP_SETTLE_SECONDS")
+    # One GitLab call, every retry included, so that the person hears within 30 s.
+    gitlab_call_seconds: float = Field(
+        24.0, ge=1, le=28, validation_alias="OPSLOOP_GITLAB_CALL_SECONDS"
+    )
 
     @field_validator("slack_bot_token")
     @classmethod

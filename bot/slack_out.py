@@ -146,11 +146,15 @@ class SlackOut:
         *,
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
+        metadata: dict[str, Any] | None = None,
     ) -> PostedMessage:
-        """A message (or thread reply) in a channel."""
+        """A message (or thread reply) in a channel; `metadata` is Slack's message metadata
+        (`event_type`, `event_payload`), which conversations.history can give back."""
         args: dict[str, Any] = {"channel": channel, "text": text}
         if blocks is not None:
             args["blocks"] = blocks
+        if metadata is not None:
+            args["metadata"] = metadata
         if thread_ts:
             args["thread_ts"] = thread_ts
             if reply_broadcast:

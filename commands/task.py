@@ -125,7 +125,7 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
     issue = await service.create(
         task, creator=request.user_id, channel=request.channel_id, job_id=job.job_id
     )
-    await service.post(issue, request.channel_id, request.user_id)
+    await service.post(issue, request.channel_id, request.user_id, job_id=job.job_id)
     return None  # the message in the channel is the answer
 
 
@@ -179,7 +179,7 @@ async def run_modal(job: JobContext, request: ViewRequest, args: dict[str, Any])
         task, creator=request.user_id, channel=args["channel"], job_id=job.job_id
     )
     if args["channel"]:
-        await service.post(issue, args["channel"], request.user_id)
+        await service.post(issue, args["channel"], request.user_id, job_id=job.job_id)
         return None
     raise UserError("The task was created, but the form did not say where to post it.")
 

@@ -19,24 +19,23 @@ timeout to connecting and to each read apart, so a server that trickles its answ
 outlast it: the awaiting coroutine gives up at CALL_LIMIT whatever the thread is doing (a thread
 cannot be stopped; its late result is dropped).
 
-Creating an issue is not idempotent, and python-gitlab would repeat a POST that may have reached
-GitLab. The adapter repeats it itself, and before each repeat looks for the issue among those
-the token's user created in the last minutes (same title and description), so an issue GitLab
-filed before the answer was lost is returned, not filed again. A POST still running inside
-GitLab when its attempt timed out cannot be seen yet; that one can still end up twice.
-
-Creating a pipeline is not idempotent either. Before its POST the adapter notes the newest
-pipeline id of the project; before repeating the POST it looks among the pipelines created since
-(same ref, `source=api`, the token's own user) for one with the same variables, and returns that
-one instead of starting another. Two identical builds started by the same token at the same
-moment cannot be told apart that way; nor can a POST still running inside GitLab. Cancelling a
-pipeline is idempotent, and repeating a retry finds nothing left to retry (the failed jobs have
-already been replaced), so python-gitlab may repeat those two POSTs itself.
+Creating an issue or a pipeline is not idempotent, and python-gitlab would repeat a POST that
+may have reached GitLab. So every create carries the request's marker into GitLab (a line the
+issue's description ends with, an `OPSLOOP_REQUEST` pipeline variable) and is never repeated
+blindly: after an answer that says GitLab finished with it (500, 503) the adapter looks for the
+marker once and posts again only if it is not there; after no answer at all (a time-out, a
+dropped connection, 502 or 504 from a proxy: GitLab may still be working on it) it only looks,
+for as long as the call's time allows, and then raises `OutcomeUnknown` instead of posting
+again (bot/once.py decides later). `find_issue` and `find_pipeline` look by marker alone, never
+by title or author: two people may ask for the same thing. Cancelling a pipeline is
+idempotent, and repeating a retry finds nothing left to retry (the failed jobs have already
+been replaced), so python-gitlab may repeat those two POSTs itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -51,7 +50,7 @@ import gitlab
 import gitlab.exceptions
 from gitlab.utils import EncodedId
 
-from bot.errors import IntegrationError
+from bot.errors import IntegrationError, OutcomeUnknown
 
 SYSTEM = "GitLab"
 
@@ -60,10 +59,17 @@ CALL_LIMIT = 25.0  # the awaiting coroutine's own limit, in case a thread overru
 _MIN_ATTEMPT = 0.5  # an attempt with less time than this is not started
 _GITLAB_BACKOFF = 0.1  # python-gitlab's pause before its first retry, doubled for each further
 _RATE_LIMIT_BACKOFF = 1.0  # pause after a 429 without Retry-After, doubled for each further
-_RECENT = timedelta(minutes=10)  # how far back a retried create looks for its own issue
 _MAX_REASON = 300  # characters of GitLab's own explanation passed on to a person
 _STATES = ("opened", "closed", "all")
-_RECOVER_LOOKBACK = 20  # pipelines a repeated create looks through for the one it made
+_RECOVER_LOOKBACK = 20  # pipelines a look goes through for the one a request made
+# The marker a created issue's description ends with: an HTML comment, so GitLab does not show
+# it, holding one word, so GitLab's search (word or substring) finds it.
+_ISSUE_MARKER = "<!-- opsloop request {} -->"
+_ISSUE_MARKER_AT_END = re.compile(r"\s*<!-- opsloop request \w+ -->\s*$")
+# The pipeline variable that carries a request's marker.
+REQUEST_VARIABLE = "OPSLOOP_REQUEST"
+_LOOK_PAUSE = 1.0  # first pause between looks for a create that got no answer, doubled to 4 s
+_CLOCKS_APART = timedelta(minutes=10)  # how far GitLab's clock may be behind ours, for a look
 # Job statuses in which playing would start the job; and those of a job already under way or
 # finished, which a play must leave alone (GitLab would retry a finished manual job).
 _PLAYABLE = frozenset({"manual", "scheduled"})
@@ -82,6 +88,7 @@ _STARTED = frozenset(
 )
 
 UNAVAILABLE = "GitLab is unavailable, try again"
+UNANSWERED = "GitLab did not answer in time"
 TOKEN_REJECTED = "GitLab rejected opsloop's token (401); check OPSLOOP_GITLAB_TOKEN"
 
 T = TypeVar("T")
@@ -169,11 +176,18 @@ class TasksPort(Protocol):
         project: str,
         title: str,
         *,
+        marker: str,
         description: str = "",
         labels: Sequence[str] = (),
         assignee: str | None = None,
     ) -> Issue:
-        """File an issue in `project` (a path), assigned to a GitLab username if given."""
+        """File an issue in `project` (a path), assigned to a GitLab username if given, carrying
+        the request's `marker` so that `find_issue` finds it. A failure after which GitLab may
+        still file it raises OutcomeUnknown; it is never filed twice by a retry."""
+        ...
+
+    async def find_issue(self, project: str, marker: str, since: float) -> Issue | None:
+        """The issue filed with `marker` (at or after the Unix time `since`), or None."""
         ...
 
     async def list_issues(
@@ -219,17 +233,17 @@ class BuildsPort(Protocol):
         ...
 
     async def create_pipeline(
-        self,
-        project: str,
-        ref: str,
-        variables: Mapping[str, str],
-        *,
-        made_after: int | None = None,
+        self, project: str, ref: str, variables: Mapping[str, str], *, marker: str
     ) -> Pipeline:
-        """Start a pipeline on a branch or tag with these variables; a repeat after a lost
-        answer returns the pipeline GitLab made rather than starting another. `made_after`:
-        a pipeline id read before an earlier attempt (one a crash may have cut short); a
-        pipeline this bot started since, on `ref` with these variables, is returned instead."""
+        """Start a pipeline on a branch or tag with these variables, carrying the request's
+        `marker` so that `find_pipeline` finds it. A failure after which GitLab may still start
+        it raises OutcomeUnknown; it is never started twice by a retry."""
+        ...
+
+    async def find_pipeline(
+        self, project: str, ref: str, marker: str, since: float
+    ) -> Pipeline | None:
+        """The pipeline started on `ref` with `marker` (at or after the Unix time `since`)."""
         ...
 
     async def get_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
@@ -268,11 +282,6 @@ class DeploysPort(Protocol):
 
     async def get_job(self, project: str, job_id: int) -> PipelineJob:
         """One job by its id."""
-        ...
-
-    async def newest_pipeline_id(self, project: str) -> int:
-        """The id of the project's newest pipeline, 0 when it has none: read before starting
-        one, it lets create_pipeline find that pipeline again after a crash."""
         ...
 
     async def retry_job(self, project: str, job_id: int) -> PipelineJob:
@@ -368,16 +377,25 @@ class GitLabClient:
     """`TasksPort`, `BuildsPort` and `DeploysPort` over GitLab's REST API v4, through
     python-gitlab."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 10.0, max_retries: int = 2):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 2,
+        budget: float = CALL_BUDGET,
+    ):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("not an http(s) URL")
-        if timeout <= 0 or max_retries < 0:
-            raise ValueError("timeout must be positive and max_retries not negative")
+        if timeout <= 0 or max_retries < 0 or budget <= 0:
+            raise ValueError("timeout and budget must be positive and max_retries not negative")
         self._url = url.rstrip("/")
         self._token = token
         self._timeout = timeout
         self._max_retries = max_retries
+        self._budget = budget  # seconds one port call may take, every attempt included
         self._where = parts.hostname + (f":{parts.port}" if parts.port else "")
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -394,13 +412,16 @@ class GitLabClient:
         project: str,
         title: str,
         *,
+        marker: str,
         description: str = "",
         labels: Sequence[str] = (),
         assignee: str | None = None,
     ) -> Issue:
-        """File an issue (`POST /projects/:id/issues`); a retry never files it twice."""
-        started = datetime.now(UTC)
-        data: dict[str, Any] = {"title": title, "description": description}
+        """File an issue (`POST /projects/:id/issues`) ending with the request's marker; never
+        twice (see the module's docstring)."""
+        started = time.time()
+        marked = description.rstrip() + "\n\n" + _ISSUE_MARKER.format(marker)
+        data: dict[str, Any] = {"title": title, "description": marked.lstrip()}
         if labels:
             data["labels"] = ",".join(labels)
 
@@ -415,23 +436,16 @@ class GitLabClient:
             return _issue(made.attributes, project)
 
         def made_already(c: _Call) -> Issue | None:
-            issues = c.gl.projects.get(project, lazy=True).issues
-            recent = issues.list(
-                scope="created_by_me",
-                created_after=(started - _RECENT).isoformat(),
-                order_by="created_at",
-                sort="desc",
-                per_page=100,
-                get_all=False,
-                **c.opts(),
-            )
-            for candidate in recent:
-                found = _issue(candidate.attributes, project)
-                if found.title == title and found.description == description:
-                    return found
-            return None
+            return _marked_issue(c, project, marker, started)
 
-        return await self._call(create, _Target(project), recover=made_already)
+        return await self._call(create, _Target(project), recover=made_already, resend=False)
+
+    async def find_issue(self, project: str, marker: str, since: float) -> Issue | None:
+        """`GET /projects/:id/issues?search=<marker>`, then the token's own recent issues in case
+        GitLab's search index lags; the description must end with the marker."""
+        return await self._call(
+            lambda c: _marked_issue(c, project, marker, since), _Target(project)
+        )
 
     async def list_issues(
         self, project: str, *, state: str = "opened", assignee: str | None = None, limit: int = 20
@@ -548,61 +562,52 @@ class GitLabClient:
         return await self._call(get, _Target(project))
 
     async def create_pipeline(
-        self,
-        project: str,
-        ref: str,
-        variables: Mapping[str, str],
-        *,
-        made_after: int | None = None,
+        self, project: str, ref: str, variables: Mapping[str, str], *, marker: str
     ) -> Pipeline:
-        """Start a pipeline (`POST /projects/:id/pipeline`); a retry never starts two, nor
-        does a call given the `made_after` mark of an earlier attempt."""
+        """Start a pipeline (`POST /projects/:id/pipeline`) with the request's marker in the
+        `OPSLOOP_REQUEST` variable; never twice (see the module's docstring).
+
+        A project that lets nobody set pipeline variables refuses the marker too; a pipeline
+        without variables of its own is then started without it, and cannot be found again.
+        """
+        started = time.time()
         wanted = {str(k): str(v) for k, v in variables.items()}
-        data: dict[str, Any] = {"ref": ref}
-        if wanted:
-            data["variables"] = [{"key": k, "value": v} for k, v in wanted.items()]
-        # The newest pipeline id before the POST, once known.
-        mark: list[int] = [made_after] if made_after is not None else []
+        if REQUEST_VARIABLE in wanted:
+            raise IntegrationError(
+                SYSTEM, f"`{REQUEST_VARIABLE}` is opsloop's own variable; give yours another name"
+            )
+        marked = {**wanted, REQUEST_VARIABLE: marker}
+        data: dict[str, Any] = {
+            "ref": ref,
+            "variables": [{"key": k, "value": v} for k, v in marked.items()],
+        }
 
         def create(c: _Call) -> Pipeline:
             pipelines = c.gl.projects.get(project, lazy=True).pipelines
-            if made_after is not None and (found := made_already(c)) is not None:
-                return found
-            if not mark:
-                mark.append(_newest_pipeline_id(c, project))
-            made = pipelines.create(data, **c.opts(repeat=False))
+            try:
+                made = pipelines.create(data, **c.opts(repeat=False))
+            except gitlab.exceptions.GitlabError as e:
+                if wanted or not _variables_refused(e):
+                    raise
+                made = pipelines.create({"ref": ref}, **c.opts(repeat=False))
             return _pipeline(made.attributes, project)
 
         def made_already(c: _Call) -> Pipeline | None:
-            if not mark:
-                return None  # it failed before the POST was sent
-            pipelines = c.gl.projects.get(project, lazy=True).pipelines
-            recent = pipelines.list(
-                ref=ref,
-                source="api",
-                username=self._username(c),
-                order_by="id",
-                sort="desc",
-                per_page=_RECOVER_LOOKBACK,
-                get_all=False,
-                **c.opts(),
-            )
-            for candidate in sorted(recent, key=lambda p: int(p.get_id() or 0)):
-                pid = int(candidate.get_id() or 0)
-                if pid <= mark[0]:
-                    continue
-                path = f"{_project_path(project)}/pipelines/{pid}/variables"
-                found = c.gl.http_get(path, **c.opts())
-                if isinstance(found, list) and _variables(found) == wanted:
-                    return _pipeline(pipelines.get(pid, **c.opts()).attributes, project)
-            return None
+            return _marked_pipeline(c, project, ref, marker, started, self._username(c))
 
         target = _Target(project, refused=f"GitLab refused to start a pipeline on `{ref}`")
-        return await self._call(create, target, recover=made_already)
+        return await self._call(create, target, recover=made_already, resend=False)
 
-    async def newest_pipeline_id(self, project: str) -> int:
-        """`GET .../pipelines?order_by=id&sort=desc&per_page=1`; 0 when there is none."""
-        return await self._call(lambda c: _newest_pipeline_id(c, project), _Target(project))
+    async def find_pipeline(
+        self, project: str, ref: str, marker: str, since: float
+    ) -> Pipeline | None:
+        """The newest pipelines this token started on `ref` since then (`GET .../pipelines`),
+        each one's variables read (`GET .../pipelines/:id/variables`) for the marker."""
+
+        def find(c: _Call) -> Pipeline | None:
+            return _marked_pipeline(c, project, ref, marker, since, self._username(c))
+
+        return await self._call(find, _Target(project))
 
     async def get_pipeline(self, project: str, pipeline_id: int) -> Pipeline:
         """One pipeline (`GET /projects/:id/pipelines/:pipeline_id`)."""
@@ -775,14 +780,20 @@ class GitLabClient:
         target: _Target,
         *,
         recover: Callable[[_Call], T | None] | None = None,
+        resend: bool = True,
     ) -> T:
-        deadline = time.monotonic() + CALL_BUDGET
+        """Run `work` in a worker thread within the call's budget. `recover` finds what an
+        earlier attempt made; with `resend=False` (a create) work that may have reached GitLab
+        without an answer is never repeated, only looked for (see the module's docstring)."""
+        deadline = time.monotonic() + self._budget
         try:
             return await asyncio.wait_for(
-                asyncio.to_thread(self._attempts, work, target, deadline, recover),
-                timeout=CALL_LIMIT,
+                asyncio.to_thread(self._attempts, work, target, deadline, recover, resend),
+                timeout=self._budget + CALL_LIMIT - CALL_BUDGET,
             )
         except TimeoutError as e:
+            if not resend:  # the thread overran: its POST may be under way
+                raise OutcomeUnknown(SYSTEM, UNANSWERED) from e
             raise IntegrationError(SYSTEM, UNAVAILABLE, retryable=True) from e
 
     def _connection(self) -> _Connection:
@@ -800,6 +811,7 @@ class GitLabClient:
         target: _Target,
         deadline: float,
         recover: Callable[[_Call], T | None] | None,
+        resend: bool,
     ) -> T:
         """Runs `work` in this worker thread, repeating it after 429 (and, for a non-idempotent
         call with `recover`, after transient failures), and maps the final failure."""
@@ -812,6 +824,8 @@ class GitLabClient:
             try:
                 return work(call)
             except Exception as e:
+                if recover is not None and not resend and _unanswered(e):
+                    return _look_until(recover, connection, deadline, self._timeout)
                 pause = self._pause(e, connection, attempt, recover is not None)
                 if pause is None or time.monotonic() + pause + _MIN_ATTEMPT > deadline:
                     found = _maybe_made(recover, call, e)
@@ -855,6 +869,42 @@ class GitLabClient:
         if isinstance(e, OSError | _OutOfTime):  # requests' errors are OSErrors
             return IntegrationError(SYSTEM, UNAVAILABLE, retryable=True)
         raise e
+
+
+def _look_until(
+    recover: Callable[[_Call], T | None], connection: _Connection, deadline: float, timeout: float
+) -> T:
+    """Look for what a create that got no answer made, until the call's time is up; GitLab may
+    still be working on it, so it is never sent again here."""
+    pause = _LOOK_PAUSE
+    while time.monotonic() + pause + _MIN_ATTEMPT < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 4 * _LOOK_PAUSE)
+        try:
+            found = recover(_Call(connection, deadline, timeout, 0))
+        except Exception:
+            continue  # GitLab is struggling: look again while there is time
+        if found is not None:
+            return found
+    raise OutcomeUnknown(SYSTEM, UNANSWERED)
+
+
+def _unanswered(e: BaseException) -> bool:
+    """Whether a request may have reached GitLab, which may still be working on it: no answer
+    (a read time-out, a connection dropped after sending) or a proxy's 502/504."""
+    status = _status(e)
+    if status is not None:
+        return status in (502, 504)
+    names = {cls.__name__ for cls in type(e).__mro__}
+    if "ConnectTimeout" in names or _is_tls(e):
+        return False  # never connected: nothing was sent
+    if "Timeout" in names or "ChunkedEncodingError" in names:
+        return True
+    if "ConnectionError" in names and e.args:
+        # requests wraps urllib3's reason: a refused or failed connection sent nothing.
+        reason = type(getattr(e.args[0], "reason", e.args[0])).__name__
+        return reason not in ("NewConnectionError", "ConnectTimeoutError", "NameResolutionError")
+    return False
 
 
 def _maybe_made(recover: Callable[[_Call], T | None] | None, call: _Call, e: Exception) -> T | None:
@@ -984,7 +1034,8 @@ def _issue(data: dict[str, Any], project: str) -> Issue:
             project=reference.rpartition("#")[0] or project,
             iid=iid,
             title=str(data["title"]),
-            description=str(data.get("description") or ""),
+            # The request's marker is opsloop's own business, not the person's.
+            description=_ISSUE_MARKER_AT_END.sub("", str(data.get("description") or "")),
             state=str(data["state"]),
             labels=tuple(str(lb) for lb in labels),
             assignees=tuple(a for a in assignees if a),
@@ -1009,10 +1060,66 @@ def _job_target(project: str, job_id: int) -> _Target:
     return _Target(project, thing=f"job #{job_id} of {project}")
 
 
-def _newest_pipeline_id(c: _Call, project: str) -> int:
+def _marked_issue(c: _Call, project: str, marker: str, since: float) -> Issue | None:
+    """The issue whose description ends with `marker`, filed at or after `since`: found by
+    GitLab's search, else among the token's own issues filed since (search may lag)."""
+    issues = c.gl.projects.get(project, lazy=True).issues
+    after = (datetime.fromtimestamp(since, UTC) - _CLOCKS_APART).isoformat()
+    wanted = _ISSUE_MARKER.format(marker)
+    queries: tuple[dict[str, Any], ...] = (
+        {"search": marker, "in": "description"},
+        {"scope": "created_by_me"},
+    )
+    for query in queries:
+        found = issues.list(
+            created_after=after,
+            order_by="created_at",
+            sort="desc",
+            per_page=100,
+            get_all=False,
+            **query,
+            **c.opts(),
+        )
+        for candidate in found:
+            description = str(candidate.attributes.get("description") or "")
+            if description.rstrip().endswith(wanted):
+                return _issue(candidate.attributes, project)
+    return None
+
+
+def _marked_pipeline(
+    c: _Call, project: str, ref: str, marker: str, since: float, username: str
+) -> Pipeline | None:
+    """The pipeline on `ref` whose `OPSLOOP_REQUEST` variable is `marker`, among the newest this
+    token started since `since`."""
     pipelines = c.gl.projects.get(project, lazy=True).pipelines
-    newest = pipelines.list(order_by="id", sort="desc", per_page=1, get_all=False, **c.opts())
-    return int(newest[0].get_id() or 0) if newest else 0
+    recent = pipelines.list(
+        ref=ref,
+        source="api",
+        username=username,
+        updated_after=(datetime.fromtimestamp(since, UTC) - _CLOCKS_APART).isoformat(),
+        order_by="id",
+        sort="desc",
+        per_page=_RECOVER_LOOKBACK,
+        get_all=False,
+        **c.opts(),
+    )
+    for candidate in recent:
+        pid = int(candidate.get_id() or 0)
+        path = f"{_project_path(project)}/pipelines/{pid}/variables"
+        found = c.gl.http_get(path, **c.opts())
+        if isinstance(found, list) and _variables(found).get(REQUEST_VARIABLE) == marker:
+            return _pipeline(pipelines.get(pid, **c.opts()).attributes, project)
+    return None
+
+
+def _variables_refused(e: gitlab.exceptions.GitlabError) -> bool:
+    """GitLab's refusal of any pipeline variable (`restrict_user_defined_variables`)."""
+    reason = _reason(e.error_message).lower()
+    return (
+        e.response_code in (400, 403)
+        and "insufficient permissions to set pipeline variables" in reason
+    )
 
 
 def _pipeline_jobs(c: _Call, project: str, pipeline_id: int) -> list[PipelineJob]:
@@ -1157,8 +1264,10 @@ def _summary(data: object) -> TestSummary | None:
 __all__ = [
     "CALL_BUDGET",
     "CALL_LIMIT",
+    "REQUEST_VARIABLE",
     "SYSTEM",
     "TOKEN_REJECTED",
+    "UNANSWERED",
     "UNAVAILABLE",
     "BuildsPort",
     "DeploysPort",

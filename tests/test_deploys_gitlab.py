@@ -71,7 +71,7 @@ async def test_each_approved_step_plays_its_manual_job_until_complete(redis_url:
             what="the canary job to run",
         )
         [pipeline] = gitlab.ci.pipelines.values()
-        assert pipeline.variables == [("VERSION", "1.4.2", "env_var")]
+        assert pipeline.variables[0] == ("VERSION", "1.4.2", "env_var")
         assert jobs(gitlab)["canary"] == "success"
         assert jobs(gitlab)["production"] == "manual"
         assert "canary" in shown(bot) and "Pipeline" in shown(bot)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import IntegrationError
+from bot.errors import IntegrationError, OutcomeUnknown
 from bot.gitlab_emulator import GitLabEmulator
 from integrations.gitlab import (
     CALL_LIMIT,
@@ -74,7 +74,12 @@ def test_the_client_is_a_tasks_port(gitlab: GitLabClient) -> None:
 
 async def test_create_an_issue(gitlab: GitLabClient, emu: GitLabEmulator) -> None:
     issue = await gitlab.create_issue(
-        "acme/web", "Flaky test", description="Fails on CI", labels=["ci", "bug"], assignee="bob"
+        "acme/web",
+        "Flaky test",
+        marker="opsloop1a2b",
+        description="Fails on CI",
+        labels=["ci", "bug"],
+        assignee="bob",
     )
     assert issue == Issue(
         project="acme/web",
@@ -94,7 +99,7 @@ async def test_create_an_issue(gitlab: GitLabClient, emu: GitLabEmulator) -> Non
     assert post.path == "/api/v4/projects/acme%2Fweb/issues"
     assert post.body == {
         "title": "Flaky test",
-        "description": "Fails on CI",
+        "description": "Fails on CI\n\n<!-- opsloop request opsloop1a2b -->",
         "labels": "ci,bug",
         "assignee_ids": [2],
     }
@@ -103,7 +108,9 @@ async def test_create_an_issue(gitlab: GitLabClient, emu: GitLabEmulator) -> Non
 async def test_create_with_an_unknown_assignee_files_nothing(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    error = await failure(gitlab.create_issue("acme/web", "Orphan", assignee="zed"))
+    error = await failure(
+        gitlab.create_issue("acme/web", "Orphan", marker="opsloop1", assignee="zed")
+    )
     assert error.message == "GitLab has no user `zed`"
     assert not error.retryable
     assert emu.issues("acme/web") == []
@@ -202,7 +209,7 @@ async def test_404_project(gitlab: GitLabClient) -> None:
         gitlab.get_issue("acme/nope", 1),
         gitlab.close_issue("acme/nope", 1),
         gitlab.list_issues("acme/nope"),
-        gitlab.create_issue("acme/nope", "Lost"),
+        gitlab.create_issue("acme/nope", "Lost", marker="opsloop1"),
     ):
         error = await failure(call)
         assert error.message == "GitLab project `acme/nope` was not found"
@@ -220,7 +227,7 @@ async def test_404_issue(gitlab: GitLabClient) -> None:
 
 
 async def test_400_gitlabs_own_reason(gitlab: GitLabClient) -> None:
-    error = await failure(gitlab.create_issue("acme/web", "   "))
+    error = await failure(gitlab.create_issue("acme/web", "   ", marker="opsloop1"))
     assert error.message == "GitLab refused it: title can't be blank"
     assert not error.retryable
 
@@ -297,30 +304,83 @@ async def test_create_after_a_5xx_files_one_issue(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
     emu.fail(500, times=1, method="POST")
-    issue = await gitlab.create_issue("acme/web", "Once")
+    issue = await gitlab.create_issue("acme/web", "Once", marker="opsloop1")
     assert issue.iid == 1
     assert [i["title"] for i in emu.issues("acme/web")] == ["Once"]
-    assert [m for m, *_ in attempts(emu, 0)] == ["POST", "GET", "POST"]
+    # GitLab finished with the first POST: it is looked for (by search, then the bot's own
+    # issues), and posted again only because it is not there.
+    assert [m for m, *_ in attempts(emu, 0)] == ["POST", "GET", "GET", "POST"]
 
 
-async def test_create_whose_answer_was_lost_is_found_not_repeated(
+async def test_create_whose_answer_was_lost_is_found_by_its_marker_not_repeated(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
     emu.add_issue("acme/web", "Once", author="alice")  # someone else's, same title
     emu.fail(504, times=1, method="POST", after_handling=True)
-    issue = await gitlab.create_issue("acme/web", "Once", description="mine")
+    issue = await gitlab.create_issue("acme/web", "Once", marker="opsloop1", description="mine")
     assert issue.iid == 2 and issue.author == "opsloop-bot"
+    assert issue.description == "mine"  # the marker is the bot's own business
     assert len(emu.issues("acme/web")) == 2
+    assert emu.issues("acme/web")[-1]["description"].endswith("<!-- opsloop request opsloop1 -->")
     assert len(emu.requests_to("*/issues", "POST")) == 1
-    [lookup] = emu.requests_to("*/issues", "GET")
-    assert lookup.query["scope"] == "created_by_me"
+    lookup = emu.requests_to("*/issues", "GET")[0]
+    assert (lookup.query["search"], lookup.query["in"]) == ("opsloop1", "description")
+
+
+async def test_two_requests_with_the_same_title_are_two_issues(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    # Alice's request, then Carol's with the same words after a 500: Carol gets her own issue.
+    alice = await gitlab.create_issue("acme/web", "Fix login", marker="opsloopalice")
+    emu.fail(500, times=1, method="POST")
+    carol = await gitlab.create_issue("acme/web", "Fix login", marker="opsloopcarol")
+    assert carol.iid != alice.iid
+    assert len(emu.issues("acme/web")) == 2
+    since = time.time() - 60
+    found = await gitlab.find_issue("acme/web", "opsloopcarol", since)
+    assert found is not None and found.iid == carol.iid
+    assert await gitlab.find_issue("acme/web", "opsloopnobody", since) is None
+
+
+async def test_a_create_slower_than_its_time_out_is_looked_for_not_posted_again(
+    clients: Clients, emu: GitLabEmulator
+) -> None:
+    gitlab = clients(timeout=0.5, budget=6.0)
+    emu.hold("*/issues", 1.5, method="POST")  # GitLab is still working when the client gives up
+    issue = await gitlab.create_issue("acme/web", "Slow", marker="opsloop1")
+    assert [i["iid"] for i in emu.issues("acme/web")] == [issue.iid]
+    assert len(emu.requests_to("*/issues", "POST")) == 1
+
+
+async def test_a_create_never_answered_is_unknown_and_never_repeated(
+    clients: Clients, emu: GitLabEmulator
+) -> None:
+    gitlab = clients(timeout=0.5, budget=2.5)
+    hold = emu.hold("*/issues", 30, method="POST")
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknown) as caught:
+        await gitlab.create_issue("acme/web", "Stuck", marker="opsloop1")
+    assert caught.value.system == "GitLab" and time.monotonic() - started < 4
+    assert len(emu.requests_to("*/issues", "POST")) == 1
+    hold.seconds = 0  # GitLab gets round to it: a later look finds it
+    await eventually_found(gitlab, "opsloop1")
+    assert len(emu.issues("acme/web")) == 1
+
+
+async def eventually_found(gitlab: GitLabClient, marker: str) -> Issue:
+    for _ in range(50):
+        found = await gitlab.find_issue("acme/web", marker, time.time() - 60)
+        if found is not None:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no issue with {marker}")
 
 
 async def test_create_that_keeps_failing_is_unavailable(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
     emu.fail(500, method="POST")
-    error = await failure(gitlab.create_issue("acme/web", "Never"))
+    error = await failure(gitlab.create_issue("acme/web", "Never", marker="opsloop1"))
     assert (error.message, error.retryable) == (UNAVAILABLE, True)
     assert len(emu.requests_to("*/issues", "POST")) == 3
     assert emu.issues("acme/web") == []

@@ -296,14 +296,15 @@ async def test_prepare_makes_one_pipeline_with_the_version(
     emu.add_branch("acme/api", "release")
     t = target(gitlab, ref="release")
     r = rollout("2.0.0-rc.1")
-    mark = await t.prepare(r)  # first the mark: nothing is started yet
-    assert mark == {"pipeline_mark": 0} and emu.pipelines("acme/api") == []
-    r = replace(r, **mark)
+    asked = await t.prepare(r)  # first the intent: nothing is started yet
+    assert list(asked) == ["pipeline_asked_at"] and emu.pipelines("acme/api") == []
+    r = replace(r, **asked)
     made = await t.prepare(r)
     [pipeline] = emu.pipelines("acme/api")
     assert made == {"pipeline_id": pipeline["id"], "pipeline_url": pipeline["web_url"]}
     assert (pipeline["ref"], pipeline["source"]) == ("release", "api")
-    assert emu.ci.pipelines[pipeline["id"]].variables == [("VERSION", "2.0.0-rc.1", "env_var")]
+    [version, request] = emu.ci.pipelines[pipeline["id"]].variables
+    assert version == ("VERSION", "2.0.0-rc.1", "env_var") and request[0] == "OPSLOOP_REQUEST"
     assert await t.prepare(replace(r, **made)) == {}
     assert len(emu.pipelines("acme/api")) == 1
 
@@ -316,13 +317,13 @@ async def test_prepare_after_a_crash_finds_the_pipeline_it_made(
     t = target(gitlab)
     r = rollout()
     r = replace(r, **await t.prepare(r))
-    assert r.pipeline_mark == older["id"]
+    assert r.pipeline_asked_at is not None
     made = await t.prepare(r)
-    # The process dies before recording the pipeline; the step runs again from the mark.
+    # The process dies before recording the pipeline; the step runs again from the intent.
     again = await t.prepare(r)
     assert again == made
     assert sorted(p["id"] for p in emu.pipelines("acme/api")) == [older["id"], made["pipeline_id"]]
-    # Another version is another pipeline, even from the same mark.
+    # Another version is another pipeline, even from the same intent.
     other = await t.prepare(replace(r, version="1.4.3"))
     assert other["pipeline_id"] not in (older["id"], made["pipeline_id"])
 
@@ -472,7 +473,7 @@ async def test_gitlab_down_is_an_integration_error_in_bounded_time(
     try:
         t = target(nothing)
         started = time.monotonic()
-        error = await failure(t.prepare(rollout()))
+        error = await failure(t.prepare(rollout(pipeline_asked_at=time.time())))
         assert (error.message, error.retryable) == (UNAVAILABLE, True)
         error = await failure(t.apply(rollout(pipeline_id=1000), 0))
         assert (error.message, error.retryable) == (UNAVAILABLE, True)

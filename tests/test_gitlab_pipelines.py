@@ -4,7 +4,7 @@ the real python-gitlab in GitLabClient, with a small aiohttp receiver standing i
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from bot.errors import IntegrationError
+from bot.errors import IntegrationError, OutcomeUnknown
 from bot.gitlab_emulator import GitLabEmulator, JobSpec
 from bot.serving import served
 from integrations.gitlab import (
@@ -71,6 +71,24 @@ async def emu() -> AsyncIterator[GitLabEmulator]:
     emulator.hook_retry_seconds = 0.05
     async with emulator.serve():
         yield emulator
+
+
+Clients = Callable[..., GitLabClient]
+
+
+@pytest.fixture
+async def clients(emu: GitLabEmulator) -> AsyncIterator[Clients]:
+    """Clients to the emulator with options of a test's own, closed after the test."""
+    made: list[GitLabClient] = []
+
+    def make(**options: Any) -> GitLabClient:
+        assert emu.url is not None
+        made.append(GitLabClient(emu.url, emu.token, **options))
+        return made[-1]
+
+    yield make
+    for client in made:
+        await client.close()
 
 
 @pytest.fixture
@@ -162,7 +180,9 @@ async def test_branches_and_tags_over_http(http: Any, emu: GitLabEmulator) -> No
 async def test_create_a_pipeline_with_variables(
     gitlab: GitLabClient, emu: GitLabEmulator, http: Any
 ) -> None:
-    pipeline = await gitlab.create_pipeline("acme/web", "main", {"DEPLOY_ENV": "staging", "N": "2"})
+    pipeline = await gitlab.create_pipeline(
+        "acme/web", "main", {"DEPLOY_ENV": "staging", "N": "2"}, marker="opsloop1"
+    )
     assert isinstance(pipeline, Pipeline)
     assert (pipeline.project, pipeline.iid, pipeline.ref, pipeline.source) == (
         "acme/web",
@@ -179,17 +199,22 @@ async def test_create_a_pipeline_with_variables(
     assert post.path == f"{WEB}/pipeline"
     assert post.body == {
         "ref": "main",
-        "variables": [{"key": "DEPLOY_ENV", "value": "staging"}, {"key": "N", "value": "2"}],
+        "variables": [
+            {"key": "DEPLOY_ENV", "value": "staging"},
+            {"key": "N", "value": "2"},
+            {"key": "OPSLOOP_REQUEST", "value": "opsloop1"},
+        ],
     }
     variables = await http("GET", f"{WEB}/pipelines/{pipeline.id}/variables")
     assert variables.body == [
         {"key": "DEPLOY_ENV", "variable_type": "env_var", "value": "staging"},
         {"key": "N", "variable_type": "env_var", "value": "2"},
+        {"key": "OPSLOOP_REQUEST", "variable_type": "env_var", "value": "opsloop1"},
     ]
 
 
 async def test_a_pipeline_advances_to_success(gitlab: GitLabClient, emu: GitLabEmulator) -> None:
-    made = await gitlab.create_pipeline("acme/web", "v1.0.0", {})
+    made = await gitlab.create_pipeline("acme/web", "v1.0.0", {}, marker="opsloop1")
     await emu.wait_for_pipeline(made.id, "running")
     running = await gitlab.get_pipeline("acme/web", made.id)
     assert running.status in ("running", "success")  # it may have finished meanwhile
@@ -216,7 +241,7 @@ async def test_a_pipeline_advances_to_success(gitlab: GitLabClient, emu: GitLabE
 
 async def test_a_chosen_job_fails_the_pipeline(gitlab: GitLabClient, emu: GitLabEmulator) -> None:
     emu.fail_job("unit")
-    made = await gitlab.create_pipeline("acme/web", "main", {})
+    made = await gitlab.create_pipeline("acme/web", "main", {}, marker="opsloop1")
     assert (await emu.wait_for_pipeline(made.id))["status"] == "failed"
     jobs = {j.name: j for j in await gitlab.pipeline_jobs("acme/web", made.id)}
     assert (jobs["unit"].status, jobs["unit"].failure_reason) == ("failed", "script_failure")
@@ -229,7 +254,7 @@ async def test_a_chosen_job_fails_the_pipeline(gitlab: GitLabClient, emu: GitLab
 
 async def test_no_test_report_is_none(gitlab: GitLabClient, emu: GitLabEmulator) -> None:
     emu.set_pipeline_jobs("acme/api", [JobSpec("build", "build"), JobSpec("deploy", "deploy")])
-    made = await gitlab.create_pipeline("acme/api", "main", {})
+    made = await gitlab.create_pipeline("acme/api", "main", {}, marker="opsloop1")
     await emu.wait_for_pipeline(made.id)
     assert await gitlab.test_summary("acme/api", made.id) is None
 
@@ -247,7 +272,7 @@ async def test_a_job_allowed_to_fail_leaves_success_with_warnings(
 
 async def test_cancel(gitlab: GitLabClient, emu: GitLabEmulator) -> None:
     emu.pipeline_step_seconds = None  # moves only by hand
-    made = await gitlab.create_pipeline("acme/web", "main", {})
+    made = await gitlab.create_pipeline("acme/web", "main", {}, marker="opsloop1")
     emu.advance_pipelines(3)  # compile done, unit and lint pending
     canceled = await gitlab.cancel_pipeline("acme/web", made.id)
     assert canceled.status == "canceled" and canceled.finished_at is not None
@@ -267,7 +292,7 @@ async def test_retry_runs_failed_jobs_again_with_new_ids(
     gitlab: GitLabClient, emu: GitLabEmulator, http: Any
 ) -> None:
     emu.fail_job("unit", times=1)
-    made = await gitlab.create_pipeline("acme/web", "main", {})
+    made = await gitlab.create_pipeline("acme/web", "main", {}, marker="opsloop1")
     await emu.wait_for_pipeline(made.id)
     before = {j.name: j.id for j in await gitlab.pipeline_jobs("acme/web", made.id)}
     retried = await gitlab.retry_pipeline("acme/web", made.id)
@@ -286,7 +311,7 @@ async def test_retry_runs_failed_jobs_again_with_new_ids(
 
 async def test_latest_pipeline(gitlab: GitLabClient, emu: GitLabEmulator) -> None:
     assert await gitlab.latest_pipeline("acme/web") is None
-    first = await gitlab.create_pipeline("acme/web", "main", {})
+    first = await gitlab.create_pipeline("acme/web", "main", {}, marker="opsloop1")
     other = emu.start_pipeline("acme/web", "develop", user="carol")
     latest = await gitlab.latest_pipeline("acme/web")
     assert latest is not None
@@ -303,7 +328,7 @@ async def test_latest_pipeline(gitlab: GitLabClient, emu: GitLabEmulator) -> Non
 async def test_an_unknown_ref_is_refused_clearly(
     gitlab: GitLabClient, emu: GitLabEmulator, http: Any
 ) -> None:
-    error = await failure(gitlab.create_pipeline("acme/web", "nope", {}))
+    error = await failure(gitlab.create_pipeline("acme/web", "nope", {}, marker="opsloop1"))
     assert error.message == "GitLab refused to start a pipeline on `nope`: Reference not found"
     assert not error.retryable
     raw = await http("POST", f"{WEB}/pipeline", json={"ref": "nope"})
@@ -314,12 +339,16 @@ async def test_an_unknown_ref_is_refused_clearly(
 async def test_bad_or_restricted_variables_are_refused(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    error = await failure(gitlab.create_pipeline("acme/web", "main", {"BAD-KEY": "1"}))
+    error = await failure(
+        gitlab.create_pipeline("acme/web", "main", {"BAD-KEY": "1"}, marker="opsloop1")
+    )
     assert "Variables key can contain only letters, digits and '_'" in error.message
     emu.restrict_pipeline_variables = True
-    error = await failure(gitlab.create_pipeline("acme/web", "main", {"A": "1"}))
+    error = await failure(gitlab.create_pipeline("acme/web", "main", {"A": "1"}, marker="opsloop1"))
     assert error.message.endswith("Insufficient permissions to set pipeline variables")
-    assert (await gitlab.create_pipeline("acme/web", "main", {})).status == "created"
+    assert (
+        await gitlab.create_pipeline("acme/web", "main", {}, marker="opsloop1")
+    ).status == "created"
 
 
 async def test_pipeline_shapes_and_list_filters(http: Any, emu: GitLabEmulator) -> None:
@@ -387,7 +416,7 @@ async def test_401_404_and_5xx_are_mapped(gitlab: GitLabClient, emu: GitLabEmula
     wrong = GitLabClient(emu.url, "glpat-wrong")
     try:
         for call in (
-            wrong.create_pipeline("acme/web", "main", {}),
+            wrong.create_pipeline("acme/web", "main", {}, marker="opsloop1"),
             wrong.ref_exists("acme/web", "main"),
             wrong.get_pipeline("acme/web", 1000),
         ):
@@ -414,33 +443,84 @@ async def test_create_after_a_5xx_starts_one_pipeline(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
     emu.fail(500, times=1, method="POST", path="*/pipeline")
-    made = await gitlab.create_pipeline("acme/web", "main", {"A": "1"})
+    made = await gitlab.create_pipeline("acme/web", "main", {"A": "1"}, marker="opsloop1")
     assert [p["id"] for p in emu.pipelines("acme/web")] == [made.id]
     assert len(emu.requests_to("*/pipeline", "POST")) == 2
 
 
-async def test_create_whose_answer_was_lost_is_found_not_repeated(
+async def test_create_whose_answer_was_lost_is_found_by_its_marker_not_repeated(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
     emu.pipeline_step_seconds = None
-    earlier = await gitlab.create_pipeline("acme/web", "main", {"A": "1"})  # same ref and vars
+    earlier = await gitlab.create_pipeline("acme/web", "main", {"A": "1"}, marker="opsloop0")
     emu.start_pipeline("acme/web", "main", source="api", user="alice", variables={"A": "1"})
     emu.fail(504, times=1, method="POST", path="*/pipeline", after_handling=True)
-    made = await gitlab.create_pipeline("acme/web", "main", {"A": "1"})
-    assert made.id != earlier.id and made.user == "opsloop-bot"
+    made = await gitlab.create_pipeline("acme/web", "main", {"A": "1"}, marker="opsloop1")
+    assert made.id not in (earlier.id, emu.pipelines("acme/web")[1]["id"])
+    assert made.user == "opsloop-bot"
     assert len(emu.pipelines("acme/web")) == 3
     assert len(emu.requests_to("*/pipeline", "POST")) == 2  # the earlier one and this one
-    [lookup] = [r for r in emu.requests_to("*/pipelines") if "source" in r.query]
+    assert emu.ci.pipelines[made.id].variables == [
+        ("A", "1", "env_var"),
+        ("OPSLOOP_REQUEST", "opsloop1", "env_var"),
+    ]
+    [lookup, *_] = [r for r in emu.requests_to("*/pipelines") if "source" in r.query]
     assert (lookup.query["source"], lookup.query["username"]) == ("api", "opsloop-bot")
+
+
+async def test_find_pipeline_matches_the_marker_only(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    emu.pipeline_step_seconds = None
+    one = await gitlab.create_pipeline("acme/web", "main", {"A": "1"}, marker="opsloopone")
+    two = await gitlab.create_pipeline("acme/web", "main", {"A": "1"}, marker="opsloottwo")
+    since = time.time() - 60
+    found = await gitlab.find_pipeline("acme/web", "main", "opsloopone", since)
+    assert found is not None and found.id == one.id
+    found = await gitlab.find_pipeline("acme/web", "main", "opsloottwo", since)
+    assert found is not None and found.id == two.id
+    assert await gitlab.find_pipeline("acme/web", "main", "opsloopnone", since) is None
+    assert await gitlab.find_pipeline("acme/web", "develop", "opsloopone", since) is None
+
+
+async def test_a_create_slower_than_its_time_out_is_looked_for_not_posted_again(
+    clients: Clients, emu: GitLabEmulator
+) -> None:
+    gitlab = clients(timeout=0.5, budget=6.0)
+    emu.hold("*/pipeline", 1.5, method="POST")
+    made = await gitlab.create_pipeline("acme/web", "main", {}, marker="opsloop1")
+    assert [p["id"] for p in emu.pipelines("acme/web")] == [made.id]
+    assert len(emu.requests_to("*/pipeline", "POST")) == 1
+
+
+async def test_a_pipeline_behind_a_failing_proxy_is_unknown_not_started_twice(
+    clients: Clients, emu: GitLabEmulator
+) -> None:
+    gitlab = clients(budget=2.5)
+    emu.fail(502, method="POST", path="*/pipeline")
+    with pytest.raises(OutcomeUnknown):
+        await gitlab.create_pipeline("acme/web", "main", {}, marker="opsloop1")
+    assert len(emu.requests_to("*/pipeline", "POST")) == 1
+    assert emu.pipelines("acme/web") == []
 
 
 async def test_create_that_keeps_failing_is_unavailable(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:
-    emu.fail(502, method="POST", path="*/pipeline")
-    error = await failure(gitlab.create_pipeline("acme/web", "main", {}))
+    emu.fail(500, method="POST", path="*/pipeline")
+    error = await failure(gitlab.create_pipeline("acme/web", "main", {}, marker="opsloop1"))
     assert (error.message, error.retryable) == (UNAVAILABLE, True)
     assert len(emu.requests_to("*/pipeline", "POST")) == 3
+    assert emu.pipelines("acme/web") == []
+
+
+async def test_the_request_variable_is_opsloops_own(
+    gitlab: GitLabClient, emu: GitLabEmulator
+) -> None:
+    error = await failure(
+        gitlab.create_pipeline("acme/web", "main", {"OPSLOOP_REQUEST": "x"}, marker="opsloop1")
+    )
+    assert "opsloop's own variable" in error.message
     assert emu.pipelines("acme/web") == []
 
 
@@ -451,7 +531,9 @@ async def test_pipeline_hooks_arrive_in_order_as_gitlab_sends_them(
     gitlab: GitLabClient, emu: GitLabEmulator, receiver: Receiver
 ) -> None:
     emu.add_hook("acme/web", receiver.url, "hook-secret")
-    made = await gitlab.create_pipeline("acme/web", "main", {"DEPLOY_ENV": "staging"})
+    made = await gitlab.create_pipeline(
+        "acme/web", "main", {"DEPLOY_ENV": "staging"}, marker="opsloop1"
+    )
     await emu.wait_for_pipeline(made.id)
     await emu.hooks_settled()
     assert receiver.statuses() == ["created", "pending", "running", "success"]
@@ -476,7 +558,10 @@ async def test_pipeline_hooks_arrive_in_order_as_gitlab_sends_them(
     assert attributes["sha"] == made.sha and len(attributes["before_sha"]) == 40
     assert (attributes["status"], attributes["detailed_status"]) == ("success", "passed")
     assert attributes["stages"] == ["build", "test", "deploy"]
-    assert attributes["variables"] == [{"key": "DEPLOY_ENV", "value": "staging"}]
+    assert attributes["variables"] == [
+        {"key": "DEPLOY_ENV", "value": "staging"},
+        {"key": "OPSLOOP_REQUEST", "value": "opsloop1"},
+    ]
     assert attributes["url"] == made.web_url
     assert attributes["created_at"].endswith(" UTC") and attributes["finished_at"] is not None
     assert isinstance(attributes["duration"], int) and "queued_duration" in attributes

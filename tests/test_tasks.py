@@ -63,7 +63,7 @@ async def test_task_with_options_files_the_issue_and_posts_its_message(redis_url
         [message] = await eventually(lambda: task_messages(bot), what="the task message")
         [issue] = gitlab.issues("acme/web")
         assert issue["title"] == "Fix the login redirect"
-        assert issue["description"] == "it loops on Safari"
+        assert issue["description"].startswith("it loops on Safari\n\n<!-- opsloop request ")
         assert issue["labels"] == ["bug", "frontend"]
         assert [a["username"] for a in issue["assignees"]] == ["carol"]
         shown = json.dumps(message.blocks)

@@ -21,7 +21,9 @@ from bot.builds.progress import FINAL, JobState, progress
 from bot.config_file import Project
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
+from bot.once import Effect, make_once, marker
 from bot.roles import holds
+from bot.slack_once import post_once
 from integrations.gitlab import BuildsPort, Pipeline, PipelineJob
 
 log = logging.getLogger(__name__)
@@ -106,11 +108,6 @@ class BuildService:
     ) -> dict[str, Any]:
         project = self.project(alias)
         gitlab = self.gitlab
-        done = await self.deps.store.job_effect(job_id)
-        if done is not None:  # the job ran before: follow the pipeline it made
-            record = await self.deps.store.builds.load(project.gitlab, int(done))
-            if record is not None:
-                return record
         ref = ref or await self._default_branch(project)
         kind = await gitlab.ref_exists(project.gitlab, ref)
         if kind is None:
@@ -119,20 +116,61 @@ class BuildService:
                 f"Type `/build {alias}` for its default branch, or name an existing branch.",
             )
         await self.check_may_build(project, ref, kind, user)
-        pipeline = await gitlab.create_pipeline(project.gitlab, ref, variables)
-        await self.deps.store.remember_job_effect(job_id, str(pipeline.id))
-        record = self._record(pipeline, channel=channel, triggered_by=user)
-        record["variables"] = sorted(variables)  # names only: values may be secrets
-        text, blocks = messages.live_message(record)
-        posted = await self.deps.slack.post_message(channel, text, blocks)
-        record["ts"] = posted.ts
-        await self.deps.store.builds.save(record)
+        key = f"{job_id}:pipeline"
+        pipeline = await self._start_once(key, project.gitlab, ref, variables)
+        builds = self.deps.store.builds
+        record = await builds.load(project.gitlab, pipeline.id)
+        if record is None or not record.get("ts"):
+            record = self._record(pipeline, channel=channel, triggered_by=user)
+            record["variables"] = sorted(variables)  # names only: values may be secrets
+            text, blocks = messages.live_message(record)
+            posted = await post_once(
+                self.deps.slack,
+                key,
+                channel,
+                text,
+                blocks,
+                settle_after=self.deps.settings.settle_seconds,
+            )
+            record["ts"] = posted.ts
+            await builds.save(record)
         detail = {"ref": ref, "variables": sorted(variables), "channel": channel}
-        await self.deps.store.audit(
-            user, "build.triggered", f"{project.gitlab}#{pipeline.id}", detail
-        )
+        subject = f"{project.gitlab}#{pipeline.id}"
+        await self.deps.store.audit_once(key, user, "build.triggered", subject, detail)
         await self.schedule_poll(project.gitlab, pipeline.id, 0)
         return record
+
+    async def _start_once(
+        self, key: str, project: str, ref: str, variables: Mapping[str, str]
+    ) -> Pipeline:
+        """The request's pipeline, started once however often the job runs (bot/once.py): it
+        carries the request's marker, and a re-run finds it by that marker."""
+        gitlab = self.gitlab
+        request = marker(key)
+
+        async def make() -> Pipeline:
+            return await gitlab.create_pipeline(project, ref, variables, marker=request)
+
+        async def find(since: float) -> Pipeline | None:
+            return await gitlab.find_pipeline(project, ref, request, since)
+
+        async def restore(done: dict[str, Any]) -> Pipeline:
+            return await gitlab.get_pipeline(project, int(done["id"]))
+
+        return await make_once(
+            self.deps.store.effects,
+            key,
+            Effect(
+                system="GitLab",
+                what=f"a pipeline was started on `{ref}` of {project}",
+                check=f"`/build status {project}`",
+                make=make,
+                find=find,
+                record=lambda p: {"id": p.id},
+                restore=restore,
+            ),
+            settle_after=self.deps.settings.settle_seconds,
+        )
 
     def _record(self, pipeline: Pipeline, **extra: Any) -> dict[str, Any]:
         return {

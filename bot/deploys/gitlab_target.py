@@ -23,6 +23,7 @@ from bot.config_file import Service
 from bot.deploys.rollout import Rollout
 from bot.deploys.targets import Snapshot, Unit
 from bot.errors import IntegrationError
+from bot.once import marker
 from integrations.gitlab import SYSTEM, GitLabPort, PipelineJob
 
 # A job in one of these has stopped for good without succeeding; GitLab can run the first two
@@ -62,15 +63,19 @@ class GitLabTarget:
     async def prepare(self, rollout: Rollout) -> dict[str, Any]:
         """The rollout's pipeline, once: on the service's ref (else the default branch).
 
-        In two calls: the first records the project's newest pipeline id, the second makes
-        the pipeline, or finds the one made after that mark by a call a crash cut short."""
+        In two calls, so that the intent is stored before GitLab is asked: the first records
+        when the pipeline was asked for; the second finds the pipeline that carries the
+        rollout's marker (made by a call a crash cut short), or makes it."""
         if rollout.pipeline_id is not None:
             return {}
-        if rollout.pipeline_mark is None:
-            return {"pipeline_mark": await self.gitlab.newest_pipeline_id(self.project)}
+        if rollout.pipeline_asked_at is None:
+            return {"pipeline_asked_at": time.time()}
         ref = self.service.ref or await self.gitlab.default_branch(self.project)
-        pipeline = await self.gitlab.create_pipeline(
-            self.project, ref, {"VERSION": rollout.version}, made_after=rollout.pipeline_mark
+        request = marker(f"deploy:{rollout.id}:{rollout.version}")
+        pipeline = await self.gitlab.find_pipeline(
+            self.project, ref, request, rollout.pipeline_asked_at
+        ) or await self.gitlab.create_pipeline(
+            self.project, ref, {"VERSION": rollout.version}, marker=request
         )
         return {"pipeline_id": pipeline.id, "pipeline_url": pipeline.web_url}
 

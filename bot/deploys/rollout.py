@@ -78,9 +78,9 @@ class Rollout:
     ended_by: str | None = None  # who rejected or rolled back
     pipeline_id: int | None = None  # GitLab deployer
     pipeline_url: str | None = None
-    # The project's newest pipeline id before the rollout's was made: after a crash between
-    # making the pipeline and recording it, the pipeline is found again, not made twice.
-    pipeline_mark: int | None = None
+    # When the rollout's pipeline was first asked for: after a crash between making the
+    # pipeline and recording it, the pipeline is found again by its marker, not made twice.
+    pipeline_asked_at: float | None = None
     tries: int = 0  # times the engine was asked to change; part of the step job's id
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per applied step
     # Thread replies and audit entries decided with a change and not yet sent: stored in the
@@ -121,7 +121,9 @@ class Rollout:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Rollout:
-        return cls(**json.loads(raw))
+        # Fields an older opsloop stored and this one no longer has are left out.
+        data = json.loads(raw)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 # -- decisions (each returns a changed copy; the caller stores it atomically) ------------------

@@ -36,6 +36,7 @@ from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
 from bot.replies import Reply
 from bot.roles import holds
+from bot.slack_once import post_once
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,10 @@ class DeployService:
     ) -> Reply:
         service = self.service(name)  # the version was checked by the parser, in the ack
         await self._require_deployer(user, "start a deploy")
-        done = await self.deps.store.job_effect(job_id)
+        key = f"{job_id}:rollout"
+        ledger = self.deps.store.effects
+        entry = await ledger.load(key)
+        done = (entry.effect or {}).get("id")
         if done is not None:  # this command ran before (a crash): finish what it began
             current = await self.store.load(name)
             if current is not None and current.id == done:
@@ -135,7 +139,8 @@ class DeployService:
         now = time.time()
         percents = [s.percent for s in service.steps]
         new = Rollout(
-            id=await self.store.new_id(),
+            # The id the first run chose, so that a re-run finds the message it posted.
+            id=done or await self.store.new_id(),
             service=name,
             version=version,
             stable=stable,
@@ -152,7 +157,7 @@ class DeployService:
             new.state = AWAITING
             new.requested_at = now
             new.expires_at = now + self._timeout(service)
-        await self.deps.store.remember_job_effect(job_id, new.id)
+        await ledger.done(key, {"id": new.id})
         detail = {"stable": stable, "steps": percents, "channel": new.channel, "first": first}
         first_reply = messages.first_deploy_reply(new) if first else messages.requested_reply(new)
         new.outbox = [
@@ -162,7 +167,11 @@ class DeployService:
         # The message goes out before the rollout is stored: a channel Slack refuses (the bot
         # not invited, a wrong ID) then stops the deploy before anything changes.
         text, blocks = await self.render(new)
-        new.ts = (await self.deps.slack.post_message(new.channel, text, blocks)).ts
+        settle = self.deps.settings.settle_seconds
+        posted = await post_once(
+            self.deps.slack, key, new.channel, text, blocks, settle_after=settle
+        )
+        new.ts = posted.ts
         try:
             started, _ = await self.store.change(name, lambda cur: (rollout.start(cur, new), None))
         except Refused as e:  # another /deploy of the service won the race

@@ -37,6 +37,17 @@ _EDITABLE = (
 )
 
 
+def _search_in(params: JSON) -> frozenset[str]:
+    """`in=title`, `in=description` or both, comma separated (GitLab 400s on anything else)."""
+    raw = text_param(params, "in")
+    if raw is None:
+        return frozenset({"title", "description"})
+    parts = frozenset(p.strip() for p in raw.split(","))
+    if not parts <= {"title", "description"}:
+        raise invalid("in does not have a valid value")
+    return parts
+
+
 def _choice(params: JSON, name: str, allowed: tuple[str, ...], default: str) -> str:
     value = text_param(params, name) or default
     if value not in allowed:
@@ -54,6 +65,7 @@ class IssueQuery:
     assignee_id: str | None  # a number, "None" or "Any"
     author_username: str | None
     search: str | None
+    search_in: frozenset[str]  # `in`: where `search` looks, title and description by default
     iids: tuple[int, ...] | None
     scope: str
     created_after: datetime | None
@@ -74,6 +86,7 @@ class IssueQuery:
             assignee_id=assignee_id.capitalize() if assignee_id in ("none", "any") else assignee_id,
             author_username=text_param(params, "author_username"),
             search=(text_param(params, "search") or "").lower() or None,
+            search_in=_search_in(params),
             iids=tuple(iids) if iids is not None else None,
             scope=_choice(params, "scope", _SCOPES, default_scope),
             created_after=time_param(params, "created_after"),
@@ -90,12 +103,20 @@ class IssueQuery:
             and self._in_scope(state, issue)
             and (self.created_after is None or issue.created_at >= self.created_after)
             and (self.created_before is None or issue.created_at <= self.created_before)
-            and (
-                self.search is None
-                or self.search in issue.title.lower()
-                or self.search in issue.description.lower()
-            )
+            and self._search_matches(issue)
         )
+
+    def _search_matches(self, issue: IssueRecord) -> bool:
+        # GitLab matches every word of the search (longer than two characters) somewhere.
+        if self.search is None:
+            return True
+        where = []
+        if "title" in self.search_in:
+            where.append(issue.title.lower())
+        if "description" in self.search_in:
+            where.append(issue.description.lower())
+        words = [w for w in self.search.split() if len(w) > 2] or [self.search]
+        return all(any(w in text for text in where) for w in words)
 
     def _labels_match(self, issue: IssueRecord) -> bool:
         if self.labels is None:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import api_chat, api_directory, api_views, socket_mode
+from . import api_chat, api_conversations, api_directory, api_views, socket_mode
 from .api_result import ApiResult, Call, fail
 from .models import JSON, RecordedCall
 
@@ -39,6 +39,8 @@ METHODS: dict[str, Method] = {
     "users.lookupByEmail": api_directory.users_lookup_by_email,
     "usergroups.users.list": api_directory.usergroup_members,
     "conversations.info": api_directory.conversation_info,
+    "conversations.history": api_conversations.history,
+    "conversations.replies": api_conversations.replies,
 }
 
 # Form posts carry these as JSON strings; JSON bodies carry them as they are.

@@ -58,6 +58,11 @@ class Unconfirmed(TimeoutError):
         self.seconds = seconds
 
 
+class NotSent(RedisConnectionError):
+    """The command never left this process (no connection, or it failed first): Redis cannot
+    have carried it out, so saying "nothing was done" is true."""
+
+
 def pack(*args: Arg) -> bytes:
     """A command in RESP, Redis's wire format: an array of bulk strings."""
     out = [b"*%d\r\n" % len(args)]
@@ -150,7 +155,7 @@ class PipelinedScript:
             await self._connect()
             sent = self.send(keys, args)
             if sent is None:
-                raise RedisConnectionError("Redis connection closed")
+                raise NotSent("the Redis connection closed before the command was sent")
         return await sent.reply()
 
     def send(self, keys: Sequence[str], args: Sequence[Arg]) -> Sent | None:
@@ -195,10 +200,12 @@ class PipelinedScript:
                     await conn.connect()
             except TimeoutError:
                 await conn.disconnect(nowait=True)
-                raise RedisConnectionError("Redis did not answer while connecting") from None
+                raise NotSent("Redis did not answer while connecting") from None
+            except (OSError, RedisConnectionError) as e:
+                raise NotSent(f"could not connect to Redis ({type(e).__name__})") from e
             writer = conn._writer
             if writer is None:
-                raise RedisConnectionError("Redis connection closed while connecting")
+                raise NotSent("Redis connection closed while connecting")
             replies = _Replies(self._lost)
             # From here on the replies come to `replies`, not to redis-py's stream reader.
             writer.transport.set_protocol(replies)
@@ -234,7 +241,7 @@ class PipelinedScript:
         waiting, replies.waiting = replies.waiting, collections.deque()
         if not isinstance(error, Exception):
             error = RedisConnectionError("cancelled")
-        never_sent = RedisConnectionError("the Redis connection failed before this was sent")
+        never_sent = NotSent("the Redis connection failed before this was sent")
         for i, (future, _) in enumerate(waiting):
             if not future.done():
                 future.set_exception(error if i < len(waiting) - unsent else never_sent)

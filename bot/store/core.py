@@ -18,15 +18,15 @@ from bot.store.batching import PipelinedScript
 from bot.store.keys import (
     AUDIT,
     AUDIT_MAX_ENTRIES,
-    JOB_EFFECT_TTL,
+    EFFECT_TTL,
     JOB_EXPIRES_MS,
     PENDING_UPDATE_TTL,
     QUEUE,
     WORKER_ALIVE_SECONDS,
     WORKERS,
     channel_budget_key,
+    effect_key,
     flush_marker_key,
-    job_effect_key,
     pending_update_key,
 )
 
@@ -93,6 +93,17 @@ return 1
 """
 
 
+# Append an audit entry only the first time a request decides it (a flag in its ledger entry),
+# in one step: a job that dies in between neither loses the entry nor writes it twice.
+_AUDIT_ONCE = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], '1') == 0 then return 0 end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'at', ARGV[4], 'who', ARGV[5],
+  'action', ARGV[6], 'subject', ARGV[7], 'detail', ARGV[8])
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One decision: who did what, when, to what."""
@@ -118,6 +129,7 @@ class Store:
         from bot.store.alerts import AlertStore
         from bot.store.builds import BuildStore
         from bot.store.deploys import DeployStore
+        from bot.store.effects import EffectLedger
         from bot.store.tasks import TaskStore
 
         self.redis = redis
@@ -125,7 +137,9 @@ class Store:
         self.tasks = TaskStore(redis)
         self.builds = BuildStore(redis)
         self.deploys = DeployStore(redis)
+        self.effects = EffectLedger(redis)
         self._enqueue = PipelinedScript(redis, _ENQUEUE)
+        self._audit_once = redis.register_script(_AUDIT_ONCE)
         self._reserve = redis.register_script(_RESERVE)
         self._push_back = redis.register_script(_PUSH_BACK)
         self._set_pending = redis.register_script(_SET_PENDING)
@@ -133,15 +147,6 @@ class Store:
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
-
-    async def job_effect(self, job_id: str) -> str | None:
-        """What a job already did (e.g. the pipeline it created), if it ran before."""
-        value = await self.redis.get(job_effect_key(job_id))
-        return value.decode() if value else None
-
-    async def remember_job_effect(self, job_id: str, value: str) -> None:
-        """Record a job's one-off effect, so that running the job again does not repeat it."""
-        await self.redis.set(job_effect_key(job_id), value, ex=JOB_EFFECT_TTL)
 
     async def reset(self) -> None:
         """Forget everything (the sandbox only: its emulated Slack starts empty every time)."""
@@ -194,6 +199,28 @@ class Store:
         }
         entry_id = await self.redis.xadd(AUDIT, fields, maxlen=AUDIT_MAX_ENTRIES, approximate=True)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def audit_once(
+        self,
+        key: str,
+        who: str,
+        action: str,
+        subject: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """`audit`, but once per request `key` (its effect ledger entry), however often the job
+        that decides it runs; False when it was written before."""
+        args: list[str | int] = [
+            f"audited:{action}",
+            EFFECT_TTL,
+            AUDIT_MAX_ENTRIES,
+            f"{time.time():.3f}",
+            who,
+            action,
+            subject,
+            json.dumps(detail or {}, sort_keys=True),
+        ]
+        return bool(await self._audit_once(keys=[effect_key(key), AUDIT], args=args))
 
     async def audit_recent(self, count: int) -> list[AuditEntry]:
         rows = await self.redis.xrevrange(AUDIT, count=count)

@@ -16,12 +16,13 @@ WORKER_ALIVE_SECONDS = 15
 # A job that is not picked up within a day is dropped by arq; the same horizon as arq's default.
 JOB_EXPIRES_MS = 86_400_000
 PENDING_UPDATE_TTL = 3600
-JOB_EFFECT_TTL = 86_400  # as long as a job may be run again after a crash
+EFFECT_TTL = 86_400  # as long as a job may be run again after a crash
 
 
-def job_effect_key(job_id: str) -> str:
-    """What a job did that must not happen twice (e.g. the pipeline it created)."""
-    return f"{PREFIX}jobs:effect:{job_id}"
+def effect_key(key: str) -> str:
+    """hash: one outside effect of a request (an issue, a pipeline, a message): `intent` before
+    the call that makes it, `effect` once it is known (bot/store/effects.py)."""
+    return f"{PREFIX}effects:{key}"
 
 
 def channel_budget_key(channel: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.alerting.messages import alert_name
 from bot.errors import IntegrationError, UserError
 from bot.jobs import JobContext
+from bot.slack_once import post_once
 from bot.slack_requests import ActionRequest, ShortcutRequest
 from bot.tasks import messages
 from bot.tasks.service import NewTask, TaskService
@@ -40,8 +41,13 @@ async def from_message(job: JobContext, request: ShortcutRequest) -> None:
         task, creator=request.user_id, channel=request.channel_id, job_id=job.job_id
     )
     thread = request.thread_ts or request.message_ts
-    await job.deps.slack.post_message(
-        request.channel_id, messages.thread_link(issue), thread_ts=thread
+    await post_once(
+        job.deps.slack,
+        f"{job.job_id}:link",
+        request.channel_id,
+        messages.thread_link(issue),
+        thread_ts=thread,
+        settle_after=job.deps.settings.settle_seconds,
     )
 
 
@@ -70,6 +76,11 @@ async def from_alert(job: JobContext, request: ActionRequest) -> None:
     task = NewTask(title=title[:255], project=None, description="\n".join(lines))
     issue = await service.create(task, creator=request.user_id, channel=channel, job_id=job.job_id)
     if group.message_ts:
-        await job.deps.slack.post_message(
-            channel, messages.thread_link(issue), thread_ts=group.message_ts
+        await post_once(
+            job.deps.slack,
+            f"{job.job_id}:link",
+            channel,
+            messages.thread_link(issue),
+            thread_ts=group.message_ts,
+            settle_after=job.deps.settings.settle_seconds,
         )

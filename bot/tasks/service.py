@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.deps import Deps
 from bot.errors import UserError
+from bot.once import Effect, make_once, marker
+from bot.slack_once import post_once
 from bot.tasks import messages
 from bot.tasks.grammar import TaskRef
 from bot.tasks.identity import gitlab_username
@@ -62,33 +65,64 @@ class TaskService:
         )
 
     async def create(self, task: NewTask, *, creator: str, channel: str, job_id: str) -> Issue:
-        """File the issue once, even if the job runs twice."""
+        """File the issue once, even if the job runs twice or dies at any line (bot/once.py):
+        the issue carries the request's marker, and a re-run finds it by that marker."""
         gitlab = self.gitlab
         project = self.project_path(task.project, channel)
-        done = await self.deps.store.job_effect(job_id)
-        if done is not None:
-            project_path, _, iid = done.rpartition("#")
-            return await gitlab.get_issue(project_path, int(iid))
-        assignee = task.assignee_username
-        if task.assignee_slack_id:
-            assignee = await gitlab_username(self.deps, gitlab, task.assignee_slack_id)
-        # A plain @name that GitLab does not know is refused by create_issue itself.
-        issue = await gitlab.create_issue(
-            project,
-            task.title,
-            description=task.description,
-            labels=list(task.labels),
-            assignee=assignee,
+        key = f"{job_id}:issue"
+        request = marker(key)
+
+        async def make() -> Issue:
+            assignee = task.assignee_username
+            if task.assignee_slack_id:
+                assignee = await gitlab_username(self.deps, gitlab, task.assignee_slack_id)
+            # A plain @name that GitLab does not know is refused by create_issue itself.
+            return await gitlab.create_issue(
+                project,
+                task.title,
+                marker=request,
+                description=task.description,
+                labels=list(task.labels),
+                assignee=assignee,
+            )
+
+        async def find(since: float) -> Issue | None:
+            return await gitlab.find_issue(project, request, since)
+
+        async def restore(done: dict[str, Any]) -> Issue:
+            return await gitlab.get_issue(str(done["project"]), int(done["iid"]))
+
+        issue = await make_once(
+            self.deps.store.effects,
+            key,
+            Effect(
+                system="GitLab",
+                what=f"the issue was filed in {project}",
+                check="`/task list`",
+                make=make,
+                find=find,
+                record=lambda i: {"project": i.project, "iid": i.iid},
+                restore=restore,
+            ),
+            settle_after=self.deps.settings.settle_seconds,
         )
-        await self.deps.store.remember_job_effect(job_id, issue.reference)
+        assignee = issue.assignees[0] if issue.assignees else None
         detail = {"title": issue.title, "assignee": assignee, "channel": channel}
-        await self.deps.store.audit(creator, "task.created", issue.reference, detail)
+        await self.deps.store.audit_once(key, creator, "task.created", issue.reference, detail)
         return issue
 
-    async def post(self, issue: Issue, channel: str, creator: str | None) -> None:
-        """The task's message in the channel, remembered so it can be updated in place."""
+    async def post(self, issue: Issue, channel: str, creator: str | None, *, job_id: str) -> None:
+        """The task's message in the channel, once per request, remembered so it can be
+        updated in place."""
         text, blocks = messages.task_message(issue, creator)
-        posted = await self.deps.slack.post_message(channel, text, blocks)
+        posted = await post_once(
+            self.deps.slack,
+            f"{job_id}:task",
+            channel,
+            text,
+            blocks,
+            settle_after=self.deps.settings.settle_seconds,
+        )
         tasks = self.deps.store.tasks
         await tasks.remember_task_message(issue.reference, channel, posted.ts, creator)
 
