@@ -13,7 +13,10 @@ BOT_SCOPES = [
     "chat:write",
     "chat:write.public",
     "commands",
+    # Reading a channel back finds a message a crashed job posted (bot/slack_once.py).
+    "channels:history",
     "channels:read",
+    "groups:history",
     "groups:read",
     "reactions:write",
     "usergroups:read",
