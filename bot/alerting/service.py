@@ -25,6 +25,7 @@ from bot.deps import Deps
 from bot.durations import format_duration
 from bot.errors import IntegrationError, UserError
 from bot.replies import escape
+from bot.roles import approves_anything
 from bot.store.alerts import AlertStore
 from integrations.alertmanager import AlertmanagerPort, Matcher, Silence
 
@@ -241,11 +242,14 @@ class AlertService:
         return True, messages.ack_confirmation(group, problem)
 
     async def unacknowledge(self, ref: str, user_id: str) -> str:
+        """Whoever acknowledged the group, or an approver, takes the acknowledgement back."""
         group = await self._load_open(ref)
         async with self.groups.locked(group.group_key):
             group = await self._load_open(ref)
             if not group.acked_by:
                 raise UserError(f"{ref} is not acknowledged.")
+            if group.acked_by != user_id and not await approves_anything(self.deps, user_id):
+                raise UserError(messages.unack_refused(group))
             await self._unsilence(group)
             group.acked_by, group.acked_at, group.ack_note, group.ack_key = None, None, "", None
             group.poll_generation += 1
