@@ -102,7 +102,7 @@ def close_refused(issue: Issue, filer: str | None) -> str:
     who = [f"whoever filed it (<@{filer}>)"] if filer else []
     assignees = ", ".join(f"@{escape(a)}" for a in issue.assignees)
     who.append(f"its assignee ({assignees})" if assignees else "its assignee (nobody yet)")
-    outside = "" if filer else " It was filed outside Slack, so its filer is not known here."
+    outside = "" if filer else " Who filed it is not known (filed outside Slack, or long ago)."
     return (
         f"You may not close {_link(issue)}: only {', '.join(who)}, deployers and approvers "
         f"may.{outside}"
