@@ -34,3 +34,12 @@ async def members(deps: Deps, group: str) -> list[str]:
     users = [str(u) for u in data.get("users", [])]
     await deps.store.builds.cache_usergroup(group, users)
     return users
+
+
+async def approves_anything(deps: Deps, user: str) -> bool:
+    """Is `user` an approver: in `roles.approvers` or in any service's `approvers`?"""
+    config = deps.config
+    principals = [*config.roles.approvers]
+    for service in config.services.values():
+        principals += service.approvers or []
+    return await holds(deps, user, principals)

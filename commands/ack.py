@@ -40,7 +40,7 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
     if args.get("help"):
         return Reply(text=usage(HELP))
     _, text = await AlertService(job.deps).acknowledge(
-        args["ref"], request.user_id, request.user_name, args.get("note", "")
+        args["ref"], request.user_id, request.user_name, args.get("note", ""), key=job.job_id
     )
     return Reply(text=text)
 

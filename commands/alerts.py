@@ -53,7 +53,7 @@ async def run_list(job: JobContext, request: SlashRequest, args: dict[str, Any])
 async def ack_click(job: JobContext, request: ActionRequest) -> Reply | None:
     """Acknowledge button: the message itself shows it; only a refusal is answered."""
     changed, text = await AlertService(job.deps).acknowledge(
-        request.value, request.user_id, request.user_name
+        request.value, request.user_id, request.user_name, key=job.job_id
     )
     return None if changed else Reply(text=text)
 
@@ -66,7 +66,7 @@ async def unack_click(job: JobContext, request: ActionRequest) -> Reply | None:
 async def silence_click(job: JobContext, request: ActionRequest) -> Reply | None:
     duration = SILENCE_DURATIONS[AlertAction(request.action_id)]
     await AlertService(job.deps).silence(
-        request.value, request.user_id, request.user_name, duration
+        request.value, request.user_id, request.user_name, duration, key=job.job_id
     )
     return None
 

@@ -83,9 +83,22 @@ class AlertmanagerPort(Protocol):
     """What the bot needs from Alertmanager."""
 
     async def create_silence(
-        self, matchers: Sequence[Matcher], duration: timedelta, created_by: str, comment: str
+        self,
+        matchers: Sequence[Matcher],
+        duration: timedelta,
+        created_by: str,
+        comment: str,
+        *,
+        key: str,
     ) -> str:
-        """Silence alerts matching `matchers` from now for `duration`; return the silence id."""
+        """Silence alerts matching `matchers` from now for `duration`; return the silence id.
+
+        `key` identifies the request: the silence carries it, so that a retry or a re-run of
+        the same request finds the silence instead of making a second one."""
+        ...
+
+    async def find_silence(self, matchers: Sequence[Matcher], key: str) -> Silence | None:
+        """The live (active or pending) silence made for request `key`, if any."""
         ...
 
     async def expire_silence(self, silence_id: str) -> None:
@@ -218,34 +231,42 @@ class AlertmanagerClient:
             ("silenced", _flag(silenced)),
             ("inhibited", _flag(inhibited)),
         ]
-        params += [("filter", m.expression()) for m in matchers]
+        params += _filters(matchers)
         reply = await self._request("GET", "alerts", params=params)
         self._raise_for_4xx(reply, "alert query")
         return self._read(reply, lambda d: [_alert(a) for a in _list(d)])
 
     async def create_silence(
-        self, matchers: Sequence[Matcher], duration: timedelta, created_by: str, comment: str
+        self,
+        matchers: Sequence[Matcher],
+        duration: timedelta,
+        created_by: str,
+        comment: str,
+        *,
+        key: str,
     ) -> str:
-        """Silence alerts matching `matchers` from now for `duration`; return the silence id."""
+        """Silence alerts matching `matchers` from now for `duration`; return the silence id.
+
+        The comment ends with the request's marker (`silence_marker(key)`); a retry after an
+        unanswered POST looks for that marker before it posts again."""
         now = datetime.now(UTC)
-        # Whole milliseconds: what Alertmanager stores and reports back, so a retry can
-        # recognise the silence an earlier, unanswered attempt may already have made.
-        ends_at = _to_millis(now + duration)
         body = {
             "matchers": [
                 {"name": m.name, "value": m.value, "isRegex": m.is_regex, "isEqual": m.is_equal}
                 for m in matchers
             ],
             "startsAt": _rfc3339(now),
-            "endsAt": _rfc3339(ends_at),
+            "endsAt": _rfc3339(now + duration),
             "createdBy": created_by,
-            "comment": comment,
+            "comment": f"{comment} {silence_marker(key)}" if comment else silence_marker(key),
         }
-        wanted: _SilenceKey = (frozenset(matchers), ends_at, created_by, comment)
 
         async def made_already(limit: float) -> _Reply | None:
-            sid = await self._find_silence(wanted, limit)
-            return None if sid is None else _Reply(200, json.dumps({"silenceID": sid}))
+            try:
+                made = await self._find_silence(matchers, key, limit)
+            except (_Failed, _Unreadable):
+                return None  # the caller's retry of the POST will say what is wrong
+            return None if made is None else _Reply(200, json.dumps({"silenceID": made.id}))
 
         reply = await self._request("POST", "silences", body=body, recover=made_already)
         self._raise_for_4xx(reply, "silence")
@@ -269,19 +290,20 @@ class AlertmanagerClient:
             return
         self._raise_for_4xx(reply, "expiry")
 
-    async def _find_silence(self, wanted: _SilenceKey, limit: float) -> str | None:
-        """The id of a live silence exactly like `wanted`, if an earlier attempt made one."""
-        try:
-            reply = await self._attempt("GET", "silences", None, None, limit)
-            if reply.status != 200:
-                return None
-            silences = [_silence(s) for s in _list(reply.json())]
-        except (_Failed, _Unreadable):
-            return None  # the caller's retry of the POST will say what is wrong
-        for s in silences:
-            if s.state != "expired" and _silence_key(s) == wanted:
-                return s.id
-        return None
+    async def find_silence(self, matchers: Sequence[Matcher], key: str) -> Silence | None:
+        """The live silence made for request `key` (`GET /api/v2/silences`), if any."""
+        reply = await self._request("GET", "silences", params=_filters(matchers))
+        self._raise_for_4xx(reply, "silence query")
+        return self._read(reply, lambda d: _marked(d, key))
+
+    async def _find_silence(
+        self, matchers: Sequence[Matcher], key: str, limit: float
+    ) -> Silence | None:
+        """One attempt at `find_silence`, for the recovery of an unanswered POST."""
+        reply = await self._attempt("GET", "silences", _filters(matchers), None, limit)
+        if reply.status != 200:
+            return None
+        return _marked(reply.json(), key)
 
     async def _request(
         self,
@@ -384,12 +406,25 @@ class AlertmanagerClient:
             raise IntegrationError(SYSTEM, message) from e
 
 
-# What makes two silences the same for a retried POST: matchers, end, author and comment.
-_SilenceKey = tuple[frozenset[Matcher], datetime, str, str]
+def silence_marker(key: str) -> str:
+    """What ends the comment of a silence made for request `key`: how a re-run finds it.
+
+    Never the matchers, the author or the rest of the comment: two people's requests may
+    share all of those, and each must keep its own silence."""
+    return f"[opsloop:{key}]"
 
 
-def _silence_key(silence: Silence) -> _SilenceKey:
-    return (frozenset(silence.matchers), silence.ends_at, silence.created_by, silence.comment)
+def _filters(matchers: Sequence[Matcher]) -> list[tuple[str, str]]:
+    return [("filter", m.expression()) for m in matchers]
+
+
+def _marked(data: object, key: str) -> Silence | None:
+    """The live silence in a `GET /api/v2/silences` answer whose comment carries `key`."""
+    marker = silence_marker(key)
+    for found in (_silence(s) for s in _list(data)):
+        if found.state in ("active", "pending") and found.comment.endswith(marker):
+            return found
+    return None
 
 
 def _silence_not_found(reply: _Reply) -> bool:
@@ -404,10 +439,6 @@ def _flag(value: bool) -> str:
 
 def _seconds(value: float) -> str:
     return f"{value:g} s"
-
-
-def _to_millis(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -520,4 +551,5 @@ __all__ = [
     "Matcher",
     "Silence",
     "parse_time",
+    "silence_marker",
 ]

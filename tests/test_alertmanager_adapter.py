@@ -152,7 +152,9 @@ async def test_a_silence_suppresses_the_alert_until_it_is_expired(
     firing = await eventually(lambda: alert_named(client, "HighLatency"), within=5, what="alert")
     matchers = [Matcher(k, v) for k, v in sorted(firing.labels.items())]
 
-    silence_id = await client.create_silence(matchers, timedelta(hours=2), "U0ALICE", "AL-1 acked")
+    silence_id = await client.create_silence(
+        matchers, timedelta(hours=2), "U0ALICE", "AL-1 acked", key="action:1"
+    )
 
     async def silenced() -> ActiveAlert | None:
         a = await alert_named(client, "HighLatency")
@@ -165,7 +167,7 @@ async def test_a_silence_suppresses_the_alert_until_it_is_expired(
     silence = await client.get_silence(silence_id)
     assert silence is not None
     assert silence.id == silence_id
-    assert silence.created_by == "U0ALICE" and silence.comment == "AL-1 acked"
+    assert silence.created_by == "U0ALICE" and silence.comment == "AL-1 acked [opsloop:action:1]"
     assert silence.state == "active"
     assert set(silence.matchers) == set(matchers)
     assert abs(silence.ends_at - (datetime.now(UTC) + timedelta(hours=2))) < timedelta(minutes=1)
@@ -191,14 +193,16 @@ async def test_a_bad_silence_carries_alertmanagers_reason(
 ) -> None:
     client = clients(alertmanager.url)
     with pytest.raises(IntegrationError) as empty:
-        await client.create_silence([], timedelta(hours=1), "U0ALICE", "no matchers")
+        await client.create_silence([], timedelta(hours=1), "U0ALICE", "no matchers", key="k1")
     assert empty.value.system == "Alertmanager" and not empty.value.retryable
     assert empty.value.message == (
         "Alertmanager refused the silence: matchers in body should have at least 1 items"
     )
 
     with pytest.raises(IntegrationError) as blank:
-        await client.create_silence([Matcher("job", "")], timedelta(hours=1), "U0ALICE", "blank")
+        await client.create_silence(
+            [Matcher("job", "")], timedelta(hours=1), "U0ALICE", "blank", key="k2"
+        )
     assert "must not match the empty string" in blank.value.message
 
     with pytest.raises(IntegrationError) as query:
@@ -333,15 +337,54 @@ async def test_a_lost_answer_does_not_make_a_second_silence(
     async with serving(reverse_proxy(alertmanager.url, seen, fail_first_post=True)) as proxy:
         client = clients(f"{proxy}/alertmanager")
         silence_id = await client.create_silence(
-            [Matcher("alertname", "Flaky")], timedelta(minutes=30), "U0BOB", "AL-7 acked"
+            [Matcher("alertname", "Flaky")], timedelta(minutes=30), "U0BOB", "AL-7 acked", key="j7"
         )
     assert [r.method for r in seen] == ["POST", "GET"]  # the retry found the silence first
+    assert seen[1].query.getall("filter") == ['alertname="Flaky"']
+    made = [s for s in await all_silences(alertmanager) if s["comment"].startswith("AL-7 acked")]
+    assert [s["id"] for s in made] == [silence_id]
+
+
+async def all_silences(alertmanager: AlertmanagerServer) -> list[dict[str, Any]]:
     async with (
         aiohttp.ClientSession() as session,
         session.get(alertmanager.url + "/api/v2/silences") as answer,
     ):
-        made = [s for s in await answer.json() if s["comment"] == "AL-7 acked"]
-    assert [s["id"] for s in made] == [silence_id]
+        found: list[dict[str, Any]] = await answer.json()
+    return found
+
+
+async def test_silences_are_told_apart_by_their_request_not_by_what_they_say(
+    alertmanager: AlertmanagerServer, clients: Clients
+) -> None:
+    """Two requests with the same matchers, author and comment, whose answers are both lost:
+    each retry finds its own silence, so there are two, one per request."""
+    matchers = [Matcher("alertname", "Twin"), Matcher("service", "web")]
+    seen: list[web.Request] = []
+    made = []
+    for key in ("action:alice", "action:bob"):
+        async with serving(reverse_proxy(alertmanager.url, seen, fail_first_post=True)) as proxy:
+            client = clients(f"{proxy}/alertmanager")
+            made.append(
+                await client.create_silence(
+                    matchers, timedelta(hours=1), "opsloop", "Acknowledged", key=key
+                )
+            )
+    assert [r.method for r in seen] == ["POST", "GET"] * 2  # each found its own, none re-sent
+    assert made[0] != made[1]
+    twins = [s for s in await all_silences(alertmanager) if s["createdBy"] == "opsloop"]
+    assert sorted(s["id"] for s in twins) == sorted(made)
+
+    client = clients(alertmanager.url)
+    alice = await client.find_silence(matchers, "action:alice")
+    assert alice is not None and alice.id == made[0]
+    assert alice.comment == "Acknowledged [opsloop:action:alice]"
+    # A key that is only the start of another's, or a silence of other matchers: not found.
+    assert await client.find_silence(matchers, "action:ali") is None
+    assert await client.find_silence([Matcher("alertname", "Other")], "action:bob") is None
+    # An expired silence is no longer what a re-run should take as made.
+    await client.expire_silence(made[1])
+    assert await client.find_silence(matchers, "action:bob") is None
 
 
 async def test_the_webhook_round_trip(alertmanager: AlertmanagerServer) -> None:

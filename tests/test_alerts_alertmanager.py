@@ -6,15 +6,21 @@ after an alert is posted to it; the bot polls Alertmanager every 0.5 s for ackno
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis.asyncio
 from aiohttp import web
+from arq.constants import result_key_prefix
 
-from tests.alert_payloads import TOKEN, alert_config
+from tests.alert_payloads import TOKEN, alert, alert_config, notification
 from tests.alertmanager_server import AlertmanagerServer
 from tests.alertmanager_server import alertmanager as _alertmanager  # noqa: F401  (the fixture)
 from tests.harness import BotUnderTest, running_bot, running_emulator, start_site
@@ -26,6 +32,7 @@ from tests.test_alerts_webhook import (
     ephemeral_texts,
     one_parent,
     parents,
+    post_hook,
     settle,
     shown,
 )
@@ -149,6 +156,13 @@ async def test_silence_button_makes_a_silence_for_that_long(
         assert await audit_actions(bot, "alert.silenced")
         assert ephemeral_texts(bot, "U0BOB") == []  # the message shows it
 
+        # Acknowledging the silenced group keeps that silence rather than adding a second.
+        await bot.driver.click("Acknowledge", user="U0ALICE", message=parent)
+        await eventually(lambda: "Acknowledged by <@U0ALICE>" in shown(parent), what="ack")
+        assert [s["id"] for s in await live_silences(alertmanager)] == [silence_id]
+        [entry] = await audit_actions(bot, "alert.acknowledged")
+        assert entry.detail["silence_id"] == silence_id
+
 
 async def test_resolution_while_acknowledged_is_noticed_by_asking_alertmanager(
     redis_url: str, alertmanager: AlertmanagerServer
@@ -172,14 +186,27 @@ async def test_resolution_while_acknowledged_is_noticed_by_asking_alertmanager(
         assert await audit_actions(bot, "alert.resolved")
 
 
+@dataclass
+class Proxy:
+    """What the proxy in front of Alertmanager does, and what it saw."""
+
+    url: str = ""
+    alerts_down: bool = False  # answer 503 to alert queries
+    refused: int = 0
+    lose_silence_answers: bool = False  # forward a new silence, then answer 502
+    hold_silence_answers: bool = False  # forward a new silence, then keep its answer
+    silences_forwarded: int = 0
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 @asynccontextmanager
-async def flaky_proxy(upstream: str) -> AsyncIterator[tuple[str, dict[str, int]]]:
-    """Alertmanager behind a proxy that answers 503 to alert queries while `state["down"]`."""
-    state = {"down": 0, "refused": 0}
+async def flaky_proxy(upstream: str) -> AsyncIterator[Proxy]:
+    """Alertmanager behind a proxy that fails as `Proxy` says."""
+    state = Proxy()
 
     async def forward(request: web.Request) -> web.Response:
-        if state["down"] and request.method == "GET" and request.path == "/api/v2/alerts":
-            state["refused"] += 1
+        if state.alerts_down and request.method == "GET" and request.path == "/api/v2/alerts":
+            state.refused += 1
             return web.Response(status=503, text="upstream restarting")
         body = await request.read()
         async with (
@@ -192,18 +219,26 @@ async def flaky_proxy(upstream: str) -> AsyncIterator[tuple[str, dict[str, int]]
                 headers={"Content-Type": request.content_type} if body else None,
             ) as answer,
         ):
-            return web.Response(
+            reply = web.Response(
                 status=answer.status,
                 body=await answer.read(),
                 content_type=answer.content_type,
             )
+        if request.method == "POST" and request.path == "/api/v2/silences":
+            state.silences_forwarded += 1
+            if state.hold_silence_answers:
+                await state.released.wait()
+            if state.lose_silence_answers:
+                return web.Response(status=502, text="bad gateway")
+        return reply
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner, url = await start_site(app)
+    runner, state.url = await start_site(app)
     try:
-        yield url, state
+        yield state
     finally:
+        state.released.set()
         await runner.cleanup()
 
 
@@ -211,17 +246,17 @@ async def test_polling_outlives_alertmanager_being_away(
     redis_url: str, alertmanager: AlertmanagerServer
 ) -> None:
     async with (
-        flaky_proxy(alertmanager.url) as (proxy_url, proxy),
-        bot_with_alertmanager(redis_url, alertmanager, am_url=proxy_url) as bot,
+        flaky_proxy(alertmanager.url) as proxy,
+        bot_with_alertmanager(redis_url, alertmanager, am_url=proxy.url) as bot,
     ):
         await alertmanager.post_alerts([high_latency("web-1")])
         parent = await one_parent(bot, INCIDENT, within=10)
         await bot.driver.click("Acknowledge", user="U0CAROL", message=parent)
         await eventually(lambda: "Silenced in Alertmanager" in shown(parent), what="silenced")
-        proxy["down"] = 1
+        proxy.alerts_down = True
         # The adapter retries twice per poll: 3 refusals are one failed poll, 6 are two.
-        await eventually(lambda: proxy["refused"] >= 6, within=10, what="two polls to fail")
-        proxy["down"] = 0
+        await eventually(lambda: proxy.refused >= 6, within=10, what="two polls to fail")
+        proxy.alerts_down = False
         await alertmanager.post_alerts([high_latency("web-1", resolved=True)])
         await eventually(lambda: "RESOLVED" in shown(parent), within=10, what="resolved")
 
@@ -258,3 +293,102 @@ async def test_redis_away_then_back_loses_nothing(
         ) as worker_bot:
             parent = await one_parent(worker_bot, INCIDENT, within=10)
             assert "AL-1" in shown(parent) and "HighLatency" in shown(parent)
+
+
+# -- a silence is made once per request -----------------------------------------------------------
+
+
+async def live_silences(am: AlertmanagerServer) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = await am_get(am.url, "/api/v2/silences")
+    return [s for s in found if s["status"]["state"] != "expired"]
+
+
+async def run_the_same_job_again(bot: BotUnderTest, redis_url: str) -> str:
+    """Enqueue the finished click job once more under its own id, as a redelivery after its
+    result expired would; wait until it has run. Returns the job id."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        [key] = [k async for k in client.scan_iter(result_key_prefix + "action:*")]
+        result = json.loads(await client.get(key))
+        await client.delete(key)
+        job_id = key.decode().removeprefix(result_key_prefix)
+        assert await bot.deps.queue.enqueue(result["f"], result["a"][0], job_id=job_id)
+        await eventually(lambda: client.exists(key), what="the job to run again")
+    finally:
+        await client.aclose()
+    return job_id
+
+
+async def test_an_acknowledge_that_dies_after_alertmanager_answered_makes_one_silence(
+    redis_url: str, alertmanager: AlertmanagerServer
+) -> None:
+    """The worker stops while Alertmanager's answer is on its way (its job cancelled mid-call,
+    as a killed worker's would end); another worker runs the job again and finds the silence
+    by the request's key instead of making a second one."""
+    async with running_emulator() as emu, flaky_proxy(alertmanager.url) as proxy:
+        proxy.hold_silence_answers = True
+        async with bot_with_alertmanager(
+            redis_url, alertmanager, am_url=proxy.url, emulator=emu
+        ) as first:
+            await alertmanager.post_alerts([high_latency("web-1")])
+            parent = await one_parent(first, INCIDENT, within=10)
+            await first.driver.click("Acknowledge", user="U0ALICE", message=parent)
+            await eventually(lambda: proxy.silences_forwarded == 1, what="the silence made")
+        # Alertmanager has the silence; the bot recorded only that it was about to ask.
+        [made] = await live_silences(alertmanager)
+        assert "Acknowledged by" not in shown(parent)
+
+        async with bot_with_alertmanager(redis_url, alertmanager, emulator=emu) as second:
+            await eventually(
+                lambda: "Silenced in Alertmanager" in shown(parent),
+                within=15,
+                what="the job to run again",
+            )
+            assert "Acknowledged by <@U0ALICE>" in shown(parent)
+            assert [s["id"] for s in await live_silences(alertmanager)] == [made["id"]]
+            group = await second.deps.store.alerts.load("AL-1")
+            assert group is not None and group.silence_id == made["id"]
+            [entry] = await audit_actions(second, "alert.acknowledged")
+            assert entry.detail["silence_id"] == made["id"]
+
+            # The same job once more, after it finished: still one silence, no second answer.
+            await run_the_same_job_again(second, redis_url)
+            assert [s["id"] for s in await live_silences(alertmanager)] == [made["id"]]
+            assert len(await audit_actions(second, "alert.acknowledged")) == 1
+            assert ephemeral_texts(second, "U0ALICE") == []
+            assert len([r for r in parent.replies if "Acknowledged by" in r.text]) == 1
+
+
+async def test_acknowledgements_of_twin_groups_each_get_their_own_silence(
+    redis_url: str, alertmanager: AlertmanagerServer
+) -> None:
+    """Two groups with the same labels, acknowledged by two people, every answer to a new
+    silence lost on the way: each retry finds its own request's silence, not the other's."""
+    async with (
+        flaky_proxy(alertmanager.url) as proxy,
+        # No polling: these groups were posted to the bot, so Alertmanager does not hold them.
+        bot_with_alertmanager(
+            redis_url, alertmanager, am_url=proxy.url, OPSLOOP_ALERT_POLL_SECONDS="600"
+        ) as bot,
+    ):
+        proxy.lose_silence_answers = True
+        body = notification([alert("web-1")])
+        twin = copy.deepcopy(body) | {"groupKey": '{}/{severity="critical"}:{alertname="X"}'}
+        for sent in (body, twin):
+            status, _ = await post_hook(bot, sent)
+            assert status == 202
+        await eventually(lambda: len(parents(bot, INCIDENT)) == 2, what="two alert messages")
+        one, two = sorted(parents(bot, INCIDENT), key=lambda m: "AL-2" in shown(m))
+        for person, message in (("U0ALICE", one), ("U0BOB", two)):
+            await bot.driver.click("Acknowledge", user=person, message=message)
+            await eventually(lambda m=message: "Silenced in Alertmanager" in shown(m))
+
+        assert proxy.silences_forwarded == 2  # one POST each; each retry looked instead
+        live = await live_silences(alertmanager)
+        assert len(live) == 2
+        assert live[0]["matchers"] == live[1]["matchers"]
+        made_for = {("U0ALICE" if "U0ALICE" in s["createdBy"] else "U0BOB"): s["id"] for s in live}
+        for ref, person in (("AL-1", "U0ALICE"), ("AL-2", "U0BOB")):
+            group = await bot.deps.store.alerts.load(ref)
+            assert group is not None and group.acked_by == person
+            assert group.silence_id == made_for[person]

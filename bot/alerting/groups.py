@@ -69,9 +69,14 @@ class AlertGroup:
     acked_by: str | None = None
     acked_at: float | None = None
     ack_note: str = ""
+    ack_key: str | None = None  # the request (job id) that acknowledged: a re-run knows itself
     silence_id: str | None = None
     silence_until: float | None = None
     silenced_by: str | None = None
+    # The request whose silence this is. Saved before Alertmanager is asked: with no
+    # silence_id it is an intent whose effect is unknown, and whoever finds it looks in
+    # Alertmanager for that request's marker before making anything.
+    silence_key: str | None = None
     escalate_after: float | None = None
     escalate_to: list[str] = field(default_factory=list)
     escalations: int = 0

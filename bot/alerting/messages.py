@@ -227,6 +227,13 @@ def unack_reply(user: str) -> str:
     return f":leftwards_arrow_with_hook: Unacknowledged by <@{user}>; the silence was removed."
 
 
+def unack_refused(group: AlertGroup) -> str:
+    return (
+        f"{group.ref} was acknowledged by <@{group.acked_by}>: only they or an approver may "
+        "unacknowledge it."
+    )
+
+
 def silence_reply(group: AlertGroup, user: str, duration: timedelta) -> str:
     until, length = clock(group.silence_until or 0), format_duration(duration)
     return f":mute: Silenced in Alertmanager by <@{user}> for {length} (until {until})."

@@ -25,8 +25,9 @@ from bot.deps import Deps
 from bot.durations import format_duration
 from bot.errors import IntegrationError, UserError
 from bot.replies import escape
+from bot.roles import approves_anything
 from bot.store.alerts import AlertStore
-from integrations.alertmanager import Matcher
+from integrations.alertmanager import AlertmanagerPort, Matcher, Silence
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ def matchers(group: AlertGroup) -> list[Matcher]:
 
 def _who(user_id: str, user_name: str) -> str:
     return f"{user_name or user_id} (Slack {user_id}) via opsloop"
+
+
+def _forget_silence(group: AlertGroup) -> None:
+    group.silence_id, group.silence_until, group.silenced_by = None, None, None
+    group.silence_key = None
 
 
 class AlertService:
@@ -115,13 +121,11 @@ class AlertService:
         )
         if group.storm_id and group.channel:
             await self.groups.count_in_storm(group.channel, group.storm_id, "resolved")
-        if group.silence_id and self.deps.alertmanager is not None:
-            try:
-                await self.deps.alertmanager.expire_silence(group.silence_id)
-            except IntegrationError as e:
-                log.warning("%s: could not expire silence %s: %s", group.ref, group.silence_id, e)
-            group.silence_id = None
-            group.silence_until = None
+        try:
+            await self._unsilence(group)
+        except IntegrationError as e:
+            log.warning("%s: could not expire silence %s: %s", group.ref, group.silence_id, e)
+            _forget_silence(group)
 
     # -- Slack -----------------------------------------------------------------------------
 
@@ -196,12 +200,13 @@ class AlertService:
         return group
 
     async def acknowledge(
-        self, ref: str, user_id: str, user_name: str, note: str = ""
+        self, ref: str, user_id: str, user_name: str, note: str = "", *, key: str
     ) -> tuple[bool, str]:
         """Record who is on it and silence the group in Alertmanager.
 
-        Returns whether this call acknowledged it (False: someone already had) and the answer
-        for the person."""
+        `key` identifies the request (its job id): a re-run of the same request makes no second
+        silence and answers as the first run did. Returns whether this request acknowledged it
+        (False: someone already had) and the answer for the person."""
         group = await self._load_open(ref)
         async with self.groups.locked(group.group_key):
             group = await self._load_open(ref)
@@ -209,11 +214,20 @@ class AlertService:
                 raise UserError(
                     f"{ref} *{escape(group.title)}* is already resolved; nothing to acknowledge."
                 )
+            if group.acked_by and group.ack_key == key:
+                await self.deliver(group)  # the first run may have died before Slack took it
+                return True, messages.ack_confirmation(group, None)
             if group.acked_by:
                 return False, messages.already_acked(group)
-            now = time.time()
-            group.acked_by, group.acked_at, group.ack_note = user_id, now, note.strip()[:500]
-            problem = await self._silence(group, user_id, user_name, self._ack_silence(), note)
+            problem = None
+            if not group.silence_active(time.time()):  # a live silence (a button's) is kept
+                # The silence first: its intent is saved on the group before Alertmanager is
+                # asked, and that save must not carry an acknowledgement not complete yet.
+                problem = await self._silence(
+                    group, user_id, user_name, self._ack_silence(), note, key
+                )
+            group.acked_by, group.acked_at = user_id, time.time()
+            group.ack_note, group.ack_key = note.strip()[:500], key
             group.outbox.append(Outgoing(messages.ack_reply(group, problem)))
             await self.groups.save(group)
             detail = {"note": group.ack_note, "silence_id": group.silence_id}
@@ -228,13 +242,16 @@ class AlertService:
         return True, messages.ack_confirmation(group, problem)
 
     async def unacknowledge(self, ref: str, user_id: str) -> str:
+        """Whoever acknowledged the group, or an approver, takes the acknowledgement back."""
         group = await self._load_open(ref)
         async with self.groups.locked(group.group_key):
             group = await self._load_open(ref)
             if not group.acked_by:
                 raise UserError(f"{ref} is not acknowledged.")
+            if group.acked_by != user_id and not await approves_anything(self.deps, user_id):
+                raise UserError(messages.unack_refused(group))
             await self._unsilence(group)
-            group.acked_by, group.acked_at, group.ack_note = None, None, ""
+            group.acked_by, group.acked_at, group.ack_note, group.ack_key = None, None, "", None
             group.poll_generation += 1
             group.outbox.append(Outgoing(messages.unack_reply(user_id)))
             await self.groups.save(group)
@@ -246,7 +263,10 @@ class AlertService:
             await self.deliver(group)
         return f"You unacknowledged {ref}."
 
-    async def silence(self, ref: str, user_id: str, user_name: str, duration: timedelta) -> str:
+    async def silence(
+        self, ref: str, user_id: str, user_name: str, duration: timedelta, *, key: str
+    ) -> str:
+        """Silence the group for `duration`, replacing its silence; `key` as in acknowledge."""
         if self.deps.alertmanager is None:
             raise UserError(
                 "Alertmanager is not configured (OPSLOOP_ALERTMANAGER_URL is unset), so opsloop "
@@ -258,8 +278,12 @@ class AlertService:
             group = await self._load_open(ref)
             if not group.is_open:
                 raise UserError(f"{ref} is already resolved; there is nothing to silence.")
-            await self._unsilence(group)
-            problem = await self._silence(group, user_id, user_name, duration, "")
+            if group.silence_key == key and group.silence_id:
+                return f"{ref} is silenced for {format_duration(duration)}."  # a re-run
+            if group.silence_key != key:
+                # Not when this request's own intent is pending: that is its silence to find.
+                await self._unsilence(group)
+            problem = await self._silence(group, user_id, user_name, duration, "", key)
             if problem:
                 raise IntegrationError("Alertmanager", problem)
             group.outbox.append(Outgoing(messages.silence_reply(group, user_id, duration)))
@@ -274,31 +298,75 @@ class AlertService:
         return self.deps.config.alerts.ack_silence
 
     async def _silence(
-        self, group: AlertGroup, user_id: str, user_name: str, duration: timedelta, note: str
+        self,
+        group: AlertGroup,
+        user_id: str,
+        user_name: str,
+        duration: timedelta,
+        note: str,
+        key: str,
     ) -> str | None:
-        """Make the silence; a problem to show instead of raising (the ack stands regardless)."""
+        """Make the silence of request `key` once, however often the request runs; a problem
+        to show instead of raising (the ack stands regardless). The caller saves the group.
+
+        Callers end or keep a live silence first: a silence still recorded here has ended."""
         am = self.deps.alertmanager
         if am is None:
             return None
+        if group.silence_id is not None:
+            _forget_silence(group)
         found = matchers(group)
         if not found:
             return "the group has no common labels to silence it by."
         comment = f"Acknowledged in Slack as {group.ref}" + (f": {note}" if note else "")
         try:
-            group.silence_id = await am.create_silence(
-                found, duration, created_by=_who(user_id, user_name), comment=comment
-            )
+            made = await self._made_earlier(group, am, key)
+            if made is None:
+                # Intent before effect: a run that dies once Alertmanager has answered leaves
+                # this key behind, and the re-run finds the silence by it.
+                group.silence_key = key
+                await self.groups.save(group)
+                silence_id = await am.create_silence(
+                    found, duration, created_by=_who(user_id, user_name), comment=comment, key=key
+                )
+                until = time.time() + duration.total_seconds()
+            else:
+                silence_id, until = made.id, made.ends_at.timestamp()
         except IntegrationError as e:
             return e.message
-        group.silence_until = time.time() + duration.total_seconds()
-        group.silenced_by = user_id
+        group.silence_id, group.silence_until, group.silenced_by = silence_id, until, user_id
+        group.silence_key = key
         group.poll_generation += 1
         return None
 
+    async def _made_earlier(
+        self, group: AlertGroup, am: AlertmanagerPort, key: str
+    ) -> Silence | None:
+        """The silence an earlier run of request `key` made but did not record, if any."""
+        if group.silence_id is not None or group.silence_key is None:
+            return None
+        if group.silence_key == key:
+            return await am.find_silence(matchers(group), key)
+        await self._expire_unrecorded(group, am)
+        return None
+
+    async def _expire_unrecorded(self, group: AlertGroup, am: AlertmanagerPort) -> None:
+        """End the silence another request's run may have made before it died: nobody would
+        ever end it otherwise."""
+        if group.silence_id is None and group.silence_key is not None:
+            made = await am.find_silence(matchers(group), group.silence_key)
+            if made is not None:
+                await am.expire_silence(made.id)
+            group.silence_key = None
+
     async def _unsilence(self, group: AlertGroup) -> None:
-        if group.silence_id and self.deps.alertmanager is not None:
-            await self.deps.alertmanager.expire_silence(group.silence_id)
-        group.silence_id, group.silence_until, group.silenced_by = None, None, None
+        """End the group's silence, or one a request may have made without recording it."""
+        am = self.deps.alertmanager
+        if am is not None and group.silence_id:
+            await am.expire_silence(group.silence_id)
+        elif am is not None:
+            await self._expire_unrecorded(group, am)
+        _forget_silence(group)
 
     # -- timers ----------------------------------------------------------------------------
 

@@ -97,6 +97,18 @@ def closed_reply(issue: Issue) -> Reply:
     return Reply(text=f":white_check_mark: Closed {_link(issue)} {escape(issue.title)}.")
 
 
+def close_refused(issue: Issue, filer: str | None) -> str:
+    """Why someone may not close a task, naming who may."""
+    who = [f"whoever filed it (<@{filer}>)"] if filer else []
+    assignees = ", ".join(f"@{escape(a)}" for a in issue.assignees)
+    who.append(f"its assignee ({assignees})" if assignees else "its assignee (nobody yet)")
+    outside = "" if filer else " Who filed it is not known (filed outside Slack, or long ago)."
+    return (
+        f"You may not close {_link(issue)}: only {', '.join(who)}, deployers and approvers "
+        f"may.{outside}"
+    )
+
+
 def assigned_reply(issue: Issue, username: str) -> Reply:
     return Reply(text=f":raising_hand: {_link(issue)} is assigned to @{escape(username)}.")
 

@@ -10,6 +10,7 @@ from typing import Any
 from bot.deps import Deps
 from bot.errors import UserError
 from bot.once import Effect, make_once, marker
+from bot.roles import approves_anything, holds
 from bot.slack_once import post_once
 from bot.tasks import messages
 from bot.tasks.grammar import TaskRef
@@ -138,10 +139,33 @@ class TaskService:
         return self.project_path(ref.project, channel)
 
     async def close(self, ref: TaskRef, *, user: str, channel: str) -> Issue:
-        issue = await self.gitlab.close_issue(self._path(ref, channel), ref.iid)
+        """Close the issue if `user` may: its filer, its assignee, deployers and approvers."""
+        path = self._path(ref, channel)
+        await self._may_close(await self.gitlab.get_issue(path, ref.iid), user)
+        issue = await self.gitlab.close_issue(path, ref.iid)
         await self.deps.store.audit(user, "task.closed", issue.reference, {"title": issue.title})
         await self._refresh_message(issue)
         return issue
+
+    async def _may_close(self, issue: Issue, user: str) -> None:
+        """A UserError saying who may close the issue, unless `user` is one of them."""
+        where = await self.deps.store.tasks.task_message(issue.reference)
+        filer = where[2] if where else None  # filed outside Slack: no Slack filer is known
+        if user == filer:
+            return
+        roles = self.deps.config.roles
+        if await holds(self.deps, user, roles.deployers) or await approves_anything(
+            self.deps, user
+        ):
+            return
+        if issue.assignees:
+            try:
+                username: str | None = await gitlab_username(self.deps, self.gitlab, user)
+            except UserError:
+                username = None  # not known in GitLab, so not the assignee
+            if username in issue.assignees:
+                return
+        raise UserError(messages.close_refused(issue, filer))
 
     async def assign_to(self, ref: TaskRef, slack_user: str, *, channel: str) -> Issue:
         username = await gitlab_username(self.deps, self.gitlab, slack_user)
