@@ -26,6 +26,7 @@ from bot.durations import format_duration
 from bot.errors import IntegrationError, UserError
 from bot.replies import escape
 from bot.roles import approves_anything
+from bot.slack_once import post_once
 from bot.store.alerts import AlertStore
 from integrations.alertmanager import AlertmanagerPort, Matcher, Silence
 
@@ -148,7 +149,10 @@ class AlertService:
         text, blocks = messages.parent_message(group, time.time(), tasks=tasks)
         slack = self.deps.slack
         if group.message_ts is None:
-            posted = await slack.post_message(group.channel, text, blocks)
+            # Once per group, even if this job dies between posting and saving (bot/once.py).
+            settle = self.deps.settings.settle_seconds
+            key = f"alerts:{group.ref}:parent"
+            posted = await post_once(slack, key, group.channel, text, blocks, settle_after=settle)
             group.message_ts = posted.ts
             await self.groups.save(group)
         else:
@@ -183,7 +187,14 @@ class AlertService:
             threshold = self.deps.settings.storm_threshold
             text, blocks = messages.storm_message(storm, channel, threshold)
             if storm.ts is None:
-                posted = await self.deps.slack.post_message(channel, text, blocks)
+                posted = await post_once(
+                    self.deps.slack,
+                    f"alerts:storm:{channel}:{storm.id}",
+                    channel,
+                    text,
+                    blocks,
+                    settle_after=self.deps.settings.settle_seconds,
+                )
                 await self.groups.set_storm_ts(channel, storm.id, posted.ts)
                 await self._schedule_storm_escalation(channel, storm.id, storm.started_at, 1)
             else:
