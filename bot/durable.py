@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot import outages
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError, log_unexpected
 from bot.jobs import JobContext, JobFunction
@@ -216,7 +217,7 @@ async def stored_ack(
         }
     except Exception as e:
         # Redis is away: say so now rather than acking work that was not stored.
-        ref = log_unexpected(e, f"enqueueing {job}")
+        ref = outages.redis_failure(e, f"enqueueing {job}")
         return {
             "response_type": "ephemeral",
             "text": (
