@@ -194,8 +194,8 @@ def payload_problem(body: Body) -> str | None:
     try:
         if "command" in body:
             _fail("command", "belongs in a slash command's form, not in a JSON payload")
-        _CHECKS[body["type"]](body)
         _readable(body)
+        _CHECKS[body["type"]](body)
     except _Bad as e:
         return str(e)
     return None
