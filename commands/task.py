@@ -178,8 +178,8 @@ def _channel_of(view: dict[str, Any]) -> str:
         metadata = json.loads(view.get("private_metadata") or "{}")
     except (TypeError, ValueError, RecursionError):
         metadata = None
-    channel = metadata.get("channel", "") if isinstance(metadata, dict) else None
-    if not isinstance(channel, str):
+    channel = metadata.get("channel") if isinstance(metadata, dict) else None
+    if not isinstance(channel, str) or not channel:
         # Shown on the first input: Slack shows errors only under a view's inputs.
         raise FormErrors({Field.TITLE: messages.ODD_METADATA})
     return channel

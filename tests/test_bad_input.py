@@ -312,6 +312,7 @@ GOOD_INPUTS = {
         # The two of issue 14, item 8: broken private_metadata, a number as the title.
         ({}, "{", {Field.TITLE: task_messages.ODD_METADATA}),
         ({}, json.dumps({"channel": 5}), {Field.TITLE: task_messages.ODD_METADATA}),
+        ({}, "", {Field.TITLE: task_messages.ODD_METADATA}),  # filed, then nowhere to say so
         ({}, 12, None),  # not even a string: the boundary refuses it (below)
         (
             {Field.TITLE: {"value": {"type": "plain_text_input", "value": 42}}},
