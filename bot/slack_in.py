@@ -4,9 +4,9 @@ The boundary checks the signature (401 on a bad, stale or missing one; Bolt's ow
 turned off, so it runs once) and refuses what Bolt or a job would fail on (bodies that are not
 UTF-8, broken JSON, a `payload` that is not a JSON object, a body of the wrong shape: see
 bot.slack_shapes) with a 400 that says what is wrong, before anything is stored. A kind of
-request no listener takes gets Bolt's 404 without reaching Bolt. Bolt then runs the listener inline
-(`process_before_response=True`): our listeners only enqueue and ack, so the answer goes out as
-soon as the job is stored, instead of after Bolt's default 10 ms ack polling.
+request no listener takes gets Bolt's 404 without reaching Bolt. Bolt then runs the listener
+inline (`process_before_response=True`): our listeners only enqueue and ack, so the answer goes
+out as soon as the job is stored, instead of after Bolt's default 10 ms ack polling.
 
 A slash command's form is parsed here, once: Bolt's own parse takes any form body containing
 the word "payload" for an interactive payload and, finding no `payload` field, makes it empty,
