@@ -10,9 +10,11 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
+from bot import outages
 from bot.alerting.webhook import alertmanager_hook
 from bot.builds.webhook import gitlab_hook
 from bot.deps import Deps
+from bot.outages import REDIS
 from bot.settings import Settings
 from bot.slack_in import BotIdentity, build_bolt_app, slack_events_handler
 
@@ -56,8 +58,10 @@ async def _readyz(request: web.Request) -> web.Response:
     deps = request.app[DEPS_KEY]
     try:
         await asyncio.wait_for(deps.store.ping(), READY_TIMEOUT)
-    except Exception:
+    except Exception as e:
+        outages.redis_failure(e, "/readyz")  # an outage: one line, not one per probe
         return web.Response(status=503, text="redis: not answering\n")
+    outages.recovered(REDIS)
     return web.Response(text="ready\n")
 
 

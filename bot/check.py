@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config_file import OpsConfig
 from bot.embedded_redis import EmbeddedRedis
+from bot.redact import hide_userinfo
 from bot.redis_conn import close, connect, describe
 from bot.settings import Settings
 from integrations.docker_deployer import DockerDeployer
@@ -38,7 +39,8 @@ async def _timed(probe: Callable[[], Awaitable[str]]) -> tuple[bool, str]:
     except TimeoutError:
         return False, f"no answer within {TIMEOUT:.0f} s"
     except Exception as e:
-        return False, str(e) or type(e).__name__
+        # An SDK's error may quote the URL it was given, password included.
+        return False, hide_userinfo(str(e)) or type(e).__name__
     return True, f"{detail} ({(time.perf_counter() - started) * 1000:.0f} ms)"
 
 
@@ -48,7 +50,7 @@ async def _redis(settings: Settings) -> CheckLine:
         try:
             url = embedded.start()
         except Exception as e:
-            return CheckLine("redis", False, str(e))
+            return CheckLine("redis", False, hide_userinfo(str(e)))
     else:
         embedded, url = None, settings.redis_url
     client = connect(url)
@@ -93,7 +95,7 @@ async def _http(system: str, url: str, headers: dict[str, str] | None = None) ->
                 raise RuntimeError("the token was rejected (401)")
             if response.status >= 400:
                 raise RuntimeError(f"answered HTTP {response.status}")
-            return f"{urlsplit(url).netloc or url} answers"
+            return f"{urlsplit(url).netloc.rsplit('@', 1)[-1]} answers"  # not its userinfo
 
     ok, detail = await _timed(probe)
     return CheckLine(system, ok, detail)

@@ -193,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # Through logging, whose filter masks credentials in the traceback; Python's own
+        # report of an uncaught exception would print them as they are.
+        log.critical("opsloop stopped on an unexpected error", exc_info=True)
+        return 1
 
 
 if __name__ == "__main__":

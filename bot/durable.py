@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from arq.worker import Retry
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot import outages
 from bot.deps import Deps
 from bot.errors import IntegrationError, OutcomeUnknown, UserError, log_unexpected
 from bot.jobs import JobContext, JobFunction
@@ -228,7 +229,7 @@ async def stored_ack(
         )
     except NotSent as e:
         # The request never reached Redis: say so now rather than acking work not stored.
-        ref = log_unexpected(e, f"enqueueing {job}")
+        ref = outages.redis_failure(e, f"enqueueing {job}")
         return _ephemeral(
             ":x: opsloop could not store this request (its Redis is not answering, "
             f"reference `{ref}`). Nothing was done; try again in a minute."
@@ -240,13 +241,15 @@ async def stored_ack(
                 deps.queue.enqueue(job, payload, job_id=job_id), CONFIRM_AGAIN_SECONDS
             )
         except Exception as e:
-            ref = log_unexpected(e, f"enqueueing {job} again")
+            ref = outages.redis_failure(e, f"enqueueing {job} again")
             return _ephemeral(
                 ":warning: opsloop lost its connection to Redis while storing this request "
                 f"(reference `{ref}`), so it cannot tell whether it was stored. If it was, "
                 "its answer will appear here once Redis is back; check the channel or "
                 "`/ops audit` before trying again."
             )
+    if outages.down:
+        outages.recovered(outages.REDIS)
     if fresh:
         deps.metrics.enqueued(job).inc()
     else:

@@ -13,6 +13,7 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from bot.errors import SettingsError
+from bot.redact import hide_userinfo
 
 DEFAULT_SENTINEL_PORT = 26379
 
@@ -48,16 +49,14 @@ def connect(url: str, *, max_connections: int = 64) -> ArqRedis:
         else:
             pool = ConnectionPool.from_url(url, max_connections=max_connections)
     except (ValueError, IndexError) as e:
-        raise SettingsError(f"OPSLOOP_REDIS_URL: cannot be used: {e}") from None
+        # redis-py may quote the URL: without its password.
+        raise SettingsError(f"OPSLOOP_REDIS_URL: cannot be used: {hide_userinfo(str(e))}") from None
     return ArqRedis(connection_pool=pool)
 
 
 def describe(url: str) -> str:
     """The URL without its password, for logs and /ops status."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
-    return url
+    return hide_userinfo(url)
 
 
 async def close(client: ArqRedis) -> None:

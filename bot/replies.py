@@ -102,3 +102,13 @@ def usage_error(help_: CommandHelp, problem: str) -> UserError:
     # Usage lines hold placeholders like <ref>; unescaped, Slack would read them as links.
     lines = "\n".join(f"• `{escape(u)}`" for u in help_.usage)
     return UserError(problem, "Usage:\n" + lines)
+
+
+def unknown_button(expected: str, instead: str) -> UserError:
+    """A click whose value opsloop did not write (a tampered or foreign message): nothing was
+    done; `expected` shows the value's shape, `instead` the command that does the same."""
+    return UserError(
+        f"This button is not one opsloop made (its value should be {expected}), "
+        "so nothing was done.",
+        f"Use {instead} instead.",
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -18,8 +18,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config_file import OpsConfig
 from bot.errors import SettingsError
+from bot.redact import hide_userinfo
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+# What the Docker SDK takes (docker/utils/utils.py `parse_host`).
+DOCKER_SCHEMES = ("unix", "tcp", "ssh", "npipe", "http", "https", "http+unix")
 SECRET_FIELDS = frozenset(
     {
         "slack_bot_token",
@@ -108,12 +111,16 @@ class Settings(BaseSettings):
     def _redis_url(cls, v: str | None) -> str | None:
         if v in (None, ""):
             return None
-        scheme = urlsplit(v).scheme
-        if scheme not in REDIS_SCHEMES:
+        parts = _split_url(v)
+        if parts.scheme not in REDIS_SCHEMES:
             raise ValueError(
                 "must start with redis://, rediss://, unix:// or redis+sentinel://, "
                 "or be unset for the embedded Redis"
             )
+        if parts.scheme == "redis+sentinel":
+            _check_sentinel(parts)
+        else:
+            _check_port(parts)
         return v
 
     @field_validator("slack_api_url", "gitlab_url", "alertmanager_url")
@@ -121,8 +128,26 @@ class Settings(BaseSettings):
     def _http_url(cls, v: str | None) -> str | None:
         if v in (None, ""):
             return None
-        if urlsplit(v).scheme not in ("http", "https") or not urlsplit(v).netloc:
+        parts = _split_url(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL")
+        _check_port(parts)
+        return v
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if "://" not in v:
+            return v  # host:port, which the Docker SDK reads as tcp://host:port
+        parts = _split_url(v)
+        if parts.scheme not in DOCKER_SCHEMES:
+            raise ValueError("must be a unix://, tcp://, ssh:// or npipe:// address")
+        if parts.password is not None:
+            raise ValueError("must not carry a password (Docker does not take one)")
+        if parts.scheme != "npipe":
+            _check_port(parts)
         return v
 
     @field_validator("log_level")
@@ -143,6 +168,38 @@ class Settings(BaseSettings):
         return url if url.endswith("/") else url + "/"
 
 
+def _split_url(value: str) -> SplitResult:
+    try:
+        return urlsplit(value)
+    except ValueError:  # an unclosed [ of an IPv6 address
+        raise ValueError("is not a URL (an IPv6 address's [ is not closed)") from None
+
+
+def _check_port(parts: SplitResult) -> None:
+    try:
+        parts.port  # noqa: B018  # parsed on access; raises on "host:abc"
+    except ValueError:
+        raise ValueError("has a port that is not a number from 0 to 65535") from None
+
+
+def _check_sentinel(parts: SplitResult) -> None:
+    """`redis+sentinel://[:password@]host[:port][,host2[:port]]/service[/db]`."""
+    for host in parts.netloc.rsplit("@", 1)[-1].split(","):
+        port = host.partition(":")[2]
+        if port and not (port.isdecimal() and port.isascii() and int(port) <= 65535):
+            raise ValueError("has a Sentinel port that is not a number from 0 to 65535")
+    if not [p for p in parts.path.split("/") if p]:
+        raise ValueError(
+            "needs the Sentinel service name, "
+            "e.g. redis+sentinel://sentinel1:26379,sentinel2:26379/mymaster"
+        )
+
+
+def _shown(value: Any) -> str:
+    """A rejected value as an error quotes it: any URL in it without its userinfo."""
+    return repr(hide_userinfo(value)) if isinstance(value, str) else repr(value)
+
+
 def env_name(field: str) -> str:
     """The environment variable a Settings field is read from."""
     alias = Settings.model_fields[field].validation_alias
@@ -159,7 +216,7 @@ def _settings_error(exc: ValidationError) -> SettingsError:
         field = next((f for f in Settings.model_fields if env_name(f) == loc), loc)
         name = env_name(field) if field in Settings.model_fields else loc
         message = str(err["msg"]).removeprefix("Value error, ")
-        shown = "" if field in SECRET_FIELDS else f" (got {err.get('input')!r})"
+        shown = "" if field in SECRET_FIELDS else f" (got {_shown(err.get('input'))})"
         lines.append(f"{name}: {message}{shown}")
     return SettingsError("\n".join(lines))
 

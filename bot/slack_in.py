@@ -1,11 +1,12 @@
 """Slack toward the bot: the Bolt app, and the aiohttp boundary in front of it.
 
 The boundary checks the signature (401 on a bad, stale or missing one; Bolt's own check is
-turned off, so it runs once) and refuses what Bolt would turn into a 500 (bodies that are not
-UTF-8, a `payload` that is not a JSON object, broken JSON) with a 400, before anything is
-stored. Bolt then runs the listener inline
-(`process_before_response=True`): our listeners only enqueue and ack, so the answer goes out as
-soon as the job is stored, instead of after Bolt's default 10 ms ack polling.
+turned off, so it runs once) and refuses what Bolt or a job would fail on (bodies that are not
+UTF-8, broken JSON, a `payload` that is not a JSON object, a body of the wrong shape: see
+bot.slack_shapes) with a 400 that says what is wrong, before anything is stored. A kind of
+request no listener takes gets Bolt's 404 without reaching Bolt. Bolt then runs the listener
+inline (`process_before_response=True`): our listeners only enqueue and ack, so the answer goes
+out as soon as the job is stored, instead of after Bolt's default 10 ms ack polling.
 
 A slash command's form is parsed here, once: Bolt's own parse takes any form body containing
 the word "payload" for an interactive payload and, finding no `payload` field, makes it empty,
@@ -25,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -39,10 +40,13 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import outages
 from bot.deps import Deps
 from bot.durable import job_without_bolt, stored_ack
 from bot.errors import log_unexpected
+from bot.outages import REDIS
 from bot.replies import unexpected_error
+from bot.slack_shapes import HANDLED, form_problem, payload_problem
 
 log = logging.getLogger(__name__)
 
@@ -146,34 +150,58 @@ def build_bolt_app(deps: Deps, identity: BotIdentity, base_url: str) -> AsyncApp
     return app
 
 
-def inspect_body(text: str, content_type: str) -> tuple[str | None, str, dict[str, str] | None]:
-    """(problem, kind, form): a problem that would make Bolt fail, the kind of request, and for
-    a slash command its parsed form.
+class Inspected(NamedTuple):
+    """What the boundary learned of a signed body before anyone reads it."""
 
-    Mirrors Bolt's own body parsing (slack_bolt/request/internals.py `parse_body`), and parses
-    only where Bolt would raise or where Bolt's parse is wrong (see the module's docstring).
+    problem: str | None  # why it gets a 400, or None
+    kind: str  # for the ack-latency histogram: "command", a HANDLED payload type, or "other"
+    form: dict[str, str] | None = None  # a slash command's parsed form
+    handled: bool = True  # False: a kind of request no listener takes
+
+
+def _json_object(text: str, what: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        return None, f"{what} is not valid JSON"
+    if not isinstance(data, dict):
+        return None, f"{what} must be a JSON object"
+    return data, None
+
+
+def _inspect_payload(body: dict[str, Any]) -> Inspected:
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        return Inspected("`type` must be a string naming the kind of request", "other")
+    if kind not in HANDLED:
+        return Inspected(None, "other", handled=False)
+    return Inspected(payload_problem(body), kind)
+
+
+def inspect_body(text: str, content_type: str) -> Inspected:
+    """What a signed body is, and what is wrong with it before Bolt or a job reads it.
+
+    Mirrors Bolt's own body parsing (slack_bolt/request/internals.py `parse_body`): JSON, a
+    form whose `payload` field holds JSON, or a plain form. A slash command's form is checked
+    for its `command` only, so that its ack stays as fast as a bare Bolt app's; the rest of its
+    shape matters only if it goes on to Bolt (`form_problem`). See bot.slack_shapes.
     """
     if content_type == "application/json" or text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return "the body is not valid JSON", "other", None
-        if not isinstance(data, dict):
-            return "the JSON body must be an object", "other", None
-        return None, str(data.get("type", "event")), None
-    if "payload" not in text and "command=" not in text:
-        return None, "other", None
+        data, problem = _json_object(text, "the body")
+        return _inspect_payload(data) if data is not None else Inspected(problem, "other")
     params = dict(parse_qsl(text, keep_blank_values=True))
-    raw = params.get("payload")
+    raw = params.get("payload") if "payload" in text else None
     if raw is None:
-        return (None, "command", params) if "command" in params else (None, "other", None)
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        return "`payload` is not valid JSON", "other", None
-    if not isinstance(payload, dict):
-        return "`payload` must be a JSON object", "other", None
-    return None, str(payload.get("type", "other")), None
+        command = params.get("command")
+        if command is not None:
+            if not command.startswith("/"):
+                return Inspected("`command` must start with /", "command")
+            return Inspected(None, "command", params)
+        if "payload" in text:
+            return Inspected(None, "other")  # Bolt reads such a form as {}
+        return Inspected(form_problem(params), "other")  # Slack's ssl_check, or junk
+    payload, problem = _json_object(raw, "`payload`")
+    return _inspect_payload(payload) if payload is not None else Inspected(problem, "other")
 
 
 def form_request(
@@ -216,22 +244,35 @@ def _empty_ack() -> web.Response:
     return web.Response(status=200, body=b"", content_type="text/plain")
 
 
+def _malformed(problem: str) -> web.Response:
+    return web.Response(status=400, text=f"Malformed Slack request: {problem}.\n")
+
+
+def _unhandled() -> web.Response:
+    """Bolt's answer to a request no listener takes."""
+    return web.json_response({"error": "unhandled request"}, status=404)
+
+
 async def _dispatch(
     bolt: AsyncApp, text: str, form: dict[str, str] | None, query: str, headers: Mapping[str, str]
 ) -> web.StreamResponse:
-    """Bolt's answer to a request; 503 if Bolt itself fails (listeners' errors are answered by
-    the app's error handler)."""
-    if form is not None:
-        bolt_request = form_request(text, form, query, headers)
-    else:
-        # As Bolt's own aiohttp adapter does: Bolt reads headers through .items().
-        bolt_request = AsyncBoltRequest(body=text, query=query, headers=headers)  # type: ignore[arg-type]
+    """Bolt's answer to a request (listeners' errors are answered by the app's error handler).
+
+    The body's shape was checked (bot.slack_shapes), so Bolt failing on it is a gap in that
+    check or a bug: it gets a 400 and one log entry under a reference, never a 5xx, which Slack
+    would retry and show as a failure.
+    """
     try:
+        if form is not None:
+            bolt_request = form_request(text, form, query, headers)
+        else:
+            # As Bolt's own aiohttp adapter does: Bolt reads headers through .items().
+            bolt_request = AsyncBoltRequest(body=text, query=query, headers=headers)  # type: ignore[arg-type]
         bolt_response = await bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
     except Exception as e:
-        ref = log_unexpected(e, "Slack request dispatch")
-        return web.Response(status=503, text=f"opsloop could not handle this ({ref}).\n")
-    return await to_aiohttp_response(bolt_response)
+        ref = log_unexpected(e, "reading a Slack request")
+        return _malformed(f"opsloop could not read it (reference {ref})")
 
 
 def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
@@ -257,16 +298,22 @@ def slack_events_handler(bolt: AsyncApp, deps: Deps) -> Any:
         # Not request.content_type: it parses the header with the email package, which costs
         # more than the rest of this check.
         content_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
-        problem, kind, form = inspect_body(text, content_type)
+        problem, kind, form, handled = inspect_body(text, content_type)
         if problem:
-            return web.Response(status=400, text=f"Malformed Slack request: {problem}.\n")
+            return _malformed(problem)
+        if not handled:
+            return _unhandled()
         job = job_without_bolt(bolt, form) if form is not None else None
         response: web.StreamResponse
         if job is not None:
             answer = await stored_ack(deps, *job)
+            if answer is None and outages.down:
+                outages.recovered(REDIS)
             # As Bolt answers an empty ack, or an ack with a message.
             response = web.json_response(answer) if answer else _empty_ack()
         else:
+            if form is not None and (problem := form_problem(form)):
+                return _malformed(problem)
             response = await _dispatch(bolt, text, form, request.query_string, headers)
         deps.metrics.ack(kind).observe(time.perf_counter() - started)
         return response

@@ -13,6 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """`data[key]` when it is an object, else {}. The HTTP boundary has checked the shapes
+    (bot.slack_shapes); Socket Mode envelopes reach Bolt unchecked."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _first_action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return actions[0]
+    return {}
+
+
 def delivery_id(body: dict[str, Any]) -> str:
     for key in ("trigger_id", "event_id"):
         value = body.get(key)
@@ -74,13 +88,13 @@ class ActionRequest:
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ActionRequest:
-        action = (body.get("actions") or [{}])[0]
+        action = _first_action(body)
         value = action.get("value")
-        if value is None and isinstance(action.get("selected_option"), dict):
-            value = action["selected_option"].get("value")
-        container = body.get("container") or {}
-        user = body.get("user") or {}
-        channel = body.get("channel") or {}
+        if value is None:
+            value = _object(action, "selected_option").get("value")
+        container = _object(body, "container")
+        user = _object(body, "user")
+        channel = _object(body, "channel")
         return cls(
             action_id=str(action.get("action_id", "")),
             block_id=str(action.get("block_id", "")),
@@ -118,8 +132,8 @@ class ViewRequest:
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ViewRequest:
-        view = body.get("view") or {}
-        user = body.get("user") or {}
+        view = _object(body, "view")
+        user = _object(body, "user")
         return cls(
             user_id=str(user.get("id", "")),
             user_name=str(user.get("username") or user.get("name") or ""),
@@ -154,9 +168,9 @@ class ShortcutRequest:
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ShortcutRequest:
-        message = body.get("message") or {}
-        user = body.get("user") or {}
-        channel = body.get("channel") or {}
+        message = _object(body, "message")
+        user = _object(body, "user")
+        channel = _object(body, "channel")
         return cls(
             callback_id=str(body.get("callback_id", "")),
             user_id=str(user.get("id", "")),

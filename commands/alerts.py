@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ from bot.alerting.service import (
 from bot.deps import CommandHelp, Deps
 from bot.durable import action_job, add_action, add_slash_command, slash_job
 from bot.jobs import JobContext, JobRegistry
-from bot.replies import Reply, usage, usage_error
+from bot.replies import Reply, unknown_button, usage, usage_error
 from bot.slack_requests import ActionRequest, SlashRequest
 
 HELP = CommandHelp(
@@ -32,6 +33,7 @@ LIST_JOB = "alerts.list"
 ACK_CLICK_JOB = "alerts.ack_click"
 UNACK_CLICK_JOB = "alerts.unack_click"
 SILENCE_CLICK_JOB = "alerts.silence_click"
+_GROUP_REF = re.compile(r"AL-[0-9]{1,9}")
 
 
 def parse(text: str) -> dict[str, Any]:
@@ -50,23 +52,30 @@ async def run_list(job: JobContext, request: SlashRequest, args: dict[str, Any])
     return messages.alerts_list(groups, request.channel_id, time.time())
 
 
+def group_button(value: str) -> str:
+    """An alert message's button value: the group's reference, as opsloop wrote it."""
+    if not _GROUP_REF.fullmatch(value):
+        raise unknown_button("an alert reference like `AL-12`", "`/ack AL-<n>` or `/alerts`")
+    return value
+
+
 async def ack_click(job: JobContext, request: ActionRequest) -> Reply | None:
     """Acknowledge button: the message itself shows it; only a refusal is answered."""
     changed, text = await AlertService(job.deps).acknowledge(
-        request.value, request.user_id, request.user_name, key=job.job_id
+        group_button(request.value), request.user_id, request.user_name, key=job.job_id
     )
     return None if changed else Reply(text=text)
 
 
 async def unack_click(job: JobContext, request: ActionRequest) -> Reply | None:
-    await AlertService(job.deps).unacknowledge(request.value, request.user_id)
+    await AlertService(job.deps).unacknowledge(group_button(request.value), request.user_id)
     return None
 
 
 async def silence_click(job: JobContext, request: ActionRequest) -> Reply | None:
     duration = SILENCE_DURATIONS[AlertAction(request.action_id)]
     await AlertService(job.deps).silence(
-        request.value, request.user_id, request.user_name, duration, key=job.job_id
+        group_button(request.value), request.user_id, request.user_name, duration, key=job.job_id
     )
     return None
 

@@ -13,7 +13,7 @@ from bot.builds.webhook import HOOK_JOB, pipeline_update
 from bot.deps import CommandHelp, Deps
 from bot.durable import action_job, add_action, add_slash_command, slash_job
 from bot.jobs import JobContext, JobRegistry
-from bot.replies import Reply, usage, usage_error
+from bot.replies import Reply, unknown_button, usage, usage_error
 from bot.slack_requests import ActionRequest, SlashRequest
 
 HELP = CommandHelp(
@@ -100,13 +100,22 @@ async def poll(job: JobContext, payload: dict[str, Any]) -> None:
     )
 
 
+def _pipeline_button(value: str) -> str:
+    """A Cancel or Retry button's value, `<project path>|<pipeline id>`, checked before the
+    service reads it."""
+    project, sep, pipeline = value.partition("|")
+    if not (sep and project and pipeline.isdecimal() and pipeline.isascii()):
+        raise unknown_button("`<project>|<pipeline id>`", "`/build status <project>`")
+    return value
+
+
 async def cancel(job: JobContext, request: ActionRequest) -> Reply | None:
-    await BuildService(job.deps).cancel(request.value, request.user_id)
+    await BuildService(job.deps).cancel(_pipeline_button(request.value), request.user_id)
     return None
 
 
 async def retry(job: JobContext, request: ActionRequest) -> Reply | None:
-    await BuildService(job.deps).retry(request.value, request.user_id)
+    await BuildService(job.deps).retry(_pipeline_button(request.value), request.user_id)
     return None
 
 

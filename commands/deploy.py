@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from arq.worker import Retry
@@ -12,7 +13,7 @@ from bot.deploys.service import EXPIRE_JOB, RECONCILE_JOB, STEP_JOB, DeployServi
 from bot.deps import CommandHelp, Deps
 from bot.durable import action_job, add_action, add_slash_command, slash_job
 from bot.jobs import JobContext, JobRegistry, keep_alive
-from bot.replies import Reply, usage, usage_error
+from bot.replies import Reply, unknown_button, usage, usage_error
 from bot.slack_requests import ActionRequest, SlashRequest
 from bot.store.deploys import LeaseBusy
 from integrations.docker_deployer import VERSION_PATTERN
@@ -31,6 +32,7 @@ HELP = CommandHelp(
 JOB = "deploys.command"
 APPROVE_JOB = "deploys.approve"
 REJECT_JOB = "deploys.reject"
+_ROLLOUT_VALUE = re.compile(r"[^|]+\|[^|]+(\|-?[0-9]{1,4})?")
 
 
 def parse(text: str) -> dict[str, Any]:
@@ -85,13 +87,23 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
     )
 
 
+def _rollout_button(value: str) -> str:
+    """An Approve or Reject button's value, `<service>|<rollout id>[|<step>]`, checked
+    before the service reads it."""
+    if not _ROLLOUT_VALUE.fullmatch(value):
+        raise unknown_button("`<service>|<rollout id>|<step>`", "`/deploy status <service>`")
+    return value
+
+
 async def approve(job: JobContext, request: ActionRequest) -> Reply | None:
-    await DeployService(job.deps).approve(request.value, request.user_id, job.job_id)
+    value = _rollout_button(request.value)
+    await DeployService(job.deps).approve(value, request.user_id, job.job_id)
     return None  # the approval message, edited in place, is the answer
 
 
 async def reject(job: JobContext, request: ActionRequest) -> Reply | None:
-    await DeployService(job.deps).reject(request.value, request.user_id, job.job_id)
+    value = _rollout_button(request.value)
+    await DeployService(job.deps).reject(value, request.user_id, job.job_id)
     return None
 
 

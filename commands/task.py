@@ -23,13 +23,14 @@ from bot.durable import (
 )
 from bot.errors import UserError
 from bot.jobs import JobContext, JobRegistry
-from bot.replies import Reply, usage, usage_error
+from bot.replies import Reply, unknown_button, usage, usage_error
 from bot.slack_requests import ActionRequest, ShortcutRequest, SlashRequest, ViewRequest
 from bot.tasks import messages
 from bot.tasks.from_sources import from_alert, from_message
-from bot.tasks.grammar import GrammarError, parse_create, parse_ref
+from bot.tasks.grammar import GrammarError, TaskRef, parse_create, parse_ref
 from bot.tasks.messages import Field, TaskAction
 from bot.tasks.service import NewTask, TaskService
+from commands.alerts import group_button
 
 HELP = CommandHelp(
     command="/task",
@@ -129,40 +130,84 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
     return None  # the message in the channel is the answer
 
 
-def _value(view: dict[str, Any], block: str) -> Any:
-    entry = ((view.get("state") or {}).get("values") or {}).get(block, {}).get("value") or {}
+class _Odd(Exception):
+    """A modal input's state is not what Slack sends for its element."""
+
+
+def _value(view: dict[str, Any], block: str) -> str | None:
+    """The text, option value or user an input holds; None when empty; _Odd when its state
+    has a shape Slack does not send (a number for a text, a list for an option)."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    inputs = values.get(block) if isinstance(values, dict) else None
+    entry = inputs.get("value") if isinstance(inputs, dict) else None
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise _Odd
     if "selected_option" in entry:
-        return (entry.get("selected_option") or {}).get("value")
-    if "selected_user" in entry:
-        return entry.get("selected_user")
-    return entry.get("value")
+        option = entry["selected_option"]
+        if option is not None and not isinstance(option, dict):
+            raise _Odd
+        value = (option or {}).get("value")
+    elif "selected_user" in entry:
+        value = entry["selected_user"]
+    else:
+        value = entry.get("value")
+    if value is not None and not isinstance(value, str):
+        raise _Odd
+    return value
+
+
+def _values(view: dict[str, Any]) -> tuple[dict[Field, str], dict[str, str]]:
+    """Each input's value ("" when empty), and a field error for each input that is odd."""
+    read: dict[Field, str] = {}
+    errors: dict[str, str] = {}
+    for field in Field:
+        try:
+            read[field] = _value(view, field) or ""
+        except _Odd:
+            read[field] = ""
+            errors[field] = messages.ODD_INPUT
+    return read, errors
+
+
+def _channel_of(view: dict[str, Any]) -> str:
+    """The channel the modal was opened in, which opsloop wrote in its private_metadata."""
+    try:
+        metadata = json.loads(view.get("private_metadata") or "{}")
+    except (TypeError, ValueError, RecursionError):
+        metadata = None
+    channel = metadata.get("channel") if isinstance(metadata, dict) else None
+    if not isinstance(channel, str) or not channel:
+        # Shown on the first input: Slack shows errors only under a view's inputs.
+        raise FormErrors({Field.TITLE: messages.ODD_METADATA})
+    return channel
 
 
 async def check_modal(deps: Deps, view: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """The form's values, checked while the modal is still open."""
-    errors: dict[str, str] = {}
-    title = str(_value(view, Field.TITLE) or "").strip()
-    if not title:
+    read, errors = _values(view)
+    title = read[Field.TITLE].strip()
+    if not title and Field.TITLE not in errors:
         errors[Field.TITLE] = "A task needs a title."
     elif len(title) > 255:
         errors[Field.TITLE] = f"{len(title)} characters; GitLab takes 255."
-    project = _value(view, Field.PROJECT)
-    if not project or project not in deps.config.projects:
+    project = read[Field.PROJECT]
+    if Field.PROJECT not in errors and project not in deps.config.projects:
         errors[Field.PROJECT] = "Pick one of the projects."
-    raw_labels = str(_value(view, Field.LABELS) or "")
-    labels = [label.strip() for label in raw_labels.split(",") if label.strip()]
+    labels = [label.strip() for label in read[Field.LABELS].split(",") if label.strip()]
     if any(" " in label for label in labels):
         errors[Field.LABELS] = "Labels are separated by commas and have no spaces."
     if errors:
         raise FormErrors(errors)
-    metadata = json.loads(view.get("private_metadata") or "{}")
     return {
         "title": title,
-        "description": str(_value(view, Field.DESCRIPTION) or ""),
+        "description": read[Field.DESCRIPTION],
         "project": project,
         "labels": labels,
-        "assignee": _value(view, Field.ASSIGNEE),
-        "channel": str(metadata.get("channel", "")),
+        "assignee": read[Field.ASSIGNEE] or None,
+        "channel": _channel_of(view),
     }
 
 
@@ -190,21 +235,30 @@ async def run_shortcut(job: JobContext, request: ShortcutRequest) -> Reply | Non
 
 
 async def run_from_alert(job: JobContext, request: ActionRequest) -> Reply | None:
+    group_button(request.value)
     await from_alert(job, request)
     return None
+
+
+def _task_button(value: str) -> TaskRef:
+    """An Assign to me or Close button's value: the task's reference, as opsloop wrote it."""
+    try:
+        return parse_ref(value)
+    except GrammarError:
+        raise unknown_button("a task reference like `web#12`", "`/task close <ref>`") from None
 
 
 async def assign_me(job: JobContext, request: ActionRequest) -> Reply | None:
     """Assign to me: the task's message changes; only a refusal is answered."""
     await TaskService(job.deps).assign_to(
-        parse_ref(request.value), request.user_id, channel=request.channel_id
+        _task_button(request.value), request.user_id, channel=request.channel_id
     )
     return None
 
 
 async def close(job: JobContext, request: ActionRequest) -> Reply | None:
     await TaskService(job.deps).close(
-        parse_ref(request.value), user=request.user_id, channel=request.channel_id
+        _task_button(request.value), user=request.user_id, channel=request.channel_id
     )
     return None
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot import outages
 from bot.alerting.payload import PayloadError, notification_id, parse_notification
 from bot.alerting.service import NOTIFY_JOB
 from bot.deps import Deps
-
-log = logging.getLogger(__name__)
+from bot.outages import REDIS
 
 
 def _authorized(header: str, token: str) -> bool:
@@ -58,8 +57,10 @@ def alertmanager_hook(deps: Deps) -> Callable[[web.Request], Awaitable[web.Respo
                 NOTIFY_JOB, payload, job_id=f"am:{notification_id(raw)}"
             )
         except Exception as e:
-            log.warning("cannot store an Alertmanager notification: %s", type(e).__name__)
+            outages.redis_failure(e, "storing an Alertmanager notification")
             return web.Response(status=503, text="Cannot store the notification yet; retry.\n")
+        if outages.down:
+            outages.recovered(REDIS)
         if fresh:
             deps.metrics.enqueued(NOTIFY_JOB).inc()
         else:

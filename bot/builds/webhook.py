@@ -2,9 +2,11 @@
 milliseconds and worked on in a job.
 
 GitLab disables a hook after repeated failures, and permanently after 4xx answers, so only a
-wrong token (401) and a body that is not JSON (400) get a 4xx; events opsloop does not use are
-answered 200 and ignored. A redelivery acts once: GitLab keeps `Idempotency-Key` (17.4+) across
-resends of one event, and older GitLab `X-Gitlab-Event-UUID`.
+wrong token (401) and a body that GitLab would never send (400: not JSON, or a field the job
+reads missing or of the wrong type, named in the answer) get a 4xx; events opsloop does not use
+are answered 200 and ignored. A body is checked here, before the 2xx, so that an accepted event
+never fails later in its job. A redelivery acts once: GitLab keeps `Idempotency-Key` (17.4+)
+across resends of one event, and older GitLab `X-Gitlab-Event-UUID`.
 """
 
 from __future__ import annotations
@@ -12,20 +14,103 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from bot import outages
 from bot.builds.progress import JobState
 from bot.deps import Deps
-
-log = logging.getLogger(__name__)
+from bot.outages import REDIS
 
 HOOK_JOB = "builds.hook"
 EVENTS = ("Pipeline Hook", "Job Hook", "Deployment Hook")
+MAX_DURATION = 10**8  # s, three years: longer than any pipeline runs
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Project(_Lenient):
+    path_with_namespace: StrictStr
+    web_url: StrictStr | None = None
+
+
+class _PipelineAttributes(_Lenient):
+    id: int
+    status: StrictStr = ""
+    ref: StrictStr | None = None
+    sha: StrictStr | None = None
+    url: StrictStr | None = None
+    created_at: StrictStr | None = None
+    finished_at: StrictStr | None = None
+    # Seconds; bounded, since the live message shows it as a timedelta.
+    duration: Annotated[float, Field(ge=0, le=MAX_DURATION, allow_inf_nan=False)] | None = None
+
+
+class _Build(_Lenient):
+    id: int
+    name: StrictStr | None = None
+    stage: StrictStr | None = None
+    status: StrictStr | None = None
+    failure_reason: StrictStr | None = None
+    allow_failure: bool | None = None
+
+
+class _PipelineHook(_Lenient):
+    """What `pipeline_update` reads of a Pipeline Hook."""
+
+    object_attributes: _PipelineAttributes
+    project: _Project
+    builds: list[_Build] | None = None
+
+
+class _JobHook(_Lenient):
+    """What the hook job reads of a Job Hook; without these it ignores the event."""
+
+    project: _Project | None = None
+    pipeline_id: int | None = None
+
+
+def hook_problem(event: str, body: dict[str, Any]) -> str | None:
+    """The first field the hook job would fail on, as `object_attributes.id: ...`, or None."""
+    if event == "Pipeline Hook" and body.get("object_kind") == "pipeline":
+        model: type[BaseModel] = _PipelineHook
+    elif event == "Job Hook":
+        model = _JobHook
+    else:
+        return None
+    try:
+        model.model_validate(body)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        return f"{field}: {_PLAIN.get(first['type'], first['msg'])}"
+    return None
+
+
+# pydantic's words for the errors a hook body can have, without its class names.
+_PLAIN = {
+    "missing": "is missing",
+    "model_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "greater_than_equal": f"must be a number of seconds from 0 to {MAX_DURATION}",
+    "less_than_equal": f"must be a number of seconds from 0 to {MAX_DURATION}",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
 
 
 def gitlab_hook(deps: Deps) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -49,6 +134,9 @@ def gitlab_hook(deps: Deps) -> Callable[[web.Request], Awaitable[web.Response]]:
         event = request.headers.get("X-Gitlab-Event", "")
         if event not in EVENTS:
             return web.json_response({"status": "ignored", "event": event})
+        problem = hook_problem(event, body)
+        if problem:
+            return web.Response(status=400, text=f"Invalid payload: {problem}\n")
         uuid = (
             request.headers.get("Idempotency-Key")
             or request.headers.get("X-Gitlab-Event-UUID")
@@ -61,8 +149,10 @@ def gitlab_hook(deps: Deps) -> Callable[[web.Request], Awaitable[web.Response]]:
                 HOOK_JOB, {"event": event, "body": body}, job_id=f"gitlab:{uuid}"
             )
         except Exception as e:
-            log.warning("cannot store a GitLab hook: %s", type(e).__name__)
+            outages.redis_failure(e, "storing a GitLab hook")
             return web.Response(status=503, text="Cannot store the event yet; retry.\n")
+        if outages.down:
+            outages.recovered(REDIS)
         if fresh:
             deps.metrics.enqueued(HOOK_JOB).inc()
         else:
@@ -79,9 +169,9 @@ def hook_time(value: Any) -> float | None:
     text = value.replace(" UTC", "+00:00").replace("Z", "+00:00")
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):  # OverflowError: year 1 east of UTC
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def pipeline_update(body: dict[str, Any]) -> tuple[str, int, str, list[JobState], dict[str, Any]]:

@@ -32,6 +32,12 @@ class Field(StrEnum):
     ASSIGNEE = "assignee"
 
 
+# A modal that comes back in a shape opsloop did not make (a number for a text input, broken
+# private_metadata): said under the input, so the person can fix it or start again.
+ODD_INPUT = "opsloop cannot read what this input sent; type or pick it again."
+ODD_METADATA = "This form lost the channel it was opened in; close it and type `/task` again."
+
+
 def _link(issue: Issue) -> str:
     return f"<{issue.web_url}|{escape(issue.reference)}>"
 
