@@ -23,6 +23,7 @@ from bot.runtime import build_registry
 from bot.slack_emulator import SlackEmulator
 from tests.alert_payloads import TOKEN, alert, alert_config, notification
 from tests.harness import BotUnderTest, running_bot, running_emulator
+from tests.servers import free_port
 from tests.test_alerts_webhook import parents, post_hook, shown
 from tests.waiting import eventually
 
@@ -88,6 +89,9 @@ async def test_edits_wait_out_a_429_window_on_every_replica(redis_url: str, wind
         assert len(parents(a, INCIDENT)) == 6, "edited in place, never reposted"
         refused = [c for c in emu.calls if c.method == "chat.update" and c.status == 429]
         assert refused, "the window should have refused the first edits"
+        # Both edits of each message waited in one flush and went out once, as the newest.
+        accepted = [c.args["ts"] for c in emu.calls if c.method == "chat.update" and c.ok]
+        assert sorted(accepted) == sorted(m.ts for m in parents(a, INCIDENT))
         assert early(emu) == []
 
 
@@ -176,6 +180,47 @@ async def test_a_pending_edit_outlives_a_long_run_of_429s(redis_url: str) -> Non
         refused = [c for c in emu.calls if c.method == "chat.update" and c.status == 429]
         assert len(refused) >= 7, len(refused)
         assert early(emu) == []
+
+
+async def test_an_edit_slack_refuses_for_good_is_dropped_with_one_line(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_bot(redis_url) as bot:
+        slack, emu = bot.deps.slack, bot.emulator
+        gone = await slack.post_message("C0GENERAL", "deleted by someone")
+        kept = await slack.post_message("C0GENERAL", "still here")
+        emu.delete(emu.message("C0GENERAL", gone.ts))
+        await slack.request_update("C0GENERAL", gone.ts, "never shown")
+        await slack.request_update("C0GENERAL", kept.ts, "edited")
+        await eventually(lambda: emu.message("C0GENERAL", kept.ts).text == "edited", what="edit")
+        await eventually(lambda: "dropped: chat.update failed: message_not_found" in caplog.text)
+        await asyncio.sleep(0.5)
+        assert caplog.text.count("dropped") == 1
+        metrics = bot.deps.metrics.exposition().decode()
+        assert "opsloop_slack_edits_dropped_total 1.0" in metrics
+        # The message's flush is over: a later request is flushed again (and dropped again).
+        await slack.request_update("C0GENERAL", gone.ts, "again")
+        await eventually(lambda: caplog.text.count("dropped") == 2, what="the second drop")
+
+
+async def test_an_edit_waits_while_slack_is_unreachable(redis_url: str) -> None:
+    from bot.jobs import JobQueue
+    from bot.slack_out import ChannelBusy, SlackOut
+
+    async with running_bot(redis_url, worker=False) as bot:
+        posted = await bot.deps.slack.post_message("C0GENERAL", "before")
+        # The same store, but a Slack that nobody answers at.
+        away = AsyncWebClient(token="xoxb-x", base_url=f"http://127.0.0.1:{free_port()}/api/")
+        cut_off = SlackOut(away, bot.deps.store, bot.deps.metrics)
+        cut_off.attach_queue(JobQueue(bot.deps.store))
+        await cut_off.request_update("C0GENERAL", posted.ts, "after")
+        with pytest.raises(ChannelBusy) as busy:
+            await cut_off.flush_update("C0GENERAL", posted.ts, owner="flush-1", attempt=2)
+        assert busy.value.wait == 4.0  # the second try backs off 4 s
+        # The state is still pending and still the deferred flush's: Slack, back, gets it.
+        assert await bot.deps.slack.flush_update("C0GENERAL", posted.ts, owner="other") == 0
+        assert await bot.deps.slack.flush_update("C0GENERAL", posted.ts, owner="flush-1") == 1
+        assert bot.emulator.message("C0GENERAL", posted.ts).text == "after"
 
 
 # -- the emulator's side ----------------------------------------------------------------------
