@@ -11,10 +11,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,7 +25,7 @@ from bot.runtime import build_registry
 from bot.slack_emulator import SlackEmulator
 from tests.alert_payloads import TOKEN, alert, alert_config, notification
 from tests.harness import BotUnderTest, running_bot, running_emulator
-from tests.servers import free_port
+from tests.servers import free_port, own_redis
 from tests.test_alerts_webhook import parents, post_hook, shown
 from tests.waiting import eventually
 
@@ -221,6 +223,19 @@ async def test_an_edit_waits_while_slack_is_unreachable(redis_url: str) -> None:
         assert await bot.deps.slack.flush_update("C0GENERAL", posted.ts, owner="other") == 0
         assert await bot.deps.slack.flush_update("C0GENERAL", posted.ts, owner="flush-1") == 1
         assert bot.emulator.message("C0GENERAL", posted.ts).text == "after"
+
+
+async def test_without_redis_calls_that_have_no_budget_still_reach_slack(tmp_path: Path) -> None:
+    # The pause cannot be shared while Redis is away; a call without a budget goes on as before
+    # (a modal still opens), while a post, which needs its channel's budget, says Redis is away.
+    async with own_redis(tmp_path) as server, running_bot(server.url, worker=False) as bot:
+        server.stop()
+        started = time.monotonic()
+        auth = await bot.deps.slack.call("auth.test")
+        assert auth["ok"] is True and time.monotonic() - started < 2
+        with pytest.raises(RedisConnectionError):
+            await bot.deps.slack.post_message("C0GENERAL", "needs the budget")
+        assert bot.emulator.messages("C0GENERAL") == []
 
 
 # -- the emulator's side ----------------------------------------------------------------------
