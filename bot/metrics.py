@@ -50,6 +50,11 @@ class Metrics:
         self.slack_rate_limited = Counter(
             "opsloop_slack_rate_limited", "Slack 429 answers honoured", ["method"], registry=r
         )
+        self.slack_edits_dropped = Counter(
+            "opsloop_slack_edits_dropped",
+            "Message edits given up because Slack refused them for good (message_not_found...)",
+            registry=r,
+        )
         self.slack_budget_wait = Histogram(
             "opsloop_slack_budget_wait_seconds",
             "Time a message waited for its channel's budget",

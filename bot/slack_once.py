@@ -23,6 +23,9 @@ from bot.slack_out import PostedMessage, SlackOut
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "opsloop_request"
+# Slack answers within its own time-outs: a post without an answer cannot still be under way
+# after this long, so a re-run need not wait GitLab's longer settle time before posting again.
+SLACK_SETTLE_SECONDS = 30.0
 _PAGES = 3  # pages of 200 messages looked through; a request's message is among the newest
 
 
@@ -72,7 +75,7 @@ async def post_once(
             record=lambda m: {"channel": m.channel, "ts": m.ts},
             restore=restore,
         ),
-        settle_after=settle_after,
+        settle_after=min(settle_after, SLACK_SETTLE_SECONDS),
     )
 
 

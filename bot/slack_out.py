@@ -1,9 +1,10 @@
 """The one way the bot talks to Slack's Web API.
 
 It keeps Slack's rules so that callers need not: a per-channel message budget shared by every
-replica through Redis (about one message a second per channel, short bursts allowed), 429 answers
-honoured with their Retry-After (and the pause shared with the other replicas), and message
-updates coalesced so that only the newest state of a message is sent.
+replica through Redis (about one message a second per channel, short bursts allowed); after a
+429, no job on any replica calls that method again before its Retry-After (a pause in Redis,
+checked before every call and again after any wait); and message updates coalesced so that only
+the newest state of a message is sent, kept pending until Slack accepts it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import ClientError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -34,23 +39,31 @@ FLUSH_JOB = "slack.flush_update"
 # Slack's one-message-a-second-per-channel limit is for posting; edits (chat.update, Tier 3)
 # are kept few by coalescing instead, and a 429 on them is honoured like any other.
 _BUDGETED = frozenset({"chat.postMessage"})
-# Inside a job, a message whose channel slot is further away than this is not waited for:
-# the job is run again later (arq Retry) so that it does not hold a worker while it waits.
+# Inside a job, a call whose turn (a channel slot, or the end of a 429 pause) is further away
+# than this is not waited for: the job is run again later (arq Retry) so that it does not hold a
+# worker while it waits.
 JOB_MAX_BUDGET_WAIT = 2.0
+# A flush that finds Slack unreachable comes back after 2, 4, 8 ... seconds, at most this.
+MAX_FLUSH_BACKOFF = 60.0
+# Slack's own trouble, said with HTTP 200 and ok: false; worth trying again later.
+_TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
 _in_job: contextvars.ContextVar[bool] = contextvars.ContextVar("opsloop_in_job", default=False)
 
 
 class ChannelBusy(Exception):
-    """The channel's budget has no slot soon; run the job again in `wait` seconds."""
+    """Slack cannot take the call soon (the channel's budget is spent, or a 429 paused the
+    method, or Slack is away); run the job again in `wait` seconds."""
 
-    def __init__(self, channel: str, wait: float) -> None:
-        super().__init__(f"channel {channel} has no message slot for {wait:.1f}s")
+    def __init__(self, what: str, wait: float) -> None:
+        super().__init__(f"{what}: no turn for {wait:.1f}s")
         self.wait = wait
 
 
 @contextlib.contextmanager
 def job_context() -> Iterator[None]:
-    """Mark the code inside as a job's: long budget waits become ChannelBusy."""
+    """Mark the code inside as a job's: long waits for Slack become ChannelBusy."""
     token = _in_job.set(True)
     try:
         yield
@@ -96,47 +109,76 @@ class SlackOut:
         self._queue = queue
 
     async def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        """Call a Web API method, waiting for the channel budget and honouring 429s."""
+        """Call a Web API method in its turn: after any 429 pause and, for posts, in a slot of
+        the channel's budget. Inside a job a long wait raises ChannelBusy instead."""
         channel = kwargs.get("channel") if method in _BUDGETED else None
-        for attempt in range(MAX_429_RETRIES + 1):
-            if isinstance(channel, str):
-                limit = JOB_MAX_BUDGET_WAIT if _in_job.get() else None
-                wait = await self.store.reserve_channel_slot(
-                    channel, self.channel_rate, self.channel_burst, limit
-                )
-                if wait < 0:
-                    raise ChannelBusy(channel, -wait)
-                self.metrics.slack_budget_wait.observe(wait)
-                if wait > 0:
-                    await asyncio.sleep(wait)
+        channel = channel if isinstance(channel, str) else None
+        refusals = 0
+        while True:
+            await self._wait_for_turn(method, channel)
             try:
                 response = await self.client.api_call(method, json=kwargs)
             except SlackApiError as e:
-                if e.response.status_code == 429 and attempt < MAX_429_RETRIES:
-                    await self._honour_429(method, channel, _retry_after(e))
-                    continue
-                self.metrics.slack_calls.labels(method, "error").inc()
+                status = e.response.status_code
+                if status == 429:
+                    refusals += 1
+                    seconds = _retry_after(e)
+                    await self._honour_429(method, channel, seconds)
+                    if refusals <= MAX_429_RETRIES:
+                        continue
+                    if _in_job.get():
+                        raise ChannelBusy(method, seconds) from e
                 error = e.response.get("error", "unknown_error")
-                raise IntegrationError("Slack", f"{method} failed: {error}") from e
-            except (TimeoutError, OSError) as e:
+                if status != 429:  # a 429 was counted as rate_limited above
+                    self.metrics.slack_calls.labels(method, "error").inc()
+                raise IntegrationError(
+                    "Slack",
+                    f"{method} failed: {error}",
+                    retryable=status >= 500 or error in _TRANSIENT_ERRORS,
+                ) from e
+            except (TimeoutError, OSError, ClientError) as e:
                 self.metrics.slack_calls.labels(method, "unreachable").inc()
                 raise IntegrationError(
                     "Slack", f"{method}: Slack is unreachable", retryable=True
                 ) from e
             self.metrics.slack_calls.labels(method, "ok").inc()
             return dict(response.data) if isinstance(response.data, dict) else {}
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait_for_turn(self, method: str, channel: str | None) -> None:
+        """Return once `method` may be called: no 429 pause holds it, and a post has its slot."""
+        limit = JOB_MAX_BUDGET_WAIT if _in_job.get() else None
+        while True:
+            try:
+                turn = await self.store.slack.take_turn(
+                    method, channel, self.channel_rate, self.channel_burst, limit
+                )
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                if channel is not None:
+                    raise
+                # Redis away: a call that has no budget goes on as it did before pauses were
+                # shared (auth.test in /ops status still says whether Slack answers).
+                log.debug("no shared Slack pause to check for %s", method)
+                return
+            if limit is not None and turn.wait > limit:
+                raise ChannelBusy(channel or method, turn.wait)
+            if channel is not None and turn.reserved:
+                self.metrics.slack_budget_wait.observe(turn.wait)
+            if turn.wait > 0:
+                await asyncio.sleep(turn.wait)
+            if not turn.reserved:
+                continue  # paused: ask again now that the pause is over
+            # Another call's 429 may have paused the method while this one waited for its slot:
+            # the slot is void then, and the call takes its turn again after the pause.
+            if turn.wait <= 0 or await self.store.slack.paused_for(method) <= 0:
+                return
 
     async def _honour_429(self, method: str, channel: str | None, seconds: float) -> None:
         self.metrics.slack_calls.labels(method, "rate_limited").inc()
         self.metrics.slack_rate_limited.labels(method).inc()
-        log.info("Slack said 429 to %s; waiting %.1fs", method, seconds)
-        if channel is not None:
-            await self.store.push_back_channel(
-                channel, seconds, self.channel_rate, self.channel_burst
-            )
-        else:
-            await asyncio.sleep(seconds)
+        log.info("Slack said 429 to %s; every replica waits %.1fs", method, seconds)
+        await self.store.slack.pause(
+            method, seconds, channel=channel, rate=self.channel_rate, burst=self.channel_burst
+        )
 
     async def post_message(
         self,
@@ -210,30 +252,49 @@ class SlackOut:
     ) -> None:
         """Ask for a message to show this state; pending updates coalesce, the newest wins."""
         payload = {"text": text, "blocks": blocks}
-        if await self.store.set_pending_update(channel, ts, payload):
+        if await self.store.slack.set_pending_update(channel, ts, payload):
             if self._queue is None:
                 raise RuntimeError("SlackOut.request_update needs attach_queue() first")
             await self._queue.enqueue(FLUSH_JOB, {"channel": channel, "ts": ts})
 
-    async def flush_update(self, channel: str, ts: str) -> int:
-        """Send the newest pending state of a message until none is newer; return sends."""
+    async def flush_update(
+        self, channel: str, ts: str, *, owner: str | None = None, attempt: int = 1
+    ) -> int:
+        """Send the newest pending state of a message until none is newer; return sends.
+
+        `owner` is the flush job's id: one flush at a time owns a message. While Slack is paused
+        (429) or away, the state stays pending and ChannelBusy says when to come back; only a
+        permanent refusal (message_not_found, msg_too_long...) drops it."""
+        owner = owner or uuid.uuid4().hex
+        pending_edits = self.store.slack
         sent = 0
-        while (pending := await self.store.get_pending_update(channel, ts)) is not None:
+        while (pending := await pending_edits.claim_pending_update(channel, ts, owner)) is not None:
             try:
                 await self.update_message(
                     channel, ts, pending.payload["text"], pending.payload.get("blocks")
                 )
-            except IntegrationError:
-                await self.store.drop_pending_update(channel, ts)
-                raise
-            sent += 1
-            if await self.store.finish_pending_update(channel, ts, pending.version):
+                sent += 1
+            except ChannelBusy as e:
+                if await pending_edits.hold_pending_update(channel, ts, owner, e.wait):
+                    raise
+                return sent
+            except IntegrationError as e:
+                if e.retryable:
+                    wait = min(2.0 ** min(attempt, 6), MAX_FLUSH_BACKOFF)
+                    if await pending_edits.hold_pending_update(channel, ts, owner, wait):
+                        raise ChannelBusy(f"chat.update {channel}", wait) from e
+                    return sent
+                log.warning("edit of message %s in %s dropped: %s", ts, channel, e.message)
+                self.metrics.slack_edits_dropped.inc()
+            if await pending_edits.finish_pending_update(channel, ts, owner, pending.version):
                 break
         return sent
 
 
 async def _flush_job(job: JobContext, payload: dict[str, Any]) -> None:
-    await job.deps.slack.flush_update(payload["channel"], payload["ts"])
+    await job.deps.slack.flush_update(
+        payload["channel"], payload["ts"], owner=job.job_id, attempt=job.attempt
+    )
 
 
 def register_jobs(registry: JobRegistry) -> None:

@@ -517,7 +517,7 @@ async def test_a_busy_channel_delays_the_replies_but_not_the_step(
         await canary(bot, engine)
         # As if Slack had answered 429 with Retry-After 5: no message to the channel for 5 s,
         # longer than a job waits for a slot, so the approval job is deferred and runs again.
-        await bot.deps.store.push_back_channel(CHANNEL, 5.0, 1.0, 3)
+        await bot.deps.store.slack.pause("chat.postMessage", 5.0, channel=CHANNEL, burst=3)
         await bot.driver.click("Approve", user="U0BOB", channel=CHANNEL)
         await eventually(
             lambda: running(engine) == {"2": 2, "1": 2}, within=15, what="the 50% step"

@@ -99,7 +99,7 @@ async def test_a_stored_job_survives_the_accepting_process(redis_url: str) -> No
 async def test_deferred_jobs_run_at_their_time(redis_url: str) -> None:
     async with running_bot(redis_url) as bot:
         posted = await bot.deps.slack.post_message("C0GENERAL", "before")
-        await bot.deps.slack.store.set_pending_update("C0GENERAL", posted.ts, {"text": "after"})
+        await bot.deps.store.slack.set_pending_update("C0GENERAL", posted.ts, {"text": "after"})
         run_at = time.time() + 1.0
         await bot.deps.queue.enqueue(
             "slack.flush_update", {"channel": "C0GENERAL", "ts": posted.ts}, run_at=run_at

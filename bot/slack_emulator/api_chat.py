@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .api_result import ApiResult, Call, Content, as_bool, fail, message_content, ok
+from .api_result import (
+    ApiResult,
+    Call,
+    Content,
+    as_bool,
+    fail,
+    message_content,
+    ok,
+    rate_limited,
+)
 from .lookup import with_generated_ids
 from .models import Ephemeral, Message
 
@@ -24,11 +33,8 @@ def post_message(emu: SlackEmulator, call: Call) -> ApiResult:
         return channel
     retry_after = emu.rate_limiter.take(channel)
     if retry_after is not None:
-        return ApiResult(
-            {"ok": False, "error": "ratelimited"},
-            status=429,
-            headers={"Retry-After": str(retry_after)},
-        )
+        emu.limits.announce(("chat.postMessage", channel), retry_after)
+        return rate_limited(retry_after)
     content = message_content(call.args)
     if isinstance(content, ApiResult):
         return content

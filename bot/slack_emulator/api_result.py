@@ -51,6 +51,15 @@ def fail(error: str, *, status: int = 200, **extra: Any) -> ApiResult:
     return ApiResult({"ok": False, "error": error, **extra}, status=status)
 
 
+def rate_limited(retry_after: int) -> ApiResult:
+    """Slack's 429: wait `retry_after` seconds before calling the method again."""
+    return ApiResult(
+        {"ok": False, "error": "ratelimited"},
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def invalid(error: str, problems: list[str]) -> ApiResult:
     """A refusal that lists each problem, in `errors` and in `response_metadata.messages`."""
     return fail(error, errors=problems, response_metadata={"messages": slack_messages(problems)})

@@ -98,6 +98,40 @@ def _shortcut_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[w
     return shortcut
 
 
+def _limit_handlers(
+    emu: SlackEmulator,
+) -> tuple[Callable[[web.Request], Awaitable[web.Response]], ...]:
+    """POST /_emulator/rate_limits opens a 429 window; GET /_emulator/early_calls lists the calls
+    that came before a Retry-After (for a bench in another process)."""
+
+    async def open_window(request: web.Request) -> web.Response:
+        body = await _body(request)
+        seconds, retry_after = body.get("seconds"), body.get("retry_after")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise _BadRequest("'seconds' must be a number of seconds")
+        if retry_after is not None and (
+            isinstance(retry_after, bool) or not isinstance(retry_after, int)
+        ):
+            raise _BadRequest("'retry_after' must be a whole number of seconds")
+        emu.limits.open_window(
+            _text(body, "method") or "",
+            float(seconds),
+            channel=_text(body, "channel", required=False),
+            retry_after=retry_after,
+        )
+        return web.json_response({"ok": True})
+
+    async def early_calls(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "early": [c.to_json() for c in emu.limits.early_calls],
+                "in_flight": [c.to_json() for c in emu.limits.in_flight_calls],
+            }
+        )
+
+    return open_window, early_calls
+
+
 def add_routes(app: web.Application, emu: SlackEmulator) -> None:
     """Mounts the control routes on the emulator's app."""
 
@@ -177,7 +211,10 @@ def add_routes(app: web.Application, emu: SlackEmulator) -> None:
             dumps=lambda obj: json.dumps(obj, default=str),
         )
 
+    open_window, early_calls = _limit_handlers(emu)
     router = app.router
+    router.add_post("/_emulator/rate_limits", _guarded(open_window))
+    router.add_get("/_emulator/early_calls", _guarded(early_calls))
     router.add_get("/_emulator/state", _guarded(state))
     router.add_get("/_emulator/wait", _guarded(wait))
     router.add_get("/_emulator/calls", _guarded(calls))

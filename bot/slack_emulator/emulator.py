@@ -13,7 +13,7 @@ from bot.serving import served
 from . import control, response_url, web_api
 from .driver import SlackDriver
 from .models import EmulatorUser
-from .ratelimit import ChannelRateLimiter
+from .ratelimit import ChannelRateLimiter, RetryAfterLedger
 from .socket_mode import ROUTE as SOCKET_ROUTE
 from .socket_mode import SocketModeHub
 from .state import WorkspaceState
@@ -97,6 +97,9 @@ class SlackEmulator(WorkspaceState):
         self.rate_limiter = ChannelRateLimiter(
             channel_rate_per_second, channel_burst, clock=lambda: self.clock()
         )
+        # 429 windows a test opens (limits.open_window), the Retry-After deadlines announced and
+        # the calls that came before them (limits.early_calls).
+        self.limits = RetryAfterLedger(lambda: self.clock())
         self.tokens = TokenIssuer(
             lambda: self.clock(),
             trigger_ttl=trigger_ttl,
@@ -116,8 +119,9 @@ class SlackEmulator(WorkspaceState):
         return self.base_url.rstrip("/")
 
     def reset_rate_limits(self) -> None:
-        """Forgets every channel's posting history."""
+        """Forgets every channel's posting history, 429 window and early call."""
         self.rate_limiter.reset()
+        self.limits.reset()
 
     def default_user(self) -> str:
         """The first person in the directory, who acts when a test names nobody."""

@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from . import api_chat, api_conversations, api_directory, api_views, socket_mode
-from .api_result import ApiResult, Call, fail
+from .api_result import ApiResult, Call, fail, rate_limited
 from .models import JSON, RecordedCall
+from .ratelimit import Scope
 
 if TYPE_CHECKING:
     from .emulator import SlackEmulator
@@ -95,12 +96,22 @@ def _token(request: web.Request, args: JSON) -> tuple[str | None, bool]:
     return (form_token if isinstance(form_token, str) and form_token else None), False
 
 
+def _arrive(emu: SlackEmulator, method: str, args: JSON) -> tuple[Scope, int] | None:
+    """Note the call's arrival for the early-call record; a 429 window's answer if one holds."""
+    if method not in METHODS:
+        return None
+    # chat.postMessage is limited per channel as well as per method.
+    channel = emu.resolve_channel(args.get("channel")) if method == "chat.postMessage" else None
+    return emu.limits.arrive(method, channel)
+
+
 def make_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The aiohttp handler for `/api/{method}`; it records every call in emu.calls."""
 
     async def handle(request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, parse_error = await read_args(request)
+        window = _arrive(emu, method, args)
         await emu.hold(method)
         token, in_header = _token(request, args)
         base_url = emu.base_url or f"{request.scheme}://{request.host}"
@@ -121,6 +132,9 @@ def make_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[web.Re
             result = fail(parse_error)
         elif method not in METHODS:
             result = fail("unknown_method")
+        elif window is not None:
+            emu.limits.announce(*window)
+            result = rate_limited(window[1])
         else:
             result = METHODS[method](emu, Call(args=args, base_url=base_url))
         emu.calls.append(

@@ -4,7 +4,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.store.batching import Unconfirmed
-from bot.store.core import AuditEntry, PendingUpdate, Store
+from bot.store.core import AuditEntry, Store
+from bot.store.slack import PendingUpdate
 
 # What a call to Redis raises while Redis is away or does not answer: a job that meets one has
 # not failed, it runs again later (bot/jobs.py).

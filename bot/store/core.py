@@ -1,4 +1,4 @@
-"""The core of the store: jobs, workers, the audit log and the Slack message budget.
+"""The core of the store: jobs, workers and the audit log; Slack's limits are in `slack.py`.
 
 Several bot processes share one Redis, so anything two of them could race on is a Lua script.
 """
@@ -20,15 +20,12 @@ from bot.store.keys import (
     AUDIT_MAX_ENTRIES,
     EFFECT_TTL,
     JOB_EXPIRES_MS,
-    PENDING_UPDATE_TTL,
     QUEUE,
     WORKER_ALIVE_SECONDS,
     WORKERS,
-    channel_budget_key,
     effect_key,
-    flush_marker_key,
-    pending_update_key,
 )
+from bot.store.slack import SlackLimits
 
 # Enqueue only if no job or result with this id exists: the job id is the delivery's identity
 # (a Slack trigger_id, an Alertmanager notification hash), so a retried delivery acts once. One
@@ -38,57 +35,6 @@ _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call('PSETEX', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-return 1
-"""
-
-# GCRA reservation: returns how many ms from now this message may be sent. `burst` messages go
-# at once, then one per interval. All replicas share the key, so together they keep the budget.
-# With a limit (ARGV[3] >= 0) a slot further away than that is not taken: the answer is then
-# negative, minus the wait, and the caller comes back later instead of holding a worker.
-_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local send_at = tat - (burst - 1) * interval
-if send_at < now then send_at = now end
-if limit >= 0 and send_at - now > limit then return -(send_at - now) end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
-return send_at - now
-"""
-
-# After a 429, nobody may send to the channel before Retry-After has passed.
-_PUSH_BACK = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local until_tat = now + tonumber(ARGV[3]) + (burst - 1) * interval
-local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
-if tat < until_tat then
-  redis.call('SET', KEYS[1], until_tat, 'PX', until_tat - now + 1000)
-end
-return 1
-"""
-
-# Store the newest wanted state of a message; return 1 when no flush is scheduled yet.
-_SET_PENDING = """
-redis.call('HSET', KEYS[1], 'payload', ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 1 end
-return 0
-"""
-
-# The flush sent `version`; finish only if nothing newer arrived meanwhile (else send again).
-_FINISH_PENDING = """
-local v = redis.call('HGET', KEYS[1], 'version')
-if v and v ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 """
 
@@ -116,12 +62,6 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class PendingUpdate:
-    payload: dict[str, Any]
-    version: str
-
-
 class Store:
     """The bot's view of Redis."""
 
@@ -138,12 +78,9 @@ class Store:
         self.builds = BuildStore(redis)
         self.deploys = DeployStore(redis)
         self.effects = EffectLedger(redis)
+        self.slack = SlackLimits(redis)
         self._enqueue = PipelinedScript(redis, _ENQUEUE)
         self._audit_once = redis.register_script(_AUDIT_ONCE)
-        self._reserve = redis.register_script(_RESERVE)
-        self._push_back = redis.register_script(_PUSH_BACK)
-        self._set_pending = redis.register_script(_SET_PENDING)
-        self._finish_pending = redis.register_script(_FINISH_PENDING)
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
@@ -238,49 +175,3 @@ class Store:
                 )
             )
         return entries
-
-    # -- Slack message budget ---------------------------------------------------------------
-
-    async def reserve_channel_slot(
-        self, channel: str, rate: float, burst: int, max_wait: float | None = None
-    ) -> float:
-        """Seconds to wait before sending one message to `channel`, the slot now reserved.
-
-        With `max_wait`, a slot further away is not reserved and minus its wait is returned."""
-        interval_ms = max(int(1000 / rate), 1)
-        limit = -1 if max_wait is None else int(max_wait * 1000)
-        keys = [channel_budget_key(channel)]
-        ms = await self._reserve(keys=keys, args=[interval_ms, burst, limit])
-        return int(ms) / 1000
-
-    async def push_back_channel(
-        self, channel: str, seconds: float, rate: float, burst: int
-    ) -> None:
-        """Slack said 429 with Retry-After: hold every replica's messages to the channel."""
-        interval_ms = max(int(1000 / rate), 1)
-        await self._push_back(
-            keys=[channel_budget_key(channel)], args=[interval_ms, burst, int(seconds * 1000)]
-        )
-
-    # -- coalesced message updates ----------------------------------------------------------
-
-    async def set_pending_update(self, channel: str, ts: str, payload: dict[str, Any]) -> bool:
-        """Record the newest state of a message; True when the caller must schedule a flush."""
-        keys = [pending_update_key(channel, ts), flush_marker_key(channel, ts)]
-        args: list[str | int] = [json.dumps(payload), PENDING_UPDATE_TTL]
-        return bool(await self._set_pending(keys=keys, args=args))
-
-    async def get_pending_update(self, channel: str, ts: str) -> PendingUpdate | None:
-        key = pending_update_key(channel, ts)
-        payload, version = await self.redis.hmget(key, ["payload", "version"])  # type: ignore[misc]
-        if payload is None or version is None:
-            return None
-        return PendingUpdate(json.loads(payload), version.decode())
-
-    async def finish_pending_update(self, channel: str, ts: str, version: str) -> bool:
-        """Drop the pending state if `version` is still the newest; False if a newer one came."""
-        keys = [pending_update_key(channel, ts), flush_marker_key(channel, ts)]
-        return bool(await self._finish_pending(keys=keys, args=[version]))
-
-    async def drop_pending_update(self, channel: str, ts: str) -> None:
-        await self.redis.delete(pending_update_key(channel, ts), flush_marker_key(channel, ts))

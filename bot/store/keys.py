@@ -15,7 +15,6 @@ AUDIT_MAX_ENTRIES = 10_000
 WORKER_ALIVE_SECONDS = 15
 # A job that is not picked up within a day is dropped by arq; the same horizon as arq's default.
 JOB_EXPIRES_MS = 86_400_000
-PENDING_UPDATE_TTL = 3600
 EFFECT_TTL = 86_400  # as long as a job may be run again after a crash
 
 
@@ -25,15 +24,32 @@ def effect_key(key: str) -> str:
     return f"{PREFIX}effects:{key}"
 
 
+# -- Slack's limits (bot/store/slack.py) ------------------------------------------------------
+# A message's newest wanted state is kept this long after its latest request, retried until Slack
+# accepts it: as long as an alert or a build message matters.
+PENDING_UPDATE_TTL = 86_400
+# How long a flush job owns a message while it runs (one chat.update and its short waits); a
+# deferred flush owns it for the deferral plus this.
+FLUSH_CLAIM_SECONDS = 300
+
+
 def channel_budget_key(channel: str) -> str:
+    """The channel's GCRA: the time (ms) its next message slot frees up."""
     return f"{PREFIX}slack:budget:{channel}"
 
 
+def slack_pause_key(method: str) -> str:
+    """Present while a 429's Retry-After holds `method` for every replica; PX is the rest."""
+    return f"{PREFIX}slack:pause:{method}"
+
+
 def pending_update_key(channel: str, ts: str) -> str:
+    """hash: payload (JSON) and version of the message's newest wanted state."""
     return f"{PREFIX}slack:pending:{channel}:{ts}"
 
 
 def flush_marker_key(channel: str, ts: str) -> str:
+    """Who flushes the message: 'queued' or the owning flush job's id."""
     return f"{PREFIX}slack:flushing:{channel}:{ts}"
 
 
