@@ -408,6 +408,38 @@ async def test_delay_by_path_and_release(http: Http, emu: GitLabEmulator) -> Non
     assert emu.requests[-1].status == 200
 
 
+async def test_hold_by_method_after_the_work_and_release(http: Http, emu: GitLabEmulator) -> None:
+    hold = emu.hold("*/issues", 30.0, method="POST", after_handling=True)
+    held = asyncio.create_task(http("POST", f"{WEB}/issues", json={"title": "Filed, unheard"}))
+    await asyncio.sleep(0.2)
+    assert not held.done()
+    # The issue exists while its answer waits; a look at the issues is not held.
+    listed = await asyncio.wait_for(http("GET", f"{WEB}/issues"), 1.0)
+    assert [i["title"] for i in listed.body] == ["Filed, unheard"]
+    hold.seconds = 0
+    assert (await asyncio.wait_for(held, 2.0)).status == 201
+
+
+async def test_hold_before_the_work_finishes_after_the_client_left(
+    http: Http, emu: GitLabEmulator
+) -> None:
+    emu.hold("*/issues", 30.0, method="POST")
+    held = asyncio.create_task(http("POST", f"{WEB}/issues", json={"title": "Slow create"}))
+    await asyncio.sleep(0.2)
+    held.cancel()  # the client gives up, as after its time-out
+    await asyncio.sleep(0.1)
+    assert emu.issues("acme/web") == []
+    emu.release_holds()
+
+    async def filed() -> bool:
+        return bool(emu.issues("acme/web"))
+
+    deadline = time.monotonic() + 2
+    while not await filed():
+        assert time.monotonic() < deadline, "the held request was not handled"
+        await asyncio.sleep(0.02)
+
+
 async def test_malformed_bodies_are_400_never_500(http: Http, emu: GitLabEmulator) -> None:
     json_header = {"Content-Type": "application/json"}
     broken = await http("POST", f"{WEB}/issues", data=b'{"title": ', headers=json_header)

@@ -7,6 +7,7 @@ async with emu.serve() as url:                # url: http://127.0.0.1:<free port
     emu.issues("acme/web")                    # what GitLab now holds, as its API shows it
     emu.fail(500, times=2, path="*/issues")   # the next two issue requests answer 500
     emu.delay = 5.0                           # every answer waits five seconds
+    emu.hold("*/issues", 60, method="POST", after_handling=True)  # filed, answer held
     emu.requests                              # every request, in arrival order
 
 Pipelines, refs and webhooks (controls.py):
@@ -16,7 +17,7 @@ Pipelines, refs and webhooks (controls.py):
 """
 
 from .emulator import DEFAULT_BOT_USER, DEFAULT_PROJECTS, DEFAULT_USERS, GitLabEmulator
-from .faults import Failure
+from .faults import Failure, Hold
 from .hooks import HookDelivery, HookEvent, HookRecord
 from .models import EmulatedProject, EmulatedUser, IssueRecord, RecordedRequest
 from .pipelines import DEFAULT_JOBS, JobSpec
@@ -30,6 +31,7 @@ __all__ = [
     "EmulatedUser",
     "Failure",
     "GitLabEmulator",
+    "Hold",
     "HookDelivery",
     "HookEvent",
     "HookRecord",

@@ -21,7 +21,7 @@ from . import (
     api_users,
 )
 from .controls import CiControls
-from .faults import Failure, Switches, path_matches
+from .faults import Failure, Hold, Switches, path_matches
 from .middleware import make_middleware
 from .models import JSON, EmulatedProject, EmulatedUser, RecordedRequest
 from .state import STATE, _now
@@ -115,6 +115,25 @@ class GitLabEmulator(CiControls):
     def heal(self) -> None:
         """Ends every failure switch (delays stay as they are)."""
         self.switches.heal()
+
+    def hold(
+        self,
+        path: str | None,
+        seconds: float,
+        *,
+        method: str | None = None,
+        after_handling: bool = False,
+    ) -> Hold:
+        """Hold matching requests (`path` and `method` as for `fail`) for `seconds`; the
+        returned Hold can be changed while requests wait (`hold.seconds = 0` lets them go).
+        `after_handling=True` does the work at once and holds only the answer."""
+        hold = Hold(seconds, path, method, after_handling)
+        self.switches.holds.append(hold)
+        return hold
+
+    def release_holds(self) -> None:
+        """Ends every hold; requests held now are answered at once."""
+        self.switches.holds.clear()
 
     # -- queries --------------------------------------------------------------------------
 

@@ -33,9 +33,7 @@ class Failure:
     after_handling: bool = False
 
     def matches(self, method: str, raw_path: str, path: str) -> bool:
-        if self.method is not None and self.method.upper() != method.upper():
-            return False
-        return self.path is None or path_matches(self.path, raw_path, path)
+        return request_matches(self.method, self.path, method, raw_path, path)
 
     def response(self) -> web.Response:
         if self.status == 429:
@@ -47,6 +45,32 @@ class Failure:
             kind = "text/html" if body.lstrip().startswith("<") else "text/plain"
             return web.Response(status=self.status, text=body, content_type=kind, headers=headers)
         return web.json_response(body, status=self.status, headers=headers)
+
+
+@dataclass
+class Hold:
+    """Hold the answers to matching requests for `seconds`, re-read while waiting (set it to 0,
+    or `emu.release_holds()`, to let them go). `after_handling=True`: GitLab does the work at
+    once and only the answer waits, as when GitLab committed an issue and the client has not
+    heard yet; a client that gives up meanwhile does not undo the work. Otherwise the request
+    waits before GitLab starts on it, and is still handled after its client gave up."""
+
+    seconds: float
+    path: str | None = None
+    method: str | None = None
+    after_handling: bool = False
+
+    def matches(self, method: str, raw_path: str, path: str) -> bool:
+        return request_matches(self.method, self.path, method, raw_path, path)
+
+
+def request_matches(
+    want_method: str | None, want_path: str | None, method: str, raw_path: str, path: str
+) -> bool:
+    """A switch narrowed to a method and/or a path (None: any) against one request."""
+    if want_method is not None and want_method.upper() != method.upper():
+        return False
+    return want_path is None or path_matches(want_path, raw_path, path)
 
 
 def path_matches(pattern: str, raw_path: str, path: str) -> bool:
@@ -95,6 +119,8 @@ class Switches:
         self.delay = 0.0
         # Seconds by path glob (as `Failure.path`); the first match wins over `delay`.
         self.delays: dict[str, float] = {}
+        # Holds narrowed by method, before or after the work (see Hold); consulted after delays.
+        self.holds: list[Hold] = []
 
     def fail(self, failure: Failure) -> None:
         self.failures.append(failure)
@@ -118,3 +144,10 @@ class Switches:
             if path_matches(pattern, raw_path, path):
                 return seconds
         return self.delay
+
+    def hold_for(self, method: str, raw_path: str, path: str, *, after_handling: bool) -> float:
+        """Seconds the first matching hold of this kind keeps the request; 0 without one."""
+        for hold in self.holds:
+            if hold.after_handling == after_handling and hold.matches(method, raw_path, path):
+                return hold.seconds
+        return 0.0

@@ -49,11 +49,19 @@ async def _record(emu: GitLabEmulator, request: web.Request) -> RecordedRequest:
     return recorded
 
 
-async def _hold(emu: GitLabEmulator, raw_path: str, path: str) -> None:
-    """Waits as the delay switches say, re-reading them so a test can release a held request."""
+async def _hold(emu: GitLabEmulator, request: web.Request, *, after_handling: bool) -> None:
+    """Waits as the delay and hold switches say, re-reading them so a test can release a held
+    request. Delays apply before the work; holds before or after it, as each says."""
+    method, raw_path, path = request.method, request.rel_url.raw_path, request.path
+    switches = emu.switches
+
+    def seconds() -> float:
+        held = switches.hold_for(method, raw_path, path, after_handling=after_handling)
+        return held if after_handling else max(switches.delay_for(raw_path, path), held)
+
     started = time.monotonic()
     while not emu.closing:
-        remaining = emu.switches.delay_for(raw_path, path) - (time.monotonic() - started)
+        remaining = seconds() - (time.monotonic() - started)
         if remaining <= 0:
             return
         await asyncio.sleep(min(remaining, 0.02))
@@ -76,13 +84,14 @@ def make_middleware(emu: GitLabEmulator) -> Middleware:
 async def _answer(
     emu: GitLabEmulator, request: web.Request, handler: Handler, raw_path: str
 ) -> web.StreamResponse:
-    await _hold(emu, raw_path, request.path)
+    await _hold(emu, request, after_handling=False)
     failure = emu.switches.failure_for(request.method, raw_path, request.path)
     if failure is not None and not failure.after_handling:
         return failure.response()
     if _token(request) != emu.token:
         return web.json_response({"message": "401 Unauthorized"}, status=401)
     answer = await _handle(request, handler)
+    await _hold(emu, request, after_handling=True)
     return failure.response() if failure is not None else answer
 
 
