@@ -42,17 +42,17 @@ import secrets
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from bench._soak import KINDS, Item, Replicas, Sender, plan
 from bench._soak_count import count, rows_json, seen, table, verdicts
+from bench._soak_sides import ISSUE_CREATE, PIPELINE_CREATE, GitLabSide, SlackSide
 from bench.ack_latency import REPO, BenchError, bench_main, machine_info
 from bot.gitlab_emulator import GitLabEmulator
 from bot.serving import served
@@ -66,18 +66,15 @@ from tests.processes import (
     wait_workers,
 )
 
-JOB_TIMEOUT = 10
-IN_PROGRESS_SECONDS = JOB_TIMEOUT + 10  # arq's mark on a running job (bot/jobs.py)
-ISSUE_CREATE = "*/projects/*/issues"
-PIPELINE_CREATE = "*/projects/*/pipeline"
+JOB_TIMEOUT = 10.0  # short, so that a killed worker's job runs again within the run
+IN_PROGRESS_MARGIN = 10  # arq's mark on a running job lives job timeout + 10 s (bot/jobs.py)
 GITLAB_POST_SECONDS = 0.2
 PIPELINE_STEP_SECONDS = 2.0
 REPLICA_DOWN_SECONDS = 5.0
 LB_NOTICES_SECONDS = 2.0  # until the load balancer's health check takes a dead replica out
 WORKER_DOWN_SECONDS = 3.0
 REDIS_DOWN_SECONDS = 5.0
-HELD_CREATES_WANTED = 2
-HELD_CREATES_WAIT = 3.0
+HELD_CREATE_WAIT = 8.0  # for a create of the worker to kill to reach GitLab
 RESULTS = REPO / "bench" / "results"
 
 CONFIG = """\
@@ -92,42 +89,6 @@ alerts:
 """
 
 
-# -- Slack's side ---------------------------------------------------------------------------
-
-
-class SlackSide:
-    """The Slack emulator, counting accepted response_url posts per response_url."""
-
-    def __init__(self, token: str, secret: str) -> None:
-        self.emu = SlackEmulator(bot_token=token, signing_secret=secret)
-        self.answers: Counter[str] = Counter()
-
-    def app(self) -> web.Application:
-        app = self.emu.make_app()
-
-        @web.middleware
-        async def count_answers(
-            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-        ) -> web.StreamResponse:
-            resp = await handler(request)
-            if request.path.startswith("/response/") and resp.status == 200:
-                self.answers[request.match_info.get("token", "")] += 1
-            return resp
-
-        app.middlewares.append(count_answers)
-        return app
-
-    def early_calls(self) -> int | None:
-        """Calls made before a Retry-After had passed, if this emulator records them."""
-        record: Any = getattr(self.emu, "early_calls", None)
-        if callable(record):
-            record = record()
-        try:
-            return len(record) if record is not None else None
-        except TypeError:
-            return None
-
-
 # -- the stack ------------------------------------------------------------------------------
 
 
@@ -137,25 +98,25 @@ class Stack:
     redis: DurableRedis
     replicas: list[OpsloopProcess]
     workers: list[OpsloopProcess]
-    gitlab: GitLabEmulator
+    gitlab: GitLabSide
     slack: SlackSide
     alert_token: str
     redis_version: str
 
 
 @contextlib.asynccontextmanager
-async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
+async def running_stack(workdir: Path, job_timeout: float) -> AsyncIterator[Stack]:
     token, secret = "xoxb-soak-" + secrets.token_hex(8), secrets.token_hex(16)
     alert_token, gitlab_secret = secrets.token_hex(16), secrets.token_hex(16)
     slack = SlackSide(token, secret)
-    gitlab = GitLabEmulator(token="glpat-" + secrets.token_hex(10))
+    gitlab = GitLabSide("glpat-" + secrets.token_hex(10))
     # The emulators outlive the processes, so nothing of opsloop talks to a vanished peer.
     async with (
         served(slack.app()) as slack_url,
-        gitlab.serve() as gitlab_url,
+        served(gitlab.app()) as gitlab_url,
         running_processes(workdir) as procs,
     ):
-        slack.emu.base_url = slack_url
+        slack.emu.base_url, gitlab.emu.url = slack_url, gitlab_url
         try:
             redis = await procs.redis()
         except RuntimeError as e:
@@ -170,10 +131,10 @@ async def running_stack(workdir: Path) -> AsyncIterator[Stack]:
             OPSLOOP_CONFIG_FILE=str(config),
             OPSLOOP_DATA_DIR=str(workdir / "data"),
             OPSLOOP_GITLAB_URL=gitlab_url,
-            OPSLOOP_GITLAB_TOKEN=gitlab.token,
+            OPSLOOP_GITLAB_TOKEN=gitlab.emu.token,
             OPSLOOP_GITLAB_WEBHOOK_SECRET=gitlab_secret,
             OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN=alert_token,
-            OPSLOOP_JOB_TIMEOUT=str(JOB_TIMEOUT),
+            OPSLOOP_JOB_TIMEOUT=str(job_timeout),
             OPSLOOP_BUILD_POLL_SECONDS="2",
             # Twenty groups in two channels: each gets its own message, no storm summary.
             OPSLOOP_STORM_THRESHOLD="100",
@@ -224,7 +185,7 @@ class Faults:
         await asyncio.sleep(max(self.started + share * self.seconds - time.monotonic(), 0))
 
     async def run(self) -> None:
-        gitlab = self.stack.gitlab
+        gitlab = self.stack.gitlab.emu
         await self.until(0.15)
         gitlab.fail(500, times=2, path=ISSUE_CREATE, method="POST")
         self.note("GitLab: the next 2 issue creates answer 500")
@@ -252,21 +213,24 @@ class Faults:
         self.note(f"{replica.name} started again and healthy; back behind the load balancer")
 
     async def kill_worker(self, n: int) -> None:
-        """Kill a worker while GitLab has made things whose answers it holds back."""
+        """Kill a worker while GitLab has made something for it and holds back the answer."""
         gitlab, worker = self.stack.gitlab, self.stack.workers[n]
         holds = [
-            gitlab.hold(path, 60, method="POST", after_handling=True)
+            gitlab.emu.hold(path, 60, method="POST", after_handling=True)
             for path in (ISSUE_CREATE, PIPELINE_CREATE)
         ]
-        for _ in range(int(HELD_CREATES_WAIT / 0.02)):  # polled: creates arrive by HTTP
-            if _held(gitlab) >= HELD_CREATES_WANTED:
+        for _ in range(int(HELD_CREATE_WAIT / 0.05)):  # polled: creates arrive by HTTP
+            if gitlab.held_by(worker.pid):
                 break
-            await asyncio.sleep(0.02)
-        held = _held(gitlab)
+            await asyncio.sleep(0.05)
+        mine, held = gitlab.held_by(worker.pid), gitlab.held()
         worker.kill()
         for hold in holds:
             hold.seconds = 0
-        self.note(f"SIGKILL {worker.name} (pid {worker.pid}) with {held} GitLab creates held")
+        self.note(
+            f"SIGKILL {worker.name} (pid {worker.pid}) while GitLab held {mine} of its "
+            f"creates ({held} in all)"
+        )
         self.last = time.monotonic()
         await asyncio.sleep(WORKER_DOWN_SECONDS)
         worker.launch()
@@ -282,22 +246,12 @@ class Faults:
         self.note("redis-server started again, same port and data")
 
 
-def _held(gitlab: GitLabEmulator) -> int:
-    """Creates GitLab has received and not answered yet."""
-    return sum(
-        1
-        for path in (ISSUE_CREATE, PIPELINE_CREATE)
-        for r in gitlab.requests_to(path, "POST")
-        if r.status is None
-    )
-
-
 # -- the run --------------------------------------------------------------------------------
 
 
 def activity(stack: Stack) -> tuple[int, ...]:
     """What changes while the bot still works: Slack calls and GitLab requests made."""
-    return (len(stack.slack.emu.calls), len(stack.gitlab.requests))
+    return (len(stack.slack.emu.calls), len(stack.gitlab.emu.requests))
 
 
 async def drain(stack: Stack, quiet: float, most: float, not_before: float) -> float:
@@ -337,8 +291,8 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         retry_share=args.retry_share,
         seed=args.seed,
     )
-    async with running_stack(workdir) as stack:
-        shape_gitlab(stack.gitlab)
+    async with running_stack(workdir, args.job_timeout) as stack:
+        shape_gitlab(stack.gitlab.emu)
         replicas = Replicas([r.base_url for r in stack.replicas])
         drivers = [
             SlackDriver(stack.slack.emu, events_url=f"{url}/slack/events", timeout=3.0)
@@ -358,17 +312,18 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 await asyncio.gather(*work)
                 load_s = time.monotonic() - load
             # A job interrupted by the last fault runs again once its mark lapses.
-            not_before = faults.last + IN_PROGRESS_SECONDS + 5 if faults.last else 0.0
+            lapse = args.job_timeout + IN_PROGRESS_MARGIN + 5
+            not_before = faults.last + lapse if faults.last else 0.0
             drained = await drain(stack, args.quiet, args.drain_max, not_before)
         finally:
             for driver in drivers:
                 await driver.close()
-        rows = count(items, seen(stack.gitlab, stack.slack.emu, stack.slack.answers))
+        rows = count(items, seen(stack.gitlab.emu, stack.slack.emu, stack.slack.answers))
         alert_statuses = Counter(s for i in items if i.kind == "alert" for s in i.statuses)
         report = {
             "machine": machine_info(stack.redis_version),
             "run": run,
-            "args": {k: v for k, v in vars(args).items() if k != "json"},
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "load_seconds": load_s,
             "drain_seconds": drained,
             "faults": [{"at": round(at, 2), "what": what} for at, what in faults.log],
@@ -462,6 +417,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seconds", type=float, default=40.0, help="length of the load (default 40)"
     )
     parser.add_argument(
+        "--job-timeout",
+        type=float,
+        default=JOB_TIMEOUT,
+        help=f"OPSLOOP_JOB_TIMEOUT of the workers (default {JOB_TIMEOUT:g}, opsloop's own 60): "
+        "a killed worker's job runs again this + 10 s later",
+    )
+    parser.add_argument(
         "--retry-share",
         type=float,
         default=0.2,
@@ -477,6 +439,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--drain-max", type=float, default=120.0, help="longest drain, seconds (default 120)"
     )
     parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the processes' logs, Redis's files and the YAML here (default: a temporary "
+        "directory, removed at the end)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         help="where to write the results (default bench/results/ha_soak-<UTC time>.json)",
@@ -487,8 +455,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')}: from 0 to 10000")
     if not 1 <= args.concurrency <= 500 or not 10 <= args.seconds <= 600:
         parser.error("--concurrency from 1 to 500, --seconds from 10 to 600")
-    if not 0 <= args.retry_share <= 1:
-        parser.error("--retry-share from 0 to 1")
+    if not 0 <= args.retry_share <= 1 or not 1 <= args.job_timeout <= 600:
+        parser.error("--retry-share from 0 to 1, --job-timeout from 1 to 600")
+    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
+        parser.error("--workdir: give a new or empty directory (Redis would load old data)")
     if args.json is None:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         args.json = RESULTS / f"ha_soak-{stamp}.json"
@@ -497,6 +467,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.workdir is not None:
+        return asyncio.run(soak(args, args.workdir))
     with tempfile.TemporaryDirectory(prefix="opsloop-soak-") as tmp:
         return asyncio.run(soak(args, Path(tmp)))
 
