@@ -57,7 +57,7 @@ class Item:
     key: str  # task: title; build: SOAK value; help: n; alert: alertname/notification
     at: float  # seconds after the load starts
     replica: int  # where the sender first sends it (0 or 1)
-    slack_retry: bool = False
+    slack_retry: float | None = None  # seconds after the first delivery Slack sends it again
     command: str = ""
     text: str = ""
     channel: str = ""
@@ -98,12 +98,13 @@ def plan(
     items: list[Item] = []
 
     def slack(kind: str, key: str, command: str, text: str, channel: str) -> Item:
+        retried = rnd.random() < retry_share
         return Item(
             kind,
             key,
             at=rnd.uniform(0, seconds),
             replica=rnd.randrange(2),
-            slack_retry=rnd.random() < retry_share,
+            slack_retry=rnd.uniform(0, SLOW_ACK_RETRY_WITHIN) if retried else None,
             command=command,
             text=text,
             channel=channel,
@@ -228,7 +229,7 @@ class Sender:
                 item.command, item.text, user=PERSON, channel=item.channel
             )
             item.response_urls.append(str(request.fields["response_url"]))
-            if item.slack_retry and not typing:
+            if item.slack_retry is not None and not typing:
                 self._spawn(self._slow_ack_retry(item, request))
             answer = await self._deliver_until_acked(item, request)
             if item.acked or not _says_try_again(answer):
@@ -246,7 +247,7 @@ class Sender:
         return answer
 
     async def _slow_ack_retry(self, item: Item, request: DriverRequest) -> None:
-        await asyncio.sleep(random.uniform(0, SLOW_ACK_RETRY_WITHIN))
+        await asyncio.sleep(item.slack_retry or 0.0)
         await self._deliver(item, request, 1 - item.replica, 1)
 
     async def _deliver(
@@ -261,7 +262,7 @@ class Sender:
         if answer.ok and not answer.body.strip():
             item.acked = True
         elif answer.ok:
-            item.said[_gist(answer.body)] += 1
+            item.said[gist(answer.body)] += 1
         return answer
 
     # -- Alertmanager -------------------------------------------------------------------
@@ -315,7 +316,7 @@ def _says_try_again(answer: DriverResponse) -> bool:
     return answer.ok and "try again" in text and "wait" not in text
 
 
-def _gist(body: str) -> str:
+def gist(body: str) -> str:
     """An ack's text without its per-request reference, so equal answers count together."""
     try:
         text = str(json.loads(body).get("text", body))

@@ -9,6 +9,7 @@ each with a middleware that notes what the bench needs beyond the emulator's own
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ class SlackSide:
     def __init__(self, token: str, secret: str) -> None:
         self.emu = SlackEmulator(bot_token=token, signing_secret=secret)
         self.answers: Counter[str] = Counter()
+        self.answer_texts: dict[str, list[str]] = {}  # token -> texts of accepted posts
 
     def app(self) -> web.Application:
         app = self.emu.make_app()
@@ -40,7 +42,9 @@ class SlackSide:
         async def count_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
             resp = await handler(request)
             if request.path.startswith("/response/") and resp.status == 200:
-                self.answers[request.match_info.get("token", "")] += 1
+                token = request.match_info.get("token", "")
+                self.answers[token] += 1
+                self.answer_texts.setdefault(token, []).append(await _text(request))
             return resp
 
         app.middlewares.append(count_answers)
@@ -55,6 +59,14 @@ class SlackSide:
             return len(record) if record is not None else None
         except TypeError:
             return None
+
+
+async def _text(request: web.Request) -> str:
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        return ""
+    return str(body.get("text", "")) if isinstance(body, dict) else ""
 
 
 class GitLabSide:

@@ -50,7 +50,7 @@ from typing import Any
 
 import aiohttp
 
-from bench._soak import KINDS, Item, Replicas, Sender, plan
+from bench._soak import KINDS, Item, Replicas, Sender, gist, plan
 from bench._soak_count import count, rows_json, seen, table, verdicts
 from bench._soak_sides import ISSUE_CREATE, PIPELINE_CREATE, GitLabSide, SlackSide
 from bench.ack_latency import REPO, BenchError, bench_main, machine_info
@@ -331,6 +331,7 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "targets": [],
             "alert_statuses": dict(alert_statuses),
             "acks_that_said_something": _said(items),
+            "error_answers_said": _error_answers(items, stack.slack),
             "slack_429": sum(1 for c in stack.slack.emu.calls if c.status == 429),
             "early_slack_calls": stack.slack.early_calls(),
             "tracebacks_in_logs": tracebacks(stack),
@@ -359,6 +360,17 @@ def alert_messages(
             if group in text:
                 out[group].append((round(call.at - wall0, 2), call.method, text[:70]))
     return out
+
+
+def _error_answers(items: list[Item], slack: SlackSide) -> dict[str, dict[str, int]]:
+    """What task and build requests were told through their response_url (only failures are)."""
+    out: dict[str, Counter[str]] = {"task": Counter(), "build": Counter()}
+    for item in items:
+        if item.kind in out:
+            for url in item.response_urls:
+                for text in slack.answer_texts.get(url.rsplit("/", 1)[-1], []):
+                    out[item.kind][gist(text)] += 1
+    return {k: dict(v.most_common(5)) for k, v in out.items() if v}
 
 
 def _said(items: list[Item]) -> dict[str, dict[str, int]]:
@@ -390,6 +402,9 @@ def print_report(report: dict[str, Any], rows: Any, checks: list[tuple[str, bool
     for kind, said in report["acks_that_said_something"].items():
         for text, n in said.items():
             print(f"Ack with text ({kind}, {n}x): {text}")
+    for kind, said in report["error_answers_said"].items():
+        for text, n in said.items():
+            print(f"Error answer ({kind}, {n}x): {text}")
     logs = report["tracebacks_in_logs"]
     print("Tracebacks in the logs: " + ", ".join(f"{k} {v}" for k, v in logs.items()))
 
