@@ -151,6 +151,15 @@ class SlackDriver:
         extra_headers: dict[str, str] | None = None,
     ) -> DriverResponse:
         """Types `/command text` in a channel."""
+        request = self.command_request(command, text, user=user, channel=channel)
+        return await self.deliver(request, retry_num=retry_num, extra_headers=extra_headers)
+
+    def command_request(
+        self, command: str, text: str = "", *, user: str | None = None, channel: str | None = None
+    ) -> DriverRequest:
+        """`/command text` as Slack would deliver it (a fresh trigger_id and response_url), not
+        sent yet: `deliver()` sends it, to this driver's bot or another one's, as often as
+        Slack would."""
         user = self._user(user)
         channel_id = self._channel(channel)
         target = ResponseTarget(channel=channel_id, user=user, issued_at=self.emu.clock())
@@ -163,8 +172,7 @@ class SlackDriver:
             response_url=self.emu.response_url(target),
             trigger_id=self.emu.tokens.issue_trigger(user),
         )
-        request = DriverRequest("command", payloads.encode_form(fields), fields=dict(fields))
-        return await self.deliver(request, retry_num=retry_num, extra_headers=extra_headers)
+        return DriverRequest("command", payloads.encode_form(fields), fields=dict(fields))
 
     async def click(
         self,
