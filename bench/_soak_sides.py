@@ -14,7 +14,6 @@ import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -52,13 +51,7 @@ class SlackSide:
 
     def early_calls(self) -> int | None:
         """Calls made before a Retry-After had passed, if this emulator records them."""
-        record: Any = getattr(self.emu, "early_calls", None)
-        if callable(record):
-            record = record()
-        try:
-            return len(record) if record is not None else None
-        except TypeError:
-            return None
+        return len(self.emu.limits.early_calls)
 
 
 async def _text(request: web.Request) -> str:

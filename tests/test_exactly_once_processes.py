@@ -34,10 +34,7 @@ from tests.processes import (
 )
 from tests.waiting import eventually
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xfail(strict=True, reason="issue 14: exactly-once fix pending"),
-]
+pytestmark = pytest.mark.slow
 
 CHANNEL = "C0WEB"
 PERSON = "U0ALICE"
