@@ -82,7 +82,7 @@ async def silence_click(job: JobContext, request: ActionRequest) -> Reply | None
 
 async def notify(job: JobContext, payload: dict[str, Any]) -> None:
     await AlertService(job.deps).notify(
-        payload["notification"], float(payload["received_at"]), job.attempt
+        payload["notification"], float(payload["received_at"]), job.attempt, key=job.job_id
     )
 
 

@@ -22,6 +22,7 @@ from bot.config_file import OpsConfig, Project, Roles
 from bot.gitlab_emulator import GitLabEmulator
 from bot.slack_once import post_once
 from bot.store.keys import effect_key
+from tests.alert_payloads import alert, notification
 from tests.harness import (
     BotUnderTest,
     gitlab_env,
@@ -29,6 +30,7 @@ from tests.harness import (
     running_emulator,
     running_gitlab,
 )
+from tests.test_alerts_webhook import alert_bot, one_parent, parents, post_hook
 from tests.waiting import eventually
 
 GENERAL = "C0GENERAL"
@@ -237,3 +239,27 @@ async def test_a_create_gitlab_never_answers_is_told_as_unknown_then_found_and_p
             assert len(gitlab.issues("acme/web")) == 1
             assert len(gitlab.requests_to("*/issues", "POST")) == 1
             assert len(ephemerals(bot, "U0ALICE")) == 1  # told once, not at every look
+
+
+async def test_a_resolving_notification_run_again_does_not_open_a_new_incident(
+    redis_url: str,
+) -> None:
+    async with alert_bot(redis_url) as bot:
+        firing = notification([alert("web-1")])
+        assert (await post_hook(bot, firing))[0] == 202
+        parent = await one_parent(bot, "C0INCIDENT")
+        # Slack refuses replies in the channel for a while: the resolving notification's job
+        # is stored, then deferred (it waits for Slack), and runs again afterwards.
+        bot.emulator.limits.open_window("chat.postMessage", 3.0, channel="C0INCIDENT")
+        resolved = notification([alert("web-1", resolved=True)])
+        assert (await post_hook(bot, resolved))[0] == 202
+        await eventually(
+            lambda: [r for r in parent.replies if "resolved" in r.text.lower()],
+            within=15,
+            what="the resolution in the thread",
+        )
+        await asyncio.sleep(1.0)
+        assert len(parents(bot, "C0INCIDENT")) == 1
+        assert await bot.deps.store.alerts.load("AL-2") is None
+        group = await bot.deps.store.alerts.load("AL-1")
+        assert group is not None and not group.is_open

@@ -82,6 +82,9 @@ class AlertGroup:
     escalations: int = 0
     poll_generation: int = 0
     outbox: list[Outgoing] = field(default_factory=list)
+    # The newest notifications (their jobs' ids) applied to the group: a notification's job
+    # that runs again (a Slack pause, a crash) finds itself here and only delivers.
+    applied: list[str] = field(default_factory=list)
 
     # -- what people read ----------------------------------------------------------------
 

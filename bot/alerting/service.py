@@ -32,6 +32,8 @@ from integrations.alertmanager import AlertmanagerPort, Matcher, Silence
 
 log = logging.getLogger(__name__)
 
+APPLIED_KEPT = 20  # notifications a group remembers having applied
+
 NOTIFY_JOB = "alerts.notify"
 ESCALATE_JOB = "alerts.escalate"
 ESCALATE_STORM_JOB = "alerts.escalate_storm"
@@ -63,34 +65,66 @@ class AlertService:
 
     # -- notifications ---------------------------------------------------------------------
 
-    async def notify(self, data: dict[str, Any], received_at: float, attempt: int = 1) -> None:
-        """Apply one Alertmanager notification (a job; safe to run again)."""
+    async def notify(
+        self, data: dict[str, Any], received_at: float, attempt: int = 1, *, key: str = ""
+    ) -> None:
+        """Apply one Alertmanager notification (a job; safe to run again). `key` is its
+        delivery's identity: a notification applied already is only delivered again, so that
+        a job re-run after the group resolved does not open a new incident."""
         notification = parse_notification(data)
         now = time.time()
         async with self.groups.locked(notification.groupKey):
-            ref = await self.groups.ref_for(notification.groupKey)
-            group = await self.groups.load(ref) if ref else None
-            if group is None or not group.is_open:
-                group = await self._new_group(notification, received_at)
-                change = merge(group, notification, now)
-                await self._place(group)
-                await self.groups.save(group)
-                if group.escalate_after:
-                    # Counted from the first notification the bot received, not from when it fired.
-                    run_at = group.first_seen + group.escalate_after
-                    await self._schedule_escalation(group, 1, run_at)
+            group = await self._applied_already(key)
+            if group is not None:
+                await self._deliver_or_retry(group, attempt)
             else:
-                change = merge(group, notification, now)
-                if not change.empty and not group.storm_id:
-                    group.outbox.append(Outgoing(messages.change_reply(group, change)))
-                if change.group_resolved:
-                    await self._on_resolved(group)
-                if change.empty and not group.outbox and group.message_ts:
+                group = await self._apply(notification, received_at, now, key)
+                if group is None:
                     return  # an unchanged repeat adds nothing
-                await self.groups.save(group)
-            await self._deliver_or_retry(group, attempt)
+                await self._deliver_or_retry(group, attempt)
         if group.storm_id and group.channel:
             await self._schedule_storm_render(group.channel)
+
+    async def _applied_already(self, key: str) -> AlertGroup | None:
+        if not key:
+            return None
+        ref = (await self.deps.store.effects.load(f"{key}:notify")).intent.get("ref")
+        group = await self.groups.load(str(ref)) if ref else None
+        return group if group is not None and key in group.applied else None
+
+    async def _apply(
+        self, notification: Any, received_at: float, now: float, key: str
+    ) -> AlertGroup | None:
+        """Merge the notification into its group (a new one when none is open) and save it;
+        None when it changed nothing."""
+        ref = await self.groups.ref_for(notification.groupKey)
+        group = await self.groups.load(ref) if ref else None
+        if group is None or not group.is_open:
+            group = await self._new_group(notification, received_at)
+            merge(group, notification, now)
+            await self._place(group)
+            await self._save_applied(group, key)
+            if group.escalate_after:
+                # Counted from the first notification the bot received, not from when it fired.
+                run_at = group.first_seen + group.escalate_after
+                await self._schedule_escalation(group, 1, run_at)
+            return group
+        change = merge(group, notification, now)
+        if not change.empty and not group.storm_id:
+            group.outbox.append(Outgoing(messages.change_reply(group, change)))
+        if change.group_resolved:
+            await self._on_resolved(group)
+        if change.empty and not group.outbox and group.message_ts:
+            return None
+        await self._save_applied(group, key)
+        return group
+
+    async def _save_applied(self, group: AlertGroup, key: str) -> None:
+        if key:
+            # Where the notification went, before the group that records it is saved.
+            await self.deps.store.effects.intend(f"{key}:notify", {"ref": group.ref})
+            group.applied = [*group.applied, key][-APPLIED_KEPT:]
+        await self.groups.save(group)
 
     async def _new_group(self, notification: Any, received_at: float) -> AlertGroup:
         labels = {**notification.groupLabels, **notification.commonLabels}
