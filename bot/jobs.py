@@ -27,6 +27,7 @@ from arq.worker import Retry, Worker, func
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot import outages
 from bot.errors import log_unexpected
 from bot.slack_out import ChannelBusy, job_context
 from bot.store import REDIS_DOWN, Store
@@ -41,6 +42,7 @@ RESULT_KEEP_SECONDS = 3600  # also how long a delivery id is remembered after it
 HEARTBEAT_SECONDS = 5
 RECONNECT_SECONDS = 1.0
 REDIS_AWAY_RETRY_SECONDS = 5.0
+TIMED_OUT_TRIES = 5  # a job that runs out of time more often than this is failed, not retried
 
 
 # One encoder for every job: json.dumps builds a new encoder per call when given options, which
@@ -131,14 +133,21 @@ class JobQueue:
         return await self._store.enqueue_job(job_id or uuid.uuid4().hex, data, run_at_ms)
 
 
-def _arq_function(name: str, fn: JobFunction, timeout: float | None = None) -> Any:
+def _arq_function(name: str, fn: JobFunction, timeout: float) -> Any:
+    # arq fails a job that outlives its time limit, for good; a job here stops itself a little
+    # earlier and runs again instead (it may: every job is safe to run twice), so that a job
+    # held up by an outage (a lock a killed worker held, Redis restarting) is not lost.
+    limit = timeout - min(1.0, timeout / 10)
+
     async def run(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         deps: Deps = ctx["deps"]
         job = JobContext(deps=deps, job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
         deps.metrics.jobs_running.inc()
+        deadline = asyncio.timeout(limit)
         try:
             with job_context():
-                await fn(job, payload)
+                async with deadline:
+                    await fn(job, payload)
             return "ok"
         except ChannelBusy as e:
             # Slack's budget for a channel is spent: come back when there is a slot, and let
@@ -146,6 +155,12 @@ def _arq_function(name: str, fn: JobFunction, timeout: float | None = None) -> A
             raise Retry(defer=e.wait) from e
         except (Retry, asyncio.CancelledError):
             raise
+        except TimeoutError as e:
+            if not deadline.expired() or job.attempt > TIMED_OUT_TRIES:
+                deps.metrics.jobs_failed.labels(name).inc()
+                return "failed " + log_unexpected(e, f"job {name}")
+            log.warning("job %s ran out of time (try %d); it runs again", name, job.attempt)
+            raise Retry(defer=REDIS_AWAY_RETRY_SECONDS) from e
         except REDIS_DOWN as e:
             # Redis went away mid-job: nothing failed, the job is not done. It runs again
             # (every job may), and what it made outside is found again (bot/once.py).
@@ -169,7 +184,7 @@ def build_worker(deps: Deps, registry: JobRegistry, *, max_jobs: int = 20) -> Wo
     long_timeout = settings.deploy_step_timeout + settings.job_timeout
     worker = Worker(
         functions=[
-            _arq_function(n, f, long_timeout if registry.is_long(n) else None)
+            _arq_function(n, f, long_timeout if registry.is_long(n) else settings.job_timeout)
             for n, f in registry.items()
         ],
         redis_pool=deps.store.redis,
@@ -232,8 +247,10 @@ class WorkerRunner:
         while True:
             try:
                 await self.deps.store.worker_heartbeat(self.worker_id)
+                if outages.down:
+                    outages.recovered(outages.REDIS)
             except Exception as e:  # Redis away: keep trying, the worker itself will wait too
-                log.warning("worker heartbeat failed: %s", type(e).__name__)
+                outages.failed(outages.REDIS, e)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _run(self) -> None:
@@ -244,7 +261,7 @@ class WorkerRunner:
                 await self.worker.main()
                 return
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                log.warning("worker lost Redis (%s); trying again", type(e).__name__)
+                outages.failed(outages.REDIS, e)  # one line an outage, not one a second
                 await asyncio.sleep(RECONNECT_SECONDS)
 
     async def start(self) -> None:

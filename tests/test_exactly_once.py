@@ -10,6 +10,7 @@ in-progress mark lapsed; tests/test_exactly_once_processes.py kills real process
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ import redis.asyncio
 from bot.config_file import OpsConfig, Project, Roles
 from bot.gitlab_emulator import GitLabEmulator
 from bot.slack_once import post_once
-from bot.store.keys import effect_key
+from bot.store.keys import alert_lock_key, effect_key
 from tests.alert_payloads import alert, notification
 from tests.harness import (
     BotUnderTest,
@@ -263,3 +264,18 @@ async def test_a_resolving_notification_run_again_does_not_open_a_new_incident(
         assert await bot.deps.store.alerts.load("AL-2") is None
         group = await bot.deps.store.alerts.load("AL-1")
         assert group is not None and not group.is_open
+
+
+async def test_a_job_held_up_past_its_time_limit_runs_again_instead_of_being_lost(
+    redis_url: str,
+) -> None:
+    firing = notification([alert("web-1")])
+    # A worker that died holding the group's lock: it lapses after a few seconds.
+    client = redis.asyncio.Redis.from_url(redis_url)
+    lock = alert_lock_key(hashlib.sha256(firing["groupKey"].encode()).hexdigest()[:24])
+    async with alert_bot(redis_url, OPSLOOP_JOB_TIMEOUT="2") as bot:
+        assert await client.set(lock, "a-dead-worker", px=4500)
+        assert (await post_hook(bot, firing))[0] == 202
+        # The job waits for the lock past its 2 s, stops, and runs again once the lock lapsed.
+        await one_parent(bot, "C0INCIDENT", within=20)
+    await client.aclose()
