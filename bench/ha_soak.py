@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis.asyncio
+import redis.exceptions
 
 from bench._soak import KINDS, Item, Replicas, Sender, gist, plan
 from bench._soak_count import count, rows_json, seen, table, verdicts
@@ -57,6 +59,7 @@ from bench.ack_latency import REPO, BenchError, bench_main, machine_info
 from bot.gitlab_emulator import GitLabEmulator
 from bot.serving import served
 from bot.slack_emulator import SlackDriver, SlackEmulator
+from bot.store.keys import QUEUE
 from tests.processes import (
     DurableRedis,
     OpsloopProcess,
@@ -254,8 +257,26 @@ def activity(stack: Stack) -> tuple[int, ...]:
     return (len(stack.slack.emu.calls), len(stack.gitlab.emu.requests))
 
 
+# Jobs of the requests the soak sent (slash commands, clicks, notifications): while one is still
+# queued, possibly deferred until a lock or Slack's pause allows, the bot is not done. Polls and
+# timers that the bot schedules for itself are left out.
+_REQUEST_JOBS = (b"slash:", b"action:", b"view:", b"am:")
+
+
+async def queued_requests(stack: Stack) -> int:
+    client = redis.asyncio.Redis.from_url(stack.redis.url)
+    try:
+        queued = await client.zrange(QUEUE, 0, -1)
+    except (OSError, redis.exceptions.RedisError):
+        return 1  # Redis not back yet: not drained
+    finally:
+        await client.aclose()
+    return sum(1 for job in queued if job.startswith(_REQUEST_JOBS))
+
+
 async def drain(stack: Stack, quiet: float, most: float, not_before: float) -> float:
-    """Until nothing changes for `quiet` s (and not before `not_before`), at most `most` s."""
+    """Until nothing changes for `quiet` s and no request's job is queued (and not before
+    `not_before`), at most `most` s."""
     started = time.monotonic()
     last, changed = activity(stack), started
     while time.monotonic() - started < most:
@@ -263,7 +284,7 @@ async def drain(stack: Stack, quiet: float, most: float, not_before: float) -> f
         now = time.monotonic()
         if activity(stack) != last:
             last, changed = activity(stack), now
-        elif now - changed >= quiet and now >= not_before:
+        elif now - changed >= quiet and now >= not_before and not await queued_requests(stack):
             break
     return time.monotonic() - started
 

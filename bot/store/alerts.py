@@ -15,7 +15,8 @@ from bot.store.keys import (
     ALERT_BY_KEY,
     ALERT_SEQ,
     ALERTS_OPEN,
-    GROUP_LOCK_TIMEOUT,
+    GROUP_LOCK_TTL,
+    GROUP_LOCK_WAIT,
     RESOLVED_GROUP_TTL,
     STORM_QUIET_SECONDS,
     STORM_RECENT_SHOWN,
@@ -26,6 +27,7 @@ from bot.store.keys import (
     storm_recent_key,
     storm_window_key,
 )
+from bot.store.locks import held
 
 # Count this arrival among the channel's new groups of the last window; returns the count.
 _COUNT_NEW = """
@@ -90,12 +92,9 @@ class AlertStore:
     @asynccontextmanager
     async def locked(self, group_key: str) -> AsyncIterator[None]:
         """Hold a group while reading, changing and sending its messages (one job at a time)."""
-        lock = self.redis.lock(
-            alert_lock_key(_hash(group_key)),
-            timeout=GROUP_LOCK_TIMEOUT,
-            blocking_timeout=GROUP_LOCK_TIMEOUT,
-        )
-        async with lock:
+        async with held(
+            self.redis, alert_lock_key(_hash(group_key)), ttl=GROUP_LOCK_TTL, wait=GROUP_LOCK_WAIT
+        ):
             yield
 
     async def ref_for(self, group_key: str) -> str | None:
@@ -171,12 +170,9 @@ class AlertStore:
     @asynccontextmanager
     async def storm_locked(self, channel: str) -> AsyncIterator[None]:
         """One summary post per storm: whoever posts it holds the channel's storm lock."""
-        lock = self.redis.lock(
-            storm_key(channel) + ":lock",
-            timeout=GROUP_LOCK_TIMEOUT,
-            blocking_timeout=GROUP_LOCK_TIMEOUT,
-        )
-        async with lock:
+        async with held(
+            self.redis, storm_key(channel) + ":lock", ttl=GROUP_LOCK_TTL, wait=GROUP_LOCK_WAIT
+        ):
             yield
 
     async def set_storm_ts(self, channel: str, storm_id: str, ts: str) -> None:

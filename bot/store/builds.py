@@ -10,13 +10,15 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from bot.store.keys import (
-    GROUP_LOCK_TIMEOUT,
+    GROUP_LOCK_TTL,
+    GROUP_LOCK_WAIT,
     PIPELINE_TTL,
     USERGROUP_TTL,
     pipeline_key,
     pipeline_lock_key,
     usergroup_key,
 )
+from bot.store.locks import held
 
 
 class BuildStore:
@@ -34,12 +36,12 @@ class BuildStore:
     @asynccontextmanager
     async def locked(self, project: str, pipeline_id: int) -> AsyncIterator[None]:
         """One change at a time per pipeline: webhooks, polls and clicks race otherwise."""
-        lock = self.redis.lock(
+        async with held(
+            self.redis,
             pipeline_lock_key(project, pipeline_id),
-            timeout=GROUP_LOCK_TIMEOUT,
-            blocking_timeout=GROUP_LOCK_TIMEOUT,
-        )
-        async with lock:
+            ttl=GROUP_LOCK_TTL,
+            wait=GROUP_LOCK_WAIT,
+        ):
             yield
 
     async def usergroup_members(self, group: str) -> list[str] | None:

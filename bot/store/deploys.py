@@ -10,18 +10,19 @@ from contextlib import asynccontextmanager, suppress
 from typing import TypeVar
 
 from arq.connections import ArqRedis
-from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, WatchError
 
 from bot.deploys.rollout import Rollout
 from bot.store.keys import (
     DEPLOY_SEQ,
-    GROUP_LOCK_TIMEOUT,
+    GROUP_LOCK_TTL,
+    GROUP_LOCK_WAIT,
     ROLLOUT_TTL,
     deploy_deliver_lock_key,
     deploy_lease_key,
     rollout_key,
 )
+from bot.store.locks import held, renewed
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,9 @@ class DeployStore:
     @asynccontextmanager
     async def delivering(self, service: str) -> AsyncIterator[None]:
         """One job at a time sends a rollout's messages (a Slack budget wait included)."""
-        lock = self.redis.lock(
-            deploy_deliver_lock_key(service),
-            timeout=GROUP_LOCK_TIMEOUT,
-            blocking_timeout=GROUP_LOCK_TIMEOUT,
-        )
-        async with lock:
+        async with held(
+            self.redis, deploy_deliver_lock_key(service), ttl=GROUP_LOCK_TTL, wait=GROUP_LOCK_WAIT
+        ):
             yield
 
     @asynccontextmanager
@@ -91,7 +89,7 @@ class DeployStore:
         )
         if not await lock.acquire():
             raise LeaseBusy(service)
-        renew = asyncio.create_task(self._renew(lock, seconds))
+        renew = asyncio.create_task(renewed(lock, seconds))
         try:
             yield
         finally:
@@ -100,13 +98,3 @@ class DeployStore:
                 await renew
             with suppress(LockError):
                 await lock.release()
-
-    @staticmethod
-    async def _renew(lock: Lock, seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds / 3)
-            try:
-                await lock.reacquire()
-            except LockError:
-                log.warning("lost the deploy lease %s", lock.name)
-                return

@@ -59,7 +59,10 @@ ALERT_BY_KEY = PREFIX + "alerts:by_key"  # hash: Alertmanager groupKey -> AL-<n>
 ALERTS_OPEN = PREFIX + "alerts:open"  # zset: AL-<n> -> first seen, for /alerts and polling
 # A resolved group's record is kept this long for /ack answers and the audit trail.
 RESOLVED_GROUP_TTL = 30 * 86400
-GROUP_LOCK_TIMEOUT = 60  # seconds a job may hold a group (a Slack budget wait included)
+# A group's (or a pipeline's, a storm's) lock lives this long unless its holder renews it: how
+# long others wait when a holder dies. Others wait for it at most GROUP_LOCK_WAIT.
+GROUP_LOCK_TTL = 15
+GROUP_LOCK_WAIT = 60
 STORM_WINDOW_SECONDS = 60
 # A storm summary ends when no new group joined it for this long; the next storm gets a new one.
 STORM_QUIET_SECONDS = 300
