@@ -290,7 +290,7 @@ async def _run_and_reply(
     except OutcomeUnknown as e:
         # Nobody can tell yet whether the thing was made: say so once, then look again later
         # (the job runs again and bot/once.py decides).
-        log.info("%s: %s (%s); looking again in %s s", where, e, e.__cause__, e.look_again_in)
+        log.warning("%s: %s (%s); looking again in %s s", where, e, e.__cause__, e.look_again_in)
         if e.first:
             await send_reply(job.deps, outcome_unknown(e), response_url, channel, user)
         if e.look_again_in is None:

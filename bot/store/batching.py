@@ -59,8 +59,20 @@ class Unconfirmed(TimeoutError):
 
 
 class NotSent(RedisConnectionError):
-    """The command never left this process (no connection, or it failed first): Redis cannot
-    have carried it out, so saying "nothing was done" is true."""
+    """Redis cannot have carried the command out: it never left this process (no connection,
+    or it failed first), or Redis refused it while loading its data after a restart. Saying
+    "nothing was done" is then true."""
+
+
+def _refusal(reply: ResponseError) -> Exception:
+    """The exception for an error reply: NOSCRIPT (load the script again) and LOADING (Redis
+    is starting and ran nothing) are told apart from the script's own errors."""
+    message = str(reply)
+    if message.startswith("NOSCRIPT"):
+        return NoScriptError(message)
+    if message.startswith("LOADING"):
+        return NotSent("Redis is loading its data after a restart and ran nothing")
+    return reply
 
 
 def pack(*args: Arg) -> bytes:
@@ -90,9 +102,7 @@ class _Replies(asyncio.Protocol):
                     continue
                 if isinstance(reply, ResponseError):
                     # An error reply answers one command; the connection stays usable.
-                    message = str(reply)
-                    error = NoScriptError(message) if message.startswith("NOSCRIPT") else reply
-                    future.set_exception(error)
+                    future.set_exception(_refusal(reply))
                 else:
                     future.set_result(reply)
         except Exception as e:  # a protocol error, or a reply nobody asked for
