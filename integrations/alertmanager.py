@@ -20,7 +20,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from bot.errors import IntegrationError
+from bot.errors import IntegrationError, OutcomeUnknown
 
 SYSTEM = "Alertmanager"
 
@@ -323,6 +323,7 @@ class AlertmanagerClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CALL_BUDGET
         failure: _Failed | None = None
+        maybe_made = False  # some attempt may have reached Alertmanager unanswered
         for attempt in range(self._retries + 1):
             if failure is not None:
                 pause = _BACKOFF * 2 ** (attempt - 1)
@@ -340,12 +341,17 @@ class AlertmanagerClient:
                 reply = await self._attempt(method, path, params, body, limit)
             except _Failed as e:
                 failure = e
+                maybe_made = maybe_made or e.maybe_sent
                 continue
             if reply.status < 500 or settled(reply):
                 return reply
             message = f"Alertmanager answered {reply.status}"
             failure = _Failed(IntegrationError(SYSTEM, message, retryable=True), None, True)
+            maybe_made = True
         assert failure is not None
+        if recover is not None and maybe_made:
+            # A request that may have reached Alertmanager and was not found: nobody can tell.
+            raise OutcomeUnknown(SYSTEM, failure.error.message) from failure.cause
         raise failure.error from failure.cause
 
     async def _attempt(

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.errors import IntegrationError
+from bot.errors import IntegrationError, OutcomeUnknown
 from integrations.alertmanager import (
     ActiveAlert,
     AlertmanagerClient,
@@ -259,6 +259,35 @@ async def test_a_slow_answer_times_out(clients: Clients) -> None:
     assert len(attempts) == 2
     assert caught.value.message == "Alertmanager did not answer within 0.3 s"
     assert caught.value.retryable
+
+
+async def test_a_silence_never_answered_is_unknown_not_refused(clients: Clients) -> None:
+    """A silence POST that reached Alertmanager and got no answer, and could not be found
+    afterwards either: the caller is told nobody can tell, not that none was made."""
+    posts: list[str] = []
+
+    async def slow_post(request: web.Request) -> web.Response:
+        posts.append(request.path)
+        await asyncio.sleep(3)
+        return web.json_response({"silenceID": "never-seen"})
+
+    async def none_listed(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)  # the look for it is not answered either
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_post("/api/v2/silences", slow_post)
+    app.router.add_get("/api/v2/silences", none_listed)
+    async with serving(app) as url:
+        with pytest.raises(OutcomeUnknown) as caught:
+            await clients(url, timeout=0.3, retries=1).create_silence(
+                [Matcher("alertname", "X")],
+                timedelta(hours=1),
+                created_by="alice",
+                comment="ack",
+                key="action:1",
+            )
+    assert caught.value.system == "Alertmanager" and posts
 
 
 async def test_an_unreadable_answer_is_reported(clients: Clients) -> None:

@@ -219,7 +219,7 @@ def ack_reply(group: AlertGroup, silence_problem: str | None) -> str:
     if group.silence_id and group.silence_until:
         text += f"\n:mute: Silenced in Alertmanager until {clock(group.silence_until)}."
     elif silence_problem:
-        text += f"\n:warning: No silence was made: {silence_problem}"
+        text += f"\n:warning: {silence_problem}"
     return text
 
 
@@ -311,7 +311,7 @@ def ack_confirmation(group: AlertGroup, silence_problem: str | None) -> str:
     if group.silence_id and group.silence_until:
         text += f" It is silenced in Alertmanager until {clock(group.silence_until)}."
     elif silence_problem:
-        text += f"\n:warning: No silence was made: {silence_problem}"
+        text += f"\n:warning: {silence_problem}"
     return text
 
 

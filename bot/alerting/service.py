@@ -23,7 +23,7 @@ from bot.alerting.payload import parse_notification
 from bot.alerting.routing import route_for
 from bot.deps import Deps
 from bot.durations import format_duration
-from bot.errors import IntegrationError, UserError
+from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.replies import escape
 from bot.roles import approves_anything
 from bot.slack_once import post_once
@@ -362,7 +362,7 @@ class AlertService:
             _forget_silence(group)
         found = matchers(group)
         if not found:
-            return "the group has no common labels to silence it by."
+            return "No silence was made: the group has no common labels to silence it by."
         comment = f"Acknowledged in Slack as {group.ref}" + (f": {note}" if note else "")
         try:
             made = await self._made_earlier(group, am, key)
@@ -377,8 +377,14 @@ class AlertService:
                 until = time.time() + duration.total_seconds()
             else:
                 silence_id, until = made.id, made.ends_at.timestamp()
+        except OutcomeUnknown as e:
+            return (
+                f"Alertmanager did not confirm the silence ({e.message}), so opsloop cannot "
+                "tell whether it was made; if it was, opsloop ends it when the group resolves or is "
+                "unacknowledged."
+            )
         except IntegrationError as e:
-            return e.message
+            return f"No silence was made: {e.message}"
         group.silence_id, group.silence_until, group.silenced_by = silence_id, until, user_id
         group.silence_key = key
         group.poll_generation += 1
