@@ -10,8 +10,11 @@ protocol (the ledger is bot/store/effects.py):
    `settle_after` seconds after it was sent): say that nobody can tell yet, and look again
    later. Never match by title or by who made it: two people may ask for the same thing.
 3. Otherwise record the intent, make the call (which carries the marker), record the effect.
-   A call that fails with an answer (GitLab refused it, Slack's budget is spent) made nothing:
-   its intent is withdrawn, so that a re-run makes it at once.
+   The intent is recorded by the maker itself, through the `intend` it is given, right before
+   the request that may make the thing: what comes first (reading who the assignee is,
+   waiting for Slack's budget) cannot make anything, and a failure there leaves no intent. A
+   call that fails with an answer (GitLab refused it) made nothing: its intent is withdrawn,
+   so that a re-run makes it at once.
 
 A call that gets no answer in time raises `OutcomeUnknown` from its adapter, after looking for
 its own marker for as long as its time allows ("look, don't resend"); the job is then run again
@@ -30,6 +33,8 @@ from bot.errors import IntegrationError, OutcomeUnknown
 from bot.store.effects import EffectLedger
 
 T = TypeVar("T")
+# Records the intent; a maker awaits it right before the request that may make the thing.
+Intend = Callable[[], Awaitable[None]]
 
 # How often to look again while the other system cannot be asked (it fails or does not answer).
 LOOK_AGAIN_SECONDS = 30.0
@@ -51,7 +56,7 @@ class Effect(Generic[T]):
     system: str  # who makes it, for messages: "GitLab", "Slack"
     what: str  # words for "it was made": "the issue was filed"
     check: str  # where a person can see for themselves: "`/task list`"
-    make: Callable[[], Awaitable[T]]  # the call; it carries the request's marker
+    make: Callable[[Intend], Awaitable[T]]  # the call, carrying the request's marker
     find: Callable[[float], Awaitable[T | None]]  # look by marker, given when the call was sent
     record: Callable[[T], dict[str, Any]]  # what the ledger keeps of it
     restore: Callable[[dict[str, Any]], Awaitable[T]]  # the thing again, from what was kept
@@ -69,38 +74,61 @@ async def make_once(
     entry = await ledger.load(key)
     if entry.effect is not None:
         return await effect.restore(entry.effect)
+    first: float | None = None
     if entry.intent_at is not None:
         first = entry.first_intent_at or entry.intent_at
-        try:
-            found = await effect.find(entry.intent_at)
-        except OutcomeUnknown:
-            raise await _unknown(ledger, key, effect, first, LOOK_AGAIN_SECONDS) from None
-        except IntegrationError as e:
-            if not e.retryable:
-                raise
-            raise await _unknown(ledger, key, effect, first, LOOK_AGAIN_SECONDS) from e
+        found = await _made_earlier(ledger, key, effect, entry.intent_at, first, settle_after)
         if found is not None:
-            await ledger.done(key, effect.record(found))
             return found
-        wait = entry.intent_at + settle_after - time.time()
-        if wait > 0:  # the earlier call may still be making it
-            raise await _unknown(ledger, key, effect, first, wait)
-    else:
-        first = None
-    sent_at = await ledger.intend(key, intent, first=first)
+    sent_at: float | None = None
+
+    async def intend() -> None:
+        nonlocal sent_at
+        if sent_at is None:
+            sent_at = await ledger.intend(key, intent, first=first)
+
     try:
-        made = await effect.make()
+        made = await effect.make(intend)
     except OutcomeUnknown:
-        wait = max(sent_at + settle_after - time.time(), 1.0)
-        raise await _unknown(ledger, key, effect, first or sent_at, wait) from None
+        sent = sent_at or time.time()
+        wait = max(sent + settle_after - time.time(), 1.0)
+        raise await _unknown(ledger, key, effect, first or sent, wait) from None
     except Exception:
         # Any other failure is an answer: nothing was made (the adapter looked for it after
         # an answer that could have hidden it). A crash, or a job cancelled at its time
         # limit (CancelledError), never gets here, so its intent stays.
-        await ledger.withdraw(key)
+        if sent_at is not None:
+            await ledger.withdraw(key)
         raise
     await ledger.done(key, effect.record(made))
     return made
+
+
+async def _made_earlier(
+    ledger: EffectLedger,
+    key: str,
+    effect: Effect[T],
+    sent_at: float,
+    first: float,
+    settle_after: float,
+) -> T | None:
+    """What an earlier run that set out to make it made, found by its marker; None when it
+    made nothing (it is safe to make it now); OutcomeUnknown while nobody can tell yet."""
+    try:
+        found = await effect.find(sent_at)
+    except OutcomeUnknown:
+        raise await _unknown(ledger, key, effect, first, LOOK_AGAIN_SECONDS) from None
+    except IntegrationError as e:
+        if not e.retryable:
+            raise
+        raise await _unknown(ledger, key, effect, first, LOOK_AGAIN_SECONDS) from e
+    if found is not None:
+        await ledger.done(key, effect.record(found))
+        return found
+    wait = sent_at + settle_after - time.time()
+    if wait > 0:  # the earlier call may still be making it
+        raise await _unknown(ledger, key, effect, first, wait)
+    return None
 
 
 async def _unknown(

@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from bot.errors import IntegrationError, OutcomeUnknown
-from bot.once import Effect, make_once, marker
+from bot.once import Effect, Intend, make_once, marker
 from bot.slack_out import PostedMessage, SlackOut
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ async def post_once(
     unless an earlier run posted it; either way, return where it is."""
     word = marker(key)
 
-    async def make() -> PostedMessage:
+    async def make(intend: Intend) -> PostedMessage:
         try:
             return await slack.post_message(
                 channel,
@@ -51,6 +51,7 @@ async def post_once(
                 blocks,
                 thread_ts=thread_ts,
                 metadata={"event_type": EVENT_TYPE, "event_payload": {"request": word}},
+                before_send=intend,  # after the wait for Slack's budget, which posts nothing
             )
         except IntegrationError as e:
             if e.retryable:  # sent, and no answer: Slack may have posted it

@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -108,14 +108,23 @@ class SlackOut:
         """Coalesced updates are flushed by a job; the queue is wired after construction."""
         self._queue = queue
 
-    async def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+    async def call(
+        self,
+        method: str,
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         """Call a Web API method in its turn: after any 429 pause and, for posts, in a slot of
-        the channel's budget. Inside a job a long wait raises ChannelBusy instead."""
+        the channel's budget. Inside a job a long wait raises ChannelBusy instead.
+        `before_send` runs once the turn has come, right before each request goes out."""
         channel = kwargs.get("channel") if method in _BUDGETED else None
         channel = channel if isinstance(channel, str) else None
         refusals = 0
         while True:
             await self._wait_for_turn(method, channel)
+            if before_send is not None:
+                await before_send()
             try:
                 response = await self.client.api_call(method, json=kwargs)
             except SlackApiError as e:
@@ -189,6 +198,7 @@ class SlackOut:
         thread_ts: str | None = None,
         reply_broadcast: bool = False,
         metadata: dict[str, Any] | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> PostedMessage:
         """A message (or thread reply) in a channel; `metadata` is Slack's message metadata
         (`event_type`, `event_payload`), which conversations.history can give back."""
@@ -201,7 +211,7 @@ class SlackOut:
             args["thread_ts"] = thread_ts
             if reply_broadcast:
                 args["reply_broadcast"] = True
-        data = await self.call("chat.postMessage", **args)
+        data = await self.call("chat.postMessage", before_send=before_send, **args)
         return PostedMessage(channel=str(data.get("channel", channel)), ts=str(data["ts"]))
 
     async def update_message(

@@ -380,8 +380,8 @@ class AlertService:
         except OutcomeUnknown as e:
             return (
                 f"Alertmanager did not confirm the silence ({e.message}), so opsloop cannot "
-                "tell whether it was made; if it was, opsloop ends it when the group resolves or is "
-                "unacknowledged."
+                "tell whether it was made; if it was, opsloop ends it when the group resolves "
+                "or is unacknowledged."
             )
         except IntegrationError as e:
             return f"No silence was made: {e.message}"

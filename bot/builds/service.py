@@ -21,7 +21,7 @@ from bot.builds.progress import FINAL, JobState, progress
 from bot.config_file import Project
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
-from bot.once import Effect, make_once, marker
+from bot.once import Effect, Intend, make_once, marker
 from bot.roles import holds
 from bot.slack_once import post_once
 from integrations.gitlab import BuildsPort, Pipeline, PipelineJob
@@ -148,7 +148,8 @@ class BuildService:
         gitlab = self.gitlab
         request = marker(key)
 
-        async def make() -> Pipeline:
+        async def make(intend: Intend) -> Pipeline:
+            await intend()
             return await gitlab.create_pipeline(project, ref, variables, marker=request)
 
         async def find(since: float) -> Pipeline | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.deps import Deps
 from bot.errors import UserError
-from bot.once import Effect, make_once, marker
+from bot.once import Effect, Intend, make_once, marker
 from bot.roles import approves_anything, holds
 from bot.slack_once import post_once
 from bot.tasks import messages
@@ -73,10 +73,11 @@ class TaskService:
         key = f"{job_id}:issue"
         request = marker(key)
 
-        async def make() -> Issue:
+        async def make(intend: Intend) -> Issue:
             assignee = task.assignee_username
             if task.assignee_slack_id:
                 assignee = await gitlab_username(self.deps, gitlab, task.assignee_slack_id)
+            await intend()
             # A plain @name that GitLab does not know is refused by create_issue itself.
             return await gitlab.create_issue(
                 project,
