@@ -177,12 +177,21 @@ def add_view_submission(
             await ack(response_action="errors", errors=e.errors)
             return
         except UserError as e:
-            await ack(response_action="errors", errors={"_": str(e)})
+            # Slack shows a modal's errors under its input blocks only: under the first one.
+            await ack(response_action="errors", errors={_first_input(view): str(e)})
             return
         payload = {"request": ViewRequest.from_body(body).to_dict(), "args": args}
         await _enqueue_then_ack(deps, ack, job, f"view:{delivery_id(body)}", payload)
 
     app.view(callback_id)(handle)
+
+
+def _first_input(view: dict[str, Any]) -> str:
+    """The block id of a modal's first input block, where a problem with the whole form shows."""
+    for block in view.get("blocks") or []:
+        if isinstance(block, dict) and block.get("type") == "input" and block.get("block_id"):
+            return str(block["block_id"])
+    return "_"
 
 
 def add_message_shortcut(app: AsyncApp, deps: Deps, callback_id: str, job: str) -> None:
