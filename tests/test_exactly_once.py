@@ -13,12 +13,14 @@ import asyncio
 import hashlib
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio
 
+from bot.alerting.service import AlertService
 from bot.config_file import OpsConfig, Project, Roles
 from bot.gitlab_emulator import GitLabEmulator
 from bot.slack_once import post_once
@@ -279,3 +281,26 @@ async def test_a_job_held_up_past_its_time_limit_runs_again_instead_of_being_los
         # The job waits for the lock past its 2 s, stops, and runs again once the lock lapsed.
         await one_parent(bot, "C0INCIDENT", within=20)
     await client.aclose()
+
+
+async def test_a_notification_whose_job_ran_late_does_not_undo_a_newer_one(
+    redis_url: str,
+) -> None:
+    """Two notifications of one group, the newer (resolved) applied first because the older
+    one's job was deferred: the older one is left out instead of reopening the group."""
+    async with alert_bot(redis_url) as bot:
+        first = notification([alert("web-1")])
+        assert (await post_hook(bot, first))[0] == 202
+        parent = await one_parent(bot, "C0INCIDENT")
+        service = AlertService(bot.deps)
+        now = time.time()
+        growing = notification([alert("web-1"), alert("web-2")])
+        resolved = notification([alert("web-1", resolved=True), alert("web-2", resolved=True)])
+        await service.notify(resolved, now, key="am:newer")
+        await service.notify(growing, now - 1.0, key="am:older")
+        await asyncio.sleep(1.0)
+        assert len(parents(bot, "C0INCIDENT")) == 1
+        assert await bot.deps.store.alerts.load("AL-2") is None
+        group = await bot.deps.store.alerts.load("AL-1")
+        assert group is not None and not group.is_open
+        assert "RESOLVED" in parent.text.upper()

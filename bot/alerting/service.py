@@ -96,14 +96,19 @@ class AlertService:
         self, notification: Any, received_at: float, now: float, key: str
     ) -> AlertGroup | None:
         """Merge the notification into its group (a new one when none is open) and save it;
-        None when it changed nothing."""
+        None when it changed nothing, or when it is older than one applied already: each
+        notification carries the group's whole state, so a late one (its job deferred behind a
+        newer one's) would only undo the newer state, or reopen a group that has resolved."""
+        if received_at < await self.groups.newest_received(notification.groupKey):
+            log.info("%s: a notification older than the group's last one; left out", key or "?")
+            return None
         ref = await self.groups.ref_for(notification.groupKey)
         group = await self.groups.load(ref) if ref else None
         if group is None or not group.is_open:
             group = await self._new_group(notification, received_at)
             merge(group, notification, now)
             await self._place(group)
-            await self._save_applied(group, key)
+            await self._save_applied(group, key, received_at)
             if group.escalate_after:
                 # Counted from the first notification the bot received, not from when it fired.
                 run_at = group.first_seen + group.escalate_after
@@ -116,15 +121,16 @@ class AlertService:
             await self._on_resolved(group)
         if change.empty and not group.outbox and group.message_ts:
             return None
-        await self._save_applied(group, key)
+        await self._save_applied(group, key, received_at)
         return group
 
-    async def _save_applied(self, group: AlertGroup, key: str) -> None:
+    async def _save_applied(self, group: AlertGroup, key: str, received_at: float) -> None:
         if key:
             # Where the notification went, before the group that records it is saved.
             await self.deps.store.effects.intend(f"{key}:notify", {"ref": group.ref})
             group.applied = [*group.applied, key][-APPLIED_KEPT:]
         await self.groups.save(group)
+        await self.groups.note_received(group.group_key, received_at)
 
     async def _new_group(self, notification: Any, received_at: float) -> AlertGroup:
         labels = {**notification.groupLabels, **notification.commonLabels}

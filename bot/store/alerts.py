@@ -23,6 +23,7 @@ from bot.store.keys import (
     STORM_WINDOW_SECONDS,
     alert_group_key,
     alert_lock_key,
+    alert_received_key,
     storm_key,
     storm_recent_key,
     storm_window_key,
@@ -100,6 +101,15 @@ class AlertStore:
     async def ref_for(self, group_key: str) -> str | None:
         ref = await self.redis.hget(ALERT_BY_KEY, group_key)  # type: ignore[misc]
         return ref.decode() if ref else None
+
+    async def newest_received(self, group_key: str) -> float:
+        """When the newest notification applied to this groupKey was received; 0 if none."""
+        raw = await self.redis.get(alert_received_key(_hash(group_key)))
+        return float(raw) if raw else 0.0
+
+    async def note_received(self, group_key: str, received_at: float) -> None:
+        key = alert_received_key(_hash(group_key))
+        await self.redis.set(key, repr(received_at), ex=RESOLVED_GROUP_TTL)
 
     async def new_ref(self, group_key: str) -> str:
         """Number a new group AL-<n> and remember it as the open group of its key."""

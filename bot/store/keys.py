@@ -68,6 +68,12 @@ STORM_WINDOW_SECONDS = 60
 STORM_QUIET_SECONDS = 300
 
 
+def alert_received_key(group_key_hash: str) -> str:
+    """When the newest notification applied to a groupKey was received (resolved or not), so
+    that an older one whose job ran late is not applied over it."""
+    return f"{PREFIX}alerts:received:{group_key_hash}"
+
+
 def alert_group_key(ref: str) -> str:
     return f"{PREFIX}alerts:group:{ref}"
 
