@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import logging
 
-import redis.exceptions
-
 from bot.errors import log_unexpected, new_reference
-from bot.store.batching import Unconfirmed
+from bot.store import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
 REDIS = "Redis"
 # How an expected Redis outage shows: refused or dropped connections, time-outs (the builtin
 # TimeoutError is an OSError), and a command Redis did not confirm.
-REDIS_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    OSError,
-    Unconfirmed,
-)
+REDIS_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (*REDIS_DOWN, OSError)
 
 # system -> the reference of its current outage. Callers on the ack path test `if down:`
 # before calling recovered(), a module lookup rather than a call.
