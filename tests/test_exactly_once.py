@@ -110,6 +110,7 @@ async def test_a_build_whose_worker_stopped_after_gitlab_started_it_is_started_o
             assert len(build_messages(second)) == 1
             assert len(gitlab.pipelines("acme/web")) == 1
             assert len(gitlab.requests_to("*/pipeline", "POST")) == 1
+            await eventually(lambda: audit_actions(second, "build.triggered"), what="the audit")
             assert len(await audit_actions(second, "build.triggered")) == 1
 
 
