@@ -4,9 +4,9 @@ The page and the emulator share the port a newcomer opens (`--port`, else OPSLOO
 bot's own HTTP server (Slack endpoint, webhooks, health, metrics) listens on a free port beside
 it, and the emulator delivers signed requests there exactly as Slack would. The page's "Fire
 sample alert" control (bot/sandbox/alerts.py) posts Alertmanager webhooks to that server too. An
-emulated GitLab (bot/gitlab_emulator) on another free port answers the bot's /task and /build
-calls and runs the acme/api pipelines that `/deploy api` plays. When a Docker Engine answers,
-`/deploy web` runs real containers on it (bot/sandbox/deploys.py).
+emulated GitLab (bot/sandbox/emulators/gitlab) on another free port answers the bot's /task and
+/build calls and runs the acme/api pipelines that `/deploy api` plays. When a Docker Engine
+answers, `/deploy web` runs real containers on it (bot/sandbox/deploys.py).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from pydantic import SecretStr
 from bot.app import create_app
 from bot.cli import start_site, stop_signals
 from bot.config_file import OpsConfig
-from bot.gitlab_emulator import GitLabEmulator
 from bot.jobs import WorkerRunner
 from bot.runtime import Runtime
 from bot.sandbox import deploys
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
+from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.slack import SlackEmulator
 from bot.sandbox.page import add_page_routes
 from bot.sandbox.sample import CHANNELS, USERGROUPS, USERS, sample_config
 from bot.settings import Settings, config_path, load_config
-from bot.slack_emulator import SlackEmulator
 from commands import shortcuts
 
 log = logging.getLogger("opsloop.sandbox")
