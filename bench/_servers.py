@@ -1,11 +1,12 @@
 """The servers the benchmark runs beside `opsloop serve`, each in a process of its own.
 
 `python -m bench._servers slack` is Slack's side: the project's Slack emulator
-(`bot.slack_emulator`) when this checkout has one, else a minimal stand-in. Either answers the
-Web API (Bolt and opsloop ask `auth.test`) and response_url POSTs, and adds two routes for the
-bench: `POST /_bench/response_urls?n=N` hands out N response_urls with the team, user and
-channel the commands should carry, and `GET /_bench/stats` counts the response_url posts that
-were accepted and refused, so the bench can see that the worker answered every stored job.
+(`bot.sandbox.emulators.slack`) when this checkout has one, else a minimal stand-in. Either
+answers the Web API (Bolt and opsloop ask `auth.test`) and response_url POSTs, and adds two
+routes for the bench: `POST /_bench/response_urls?n=N` hands out N response_urls with the team,
+user and channel the commands should carry, and `GET /_bench/stats` counts the response_url
+posts that were accepted and refused, so the bench can see that the worker answered every
+stored job.
 
 `python -m bench._servers bare-default|bare-inline --api-url URL` is a bare slack-bolt
 `AsyncApp` whose `/ops` handler only acks, served by aiohttp the way opsloop serves its own: the
@@ -63,8 +64,8 @@ def _bench_routes(
 def emulator_slack(token: str, secret: str) -> tuple[web.Application, OnBound] | None:
     """The project's Slack emulator with the bench's routes; None if this checkout has none."""
     try:
-        from bot.slack_emulator import SlackEmulator
-        from bot.slack_emulator.tokens import ResponseTarget
+        from bot.sandbox.emulators.slack import SlackEmulator
+        from bot.sandbox.emulators.slack.tokens import ResponseTarget
     except ImportError:
         return None
 

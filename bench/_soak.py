@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 
 from bot.sandbox.alerts import alert_entry, notification
-from bot.slack_emulator import DriverRequest, DriverResponse, SlackDriver
+from bot.sandbox.emulators.slack import DriverRequest, DriverResponse, SlackDriver
 
 PERSON = "U0ALICE"
 TASK_CHANNELS = ("C0WEB", "C0GENERAL")

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench._soak import BUILD_CHANNEL, KINDS, TASK_CHANNELS, Item
-from bot.gitlab_emulator import GitLabEmulator
-from bot.slack_emulator import Message, SlackEmulator
+from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.slack import Message, SlackEmulator
 
 PIPELINE_ID = re.compile(r"Pipeline <[^|>]*\|#(\d+)>|Pipeline #(\d+)")
 

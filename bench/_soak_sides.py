@@ -17,9 +17,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.gitlab_emulator import GitLabEmulator
-from bot.gitlab_emulator.faults import path_matches
-from bot.slack_emulator import SlackEmulator
+from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.gitlab.faults import path_matches
+from bot.sandbox.emulators.slack import SlackEmulator
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ISSUE_CREATE = "*/projects/*/issues"

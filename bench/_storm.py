@@ -1,8 +1,9 @@
 """Slack's side of the alert storm bench, and the storm's Alertmanager notifications.
 
-`python -m bench._storm slack` serves the project's Slack emulator (`bot.slack_emulator`) in a
-process of its own, with Slack's per-channel limit on chat.postMessage (1 a second, bursts of 3,
-429 with Retry-After beyond it), and two routes for the bench:
+`python -m bench._storm slack` serves the project's Slack emulator
+(`bot.sandbox.emulators.slack`) in a process of its own, with Slack's per-channel limit on
+chat.postMessage (1 a second, bursts of 3, 429 with Retry-After beyond it), and two routes for
+the bench:
 
 - `GET /_bench/calls?since=N`: the Web API calls from the N-th on, compactly: method, time,
   HTTP status, error, channel, ts/thread_ts, the Retry-After of a 429, and a hash of the arguments
@@ -32,7 +33,7 @@ from aiohttp import web
 
 from bench._servers import announce_and_wait
 from bot.sandbox.alerts import alert_entry, notification
-from bot.slack_emulator import SlackEmulator
+from bot.sandbox.emulators.slack import SlackEmulator
 
 MAX_CALLS_PER_PAGE = 50_000
 

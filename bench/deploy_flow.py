@@ -94,7 +94,7 @@ from bench.ack_latency import (
 )
 from bench.alert_storm import wait_workers
 from bot.deploys.rollout import canary_count
-from bot.slack_emulator import Message, SlackDriver, SlackEmulator
+from bot.sandbox.emulators.slack import Message, SlackDriver, SlackEmulator
 
 SERVICE = "web"
 BARE_SERVICE = "bare-web"

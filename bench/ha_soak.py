@@ -56,9 +56,9 @@ from bench._soak import KINDS, Item, Replicas, Sender, gist, plan
 from bench._soak_count import count, rows_json, seen, table, verdicts
 from bench._soak_sides import ISSUE_CREATE, PIPELINE_CREATE, GitLabSide, SlackSide
 from bench.ack_latency import REPO, BenchError, bench_main, machine_info
-from bot.gitlab_emulator import GitLabEmulator
+from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.slack import SlackDriver, SlackEmulator
 from bot.serving import served
-from bot.slack_emulator import SlackDriver, SlackEmulator
 from bot.store.keys import QUEUE
 from tests.processes import (
     DurableRedis,

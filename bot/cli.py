@@ -11,12 +11,14 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
 
 from bot.app import BOLT_KEY, create_app
+from bot.config_file import OpsConfig
 from bot.errors import SettingsError
 from bot.jobs import WorkerRunner
 from bot.logs import configure_logging
@@ -115,6 +117,39 @@ async def _worker(settings: Settings) -> None:
         await runtime.close()
 
 
+@asynccontextmanager
+async def _sandboxed_bot(settings: Settings, config: OpsConfig) -> AsyncIterator[str]:
+    """The bot as `opsloop sandbox` runs it: an empty store, its worker, a free port."""
+    runtime = Runtime.start(settings, config)
+    workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
+    runner: web.AppRunner | None = None
+    try:
+        # The emulated Slack starts empty each time; groups and jobs of an earlier run would
+        # point at messages that no longer exist.
+        await runtime.deps.store.reset()
+        runner = await start_site(create_app(settings, runtime.deps), settings.host, 0)
+        await workers.start()
+        yield f"http://{settings.host}:{runner.addresses[0][1]}"
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await workers.stop()
+        await runtime.close()
+
+
+def _sandbox(settings: Settings) -> int:
+    # Imported here: only `opsloop sandbox` loads the sandbox and its emulators.
+    from bot.sandbox.runner import Bot, run_sandbox
+    from commands import shortcuts
+
+    bot = Bot(start=_sandboxed_bot, shortcuts=shortcuts())
+
+    async def sandbox() -> None:
+        await run_sandbox(settings, stop_signals(), bot)
+
+    return _run(sandbox)
+
+
 async def _check(settings: Settings) -> int:
     from bot.check import run_checks
 
@@ -178,9 +213,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         return _run(lambda: _check(settings))
     if args.command == "sandbox":
-        from bot.sandbox.runner import run_sandbox
-
-        return _run(lambda: run_sandbox(settings))
+        return _sandbox(settings)
     raise AssertionError(args.command)  # pragma: no cover - argparse refuses others
 
 

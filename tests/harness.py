@@ -13,8 +13,8 @@ from bot.app import create_app
 from bot.config_file import OpsConfig
 from bot.jobs import WorkerRunner
 from bot.runtime import Runtime
+from bot.sandbox.emulators.slack import SlackDriver, SlackEmulator
 from bot.settings import Settings, load_settings
-from bot.slack_emulator import SlackDriver, SlackEmulator
 
 
 @dataclass
@@ -98,7 +98,7 @@ async def running_bot(
 @asynccontextmanager
 async def running_gitlab(**kwargs: Any) -> AsyncIterator[Any]:
     """The GitLab emulator on a free port; pass `gitlab_env(emu)` to running_bot."""
-    from bot.gitlab_emulator import GitLabEmulator
+    from bot.sandbox.emulators.gitlab import GitLabEmulator
 
     emulator = GitLabEmulator(**kwargs)
     async with emulator.serve(host="127.0.0.1", port=0):

@@ -13,7 +13,7 @@ from bot.alerting.groups import AlertGroup, Outgoing, merge, resolve_all
 from bot.alerting.payload import PayloadError, fingerprint, parse_notification
 from bot.alerting.routing import route_for
 from bot.config_file import AlertRoute, Alerts
-from bot.slack_emulator.blockkit import validate_blocks
+from bot.sandbox.emulators.slack.blockkit import validate_blocks
 from tests.alert_payloads import START, alert, alert_config, notification, sample
 
 NOW = START.timestamp() + 3600

@@ -22,7 +22,7 @@ import aiohttp
 import redis.asyncio
 
 from bot.config_file import OpsConfig
-from bot.slack_emulator import Message
+from bot.sandbox.emulators.slack import Message
 from tests.alert_payloads import TOKEN, alert, alert_config, notification, sample
 from tests.harness import BotUnderTest, running_bot, running_emulator
 from tests.servers import free_port, own_redis

@@ -17,7 +17,7 @@ import pytest
 from bot.builds.messages import BuildAction
 from bot.config_file import OpsConfig, Project
 from bot.replies import button
-from bot.slack_emulator.payloads import encode_payload
+from bot.sandbox.emulators.slack.payloads import encode_payload
 from bot.tasks import messages as task_messages
 from bot.tasks.messages import Field, TaskAction
 from tests.harness import BotUnderTest, running_bot

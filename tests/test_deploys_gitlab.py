@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.config_file import OpsConfig, Roles, Service
-from bot.gitlab_emulator import JobSpec
+from bot.sandbox.emulators.gitlab import JobSpec
 from tests.harness import BotUnderTest, gitlab_env, running_bot, running_gitlab
 from tests.waiting import eventually
 

@@ -22,7 +22,7 @@ import redis.asyncio
 
 from bot.alerting.service import AlertService
 from bot.config_file import OpsConfig, Project, Roles
-from bot.gitlab_emulator import GitLabEmulator
+from bot.sandbox.emulators.gitlab import GitLabEmulator
 from bot.slack_once import post_once
 from bot.store.keys import alert_lock_key, effect_key
 from tests.alert_payloads import alert, notification

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from bot.gitlab_emulator import GitLabEmulator
-from bot.slack_emulator import Message, SlackDriver, SlackEmulator
+from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.slack import Message, SlackDriver, SlackEmulator
 from bot.store.keys import QUEUE
 from tests.harness import gitlab_env, running_emulator, running_gitlab
 from tests.processes import (

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.errors import IntegrationError, OutcomeUnknown
-from bot.gitlab_emulator import GitLabEmulator
+from bot.sandbox.emulators.gitlab import GitLabEmulator
 from integrations.gitlab import (
     CALL_LIMIT,
     TOKEN_REJECTED,

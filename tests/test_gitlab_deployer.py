@@ -15,7 +15,7 @@ from bot.deploys.gitlab_target import GitLabTarget
 from bot.deploys.rollout import Rollout
 from bot.deploys.targets import DeployTarget, Snapshot, Unit
 from bot.errors import IntegrationError
-from bot.gitlab_emulator import EmulatedProject, GitLabEmulator, JobSpec
+from bot.sandbox.emulators.gitlab import EmulatedProject, GitLabEmulator, JobSpec
 from integrations.gitlab import UNAVAILABLE, DeploysPort, GitLabClient, GitLabPort, PipelineJob
 from tests.servers import free_port
 

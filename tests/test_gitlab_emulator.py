@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from bot.gitlab_emulator import EmulatedProject, EmulatedUser, GitLabEmulator
+from bot.sandbox.emulators.gitlab import EmulatedProject, EmulatedUser, GitLabEmulator
 
 
 @dataclass

@@ -15,7 +15,7 @@ from aiohttp import web
 from yarl import URL
 
 from bot.errors import IntegrationError, OutcomeUnknown
-from bot.gitlab_emulator import GitLabEmulator, JobSpec
+from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
 from bot.serving import served
 from integrations.gitlab import (
     TOKEN_REJECTED,

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis.asyncio
 from arq.constants import in_progress_key_prefix
 
-from bot.slack_emulator import SlackEmulator
+from bot.sandbox.emulators.slack import SlackEmulator
 from tests.harness import running_bot, running_emulator
 from tests.waiting import eventually
 

@@ -108,7 +108,7 @@ async def test_serve_starts_answers_health_and_stops_cleanly(redis_url: str) -> 
 
                 await eventually(healthy, within=20, what="opsloop serve to answer /healthz")
                 emu.bot_events_url = f"http://127.0.0.1:{port}/slack/events"
-                from bot.slack_emulator import SlackDriver
+                from bot.sandbox.emulators.slack import SlackDriver
 
                 async with SlackDriver(emu) as driver:
                     resp = await driver.command("/ops", "help", user="U0ALICE", channel="C0GENERAL")

@@ -20,7 +20,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.slack_emulator import SlackDriver, SlackEmulator
+from bot.sandbox.emulators.slack import SlackDriver, SlackEmulator
 from tests.waiting import eventually
 
 Answer = tuple[int, str]

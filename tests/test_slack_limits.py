@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.jobs import JobContext, JobRegistry, WorkerRunner
 from bot.runtime import build_registry
-from bot.slack_emulator import SlackEmulator
+from bot.sandbox.emulators.slack import SlackEmulator
 from tests.alert_payloads import TOKEN, alert, alert_config, notification
 from tests.harness import BotUnderTest, running_bot, running_emulator
 from tests.servers import free_port, own_redis

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.slack_emulator import SlackDriver, SlackEmulator
+from bot.sandbox.emulators.slack import SlackDriver, SlackEmulator
 from tests.harness import running_emulator
 from tests.servers import free_port
 from tests.test_processes import REPO, clean_env, opsloop

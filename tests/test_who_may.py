@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from bot.config_file import OpsConfig, Project, Roles, Service
-from bot.slack_emulator import Message
+from bot.sandbox.emulators.slack import Message
 from tests.alert_payloads import alert_config, sample
 from tests.harness import BotUnderTest
 from tests.test_alerts_webhook import INCIDENT, alert_bot, buttons, one_parent, post_hook, shown

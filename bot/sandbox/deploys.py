@@ -25,8 +25,8 @@ from typing import Any
 
 from bot.config_file import CanaryStep, OpsConfig, Service
 from bot.errors import IntegrationError
-from bot.gitlab_emulator import GitLabEmulator, JobSpec
 from bot.sandbox.busybox_images import build_context, rootfs_tar
+from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
 from integrations.docker_deployer import LABEL_SERVICE, DockerDeployer, engine_address
 
 log = logging.getLogger("opsloop.sandbox")

@@ -4,30 +4,34 @@ The page and the emulator share the port a newcomer opens (`--port`, else OPSLOO
 bot's own HTTP server (Slack endpoint, webhooks, health, metrics) listens on a free port beside
 it, and the emulator delivers signed requests there exactly as Slack would. The page's "Fire
 sample alert" control (bot/sandbox/alerts.py) posts Alertmanager webhooks to that server too. An
-emulated GitLab (bot/gitlab_emulator) on another free port answers the bot's /task and /build
-calls and runs the acme/api pipelines that `/deploy api` plays. When a Docker Engine answers,
-`/deploy web` runs real containers on it (bot/sandbox/deploys.py).
+emulated GitLab (bot/sandbox/emulators/gitlab) on another free port answers the bot's /task and
+/build calls and runs the acme/api pipelines that `/deploy api` plays. When a Docker Engine
+answers, `/deploy web` runs real containers on it (bot/sandbox/deploys.py).
+
+The sandbox knows the bot only as the `Bot` it is handed (bot/cli.py builds it) and through HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import SecretStr
 
-from bot.app import create_app
-from bot.cli import start_site, stop_signals
 from bot.config_file import OpsConfig
-from bot.gitlab_emulator import GitLabEmulator
-from bot.jobs import WorkerRunner
-from bot.runtime import Runtime
+from bot.errors import SettingsError
 from bot.sandbox import deploys
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
+from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.slack import SlackEmulator
 from bot.sandbox.page import add_page_routes
 from bot.sandbox.sample import CHANNELS, USERGROUPS, USERS, sample_config
+from bot.serving import served
 from bot.settings import Settings, config_path, load_config
-from bot.slack_emulator import SlackEmulator
-from commands import shortcuts
 
 log = logging.getLogger("opsloop.sandbox")
 
@@ -40,9 +44,29 @@ SIGNING_SECRET = "sandbox-signing-secret"
 DEPLOY_POLL_SECONDS = 0.5
 
 
-async def run_sandbox(settings: Settings) -> None:
-    """Serve the sandbox until Ctrl-C."""
-    stop = stop_signals()
+class Shortcut(Protocol):
+    """A message shortcut the bot's manifest declares, as the page's message menu shows it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def callback_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Bot:
+    """All the sandbox is handed of the bot; the rest it learns over HTTP."""
+
+    # Runs the bot with these settings and YAML config on an empty store, its job worker
+    # running, and yields the base URL of its HTTP server; stops it all on exit.
+    start: Callable[[Settings, OpsConfig], AbstractAsyncContextManager[str]]
+    # The manifest's message shortcuts: Slack offers them on every message, so the page does.
+    shortcuts: Sequence[Shortcut] = ()
+
+
+async def run_sandbox(settings: Settings, stop: asyncio.Event, bot: Bot) -> None:
+    """Serve the sandbox until `stop` is set."""
     own_config = config_path(settings) is not None
     docker: deploys.DockerCheck | None = None
     if own_config:
@@ -50,35 +74,70 @@ async def run_sandbox(settings: Settings) -> None:
     else:
         docker = await deploys.check_docker(settings.docker_host)
         config = sample_config(docker=docker.available)
-    approvers = set(config.roles.approvers)
+    try:
+        async with AsyncExitStack() as stack:
+            await _serve_everything(stack, settings, config, docker, bot)
+            await stop.wait()
+    finally:
+        if docker is not None and docker.available:
+            # The next sandbox starts with empty state: leave no containers it would not know.
+            await deploys.remove_sandbox_containers(settings.docker_host)
+
+
+async def _serve_everything(
+    stack: AsyncExitStack,
+    settings: Settings,
+    config: OpsConfig,
+    docker: deploys.DockerCheck | None,
+    bot: Bot,
+) -> None:
+    """Start the page, the emulators and the bot on `stack`, and say where they are."""
     emulator = SlackEmulator(
         bot_token=BOT_TOKEN,
         signing_secret=SIGNING_SECRET,
         users=USERS,
         channels=CHANNELS,
         usergroups=USERGROUPS,
-        approvers=approvers,
+        approvers=set(config.roles.approvers),
     )
     page_app = emulator.make_app()
     add_page_routes(page_app)
     sample_alerts = SandboxAlerts(config)
-    # The page offers the app's message shortcuts on every message, as Slack's menu would.
     sample_alerts.extra_info["shortcuts"] = [
-        {"name": s.name, "callback_id": s.callback_id} for s in shortcuts()
+        {"name": s.name, "callback_id": s.callback_id} for s in bot.shortcuts
     ]
     sample_alerts.extra_info["examples"] = deploys.example_commands(config)
     add_alert_routes(page_app, sample_alerts)
-    page_runner = await start_site(page_app, settings.host, settings.port)
-    page_url = f"http://{settings.host}:{page_runner.addresses[0][1]}"
+    try:
+        page_url = await stack.enter_async_context(served(page_app, settings.host, settings.port))
+    except OSError as e:
+        where = f"{settings.host}:{settings.port}"
+        raise SettingsError(f"OPSLOOP_PORT: cannot listen on {where}: {e.strerror}") from None
     emulator.base_url = page_url
 
     # An emulated GitLab too, unless the person points the sandbox at a real one.
     gitlab = None if settings.gitlab_url else GitLabEmulator(token=GITLAB_TOKEN)
-    gitlab_runner = None
     if gitlab is not None:
-        gitlab_runner = await start_site(gitlab.make_app(), settings.host, 0)
-        gitlab.base_url = f"http://{settings.host}:{gitlab_runner.addresses[0][1]}"
+        await stack.enter_async_context(gitlab.serve(settings.host, 0))
         deploys.prepare_gitlab(gitlab)
+    bot_settings = _bot_settings(settings, page_url, gitlab)
+    bot_url = await stack.enter_async_context(bot.start(bot_settings, config))
+    emulator.bot_events_url = bot_url + "/slack/events"
+    if gitlab is not None:  # GitLab tells the bot about pipelines, as a project hook would
+        for project in config.projects.values():
+            gitlab.add_hook(project.gitlab, bot_url + "/hooks/gitlab", GITLAB_HOOK_SECRET)
+    sample_alerts.token = bot_settings.secret("alertmanager_webhook_token")
+    sample_alerts.hook_url = bot_url + "/hooks/alertmanager"
+    print(f"opsloop sandbox: open {page_url}/ in your browser", flush=True)
+    print(f"  (the bot itself listens on {bot_url}; Ctrl-C stops everything)", flush=True)
+    if gitlab is not None:
+        print(f"  (emulated GitLab: {gitlab.base_url})", flush=True)
+    for line in _deploy_lines(config, docker, emulated_gitlab=gitlab is not None):
+        print(line, flush=True)
+
+
+def _bot_settings(settings: Settings, page_url: str, gitlab: GitLabEmulator | None) -> Settings:
+    """The person's settings, pointed at the emulated Slack (and GitLab) with their secrets."""
     gitlab_settings: dict[str, object] = {}
     if gitlab is not None:
         gitlab_settings = {
@@ -86,7 +145,7 @@ async def run_sandbox(settings: Settings) -> None:
             "gitlab_token": SecretStr(GITLAB_TOKEN),
             "gitlab_webhook_secret": SecretStr(GITLAB_HOOK_SECRET),
         }
-    bot_settings = settings.model_copy(
+    return settings.model_copy(
         update={
             **gitlab_settings,
             "slack_bot_token": SecretStr(BOT_TOKEN),
@@ -105,40 +164,6 @@ async def run_sandbox(settings: Settings) -> None:
             or SecretStr(SANDBOX_WEBHOOK_TOKEN),
         }
     )
-    runtime = Runtime.start(bot_settings, config)
-    # The emulated Slack starts empty each time; groups and jobs of an earlier run would
-    # point at messages that no longer exist.
-    await runtime.deps.store.reset()
-    bot_runner = None
-    workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
-    try:
-        bot_runner = await start_site(create_app(bot_settings, runtime.deps), settings.host, 0)
-        bot_url = f"http://{settings.host}:{bot_runner.addresses[0][1]}"
-        emulator.bot_events_url = bot_url + "/slack/events"
-        if gitlab is not None:  # GitLab tells the bot about pipelines, as a project hook would
-            for project in config.projects.values():
-                gitlab.add_hook(project.gitlab, bot_url + "/hooks/gitlab", GITLAB_HOOK_SECRET)
-        sample_alerts.token = bot_settings.secret("alertmanager_webhook_token")
-        sample_alerts.hook_url = bot_url + "/hooks/alertmanager"
-        await workers.start()
-        print(f"opsloop sandbox: open {page_url}/ in your browser", flush=True)
-        print(f"  (the bot itself listens on {bot_url}; Ctrl-C stops everything)", flush=True)
-        if gitlab is not None:
-            print(f"  (emulated GitLab: {gitlab.base_url})", flush=True)
-        for line in _deploy_lines(config, docker, emulated_gitlab=gitlab is not None):
-            print(line, flush=True)
-        await stop.wait()
-    finally:
-        if bot_runner is not None:
-            await bot_runner.cleanup()
-        await page_runner.cleanup()
-        if gitlab_runner is not None:
-            await gitlab_runner.cleanup()
-        await workers.stop()
-        await runtime.close()
-        if docker is not None and docker.available:
-            # The next sandbox starts with empty state: leave no containers it would not know.
-            await deploys.remove_sandbox_containers(settings.docker_host)
 
 
 def _deploy_lines(

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.config_file import AlertRoute, Alerts, OpsConfig, Project, Roles
 from bot.sandbox.deploys import api_service, web_service
-from bot.slack_emulator import EmulatorUser
+from bot.sandbox.emulators.slack import EmulatorUser
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 SRE = "S0SRE"
