@@ -9,7 +9,10 @@ makes, all over GitLab's REST API v4 through python-gitlab.
     pipelines.py  refs and pipelines, in GitLab's words     ci.py     the CISystem on them
     jobs.py       the deployer's manual jobs (DeploysPort)
 
-`GitLabClient` is the one object the bot makes for a GitLab: it serves all three.
+The calls are made once, in GitLab's words (issues.py, pipelines.py: an issue's iid, a
+pipeline's source); tasks.py and ci.py only translate them into the ports' words, so a Jira or
+Jenkins adapter implements the same ports without anything GitLab-shaped. `GitLabClient` is the
+one object the bot makes for a GitLab: it serves all three.
 """
 
 from __future__ import annotations
