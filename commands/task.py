@@ -78,7 +78,7 @@ def parse(text: str) -> dict[str, Any]:
             if len(words) != 2:
                 raise GrammarError("`/task close` takes one task reference.")
             ref = parse_ref(words[1])
-            return {"sub": "close", "project": ref.project, "iid": ref.iid}
+            return {"sub": "close", "project": ref.project, "key": ref.key}
         draft = parse_create(text)
     except GrammarError as e:
         raise usage_error(HELP, str(e)) from None
@@ -112,7 +112,9 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
         )
         return messages.list_reply(issues, path, args["mine"])
     if sub == "close":
-        ref = parse_ref(f"{args['project'] or ''}#{args['iid']}")
+        # "iid": what a command stored before tasks had keys calls the key.
+        key = args["key"] if "key" in args else args["iid"]
+        ref = TaskRef(project=args["project"], key=str(key))
         issue = await service.close(ref, user=request.user_id, channel=request.channel_id)
         return messages.closed_reply(issue)
     task = NewTask(

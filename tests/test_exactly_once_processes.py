@@ -41,7 +41,7 @@ PERSON = "U0ALICE"
 # arq runs a killed worker's job again once its in-progress mark lapses: job timeout + 10 s.
 JOB_TIMEOUT = 5
 RERUN_WITHIN = JOB_TIMEOUT + 10 + 20
-# Longer than one attempt of a GitLab call may take (integrations/gitlab.py: at most 10 s).
+# Longer than one attempt of a GitLab call may take (integrations/gitlab/client.py: at most 10 s).
 SLOWER_THAN_AN_ATTEMPT = 12.0
 CONFIG = f"""\
 roles: {{deployers: [{PERSON}]}}

@@ -11,6 +11,7 @@ import pytest
 
 from bot.errors import IntegrationError, OutcomeUnknown
 from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.tasks.ports import TaskTracker
 from integrations.gitlab import (
     CALL_LIMIT,
     TOKEN_REJECTED,
@@ -18,7 +19,6 @@ from integrations.gitlab import (
     GitLabClient,
     GitLabUser,
     Issue,
-    TasksPort,
 )
 from tests.servers import free_port
 
@@ -64,8 +64,8 @@ def attempts(emu: GitLabEmulator, since: int) -> list[tuple[str, str, int | None
     return [(r.method, r.path, r.status) for r in emu.requests[since:]]
 
 
-def test_the_client_is_a_tasks_port(gitlab: GitLabClient) -> None:
-    port: TasksPort = gitlab
+def test_the_client_is_a_task_tracker(gitlab: GitLabClient) -> None:
+    port: TaskTracker = gitlab
     assert port is gitlab
 
 

@@ -14,17 +14,16 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
+from bot.builds.ports import CISystem, TestSummary
 from bot.errors import IntegrationError, OutcomeUnknown
 from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
 from bot.serving import served
 from integrations.gitlab import (
     TOKEN_REJECTED,
     UNAVAILABLE,
-    BuildsPort,
     GitLabClient,
     Pipeline,
     PipelineJob,
-    TestSummary,
 )
 from tests.servers import free_port
 from tests.waiting import eventually
@@ -129,8 +128,8 @@ async def failure(call: Awaitable[Any]) -> IntegrationError:
     return caught.value
 
 
-def test_the_client_is_a_builds_port(gitlab: GitLabClient) -> None:
-    port: BuildsPort = gitlab
+def test_the_client_is_a_ci_system(gitlab: GitLabClient) -> None:
+    port: CISystem = gitlab
     assert port is gitlab
 
 

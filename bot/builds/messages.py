@@ -7,6 +7,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.builds.ports import TestSummary
 from bot.builds.progress import FINAL, JobState, stages
 from bot.durations import format_duration
 from bot.replies import Reply, button, context, escape, mrkdwn_section
@@ -88,7 +89,7 @@ def live_message(record: dict[str, Any], *, buttons: bool = True) -> tuple[str, 
     return text, blocks
 
 
-def result_reply(record: dict[str, Any], tests: Any | None) -> str:
+def result_reply(record: dict[str, Any], tests: TestSummary | None) -> str:
     """The thread reply when the pipeline ends: result, duration, failed jobs, tests."""
     status = str(record["status"])
     lines = [

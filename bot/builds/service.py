@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.builds import messages
+from bot.builds.ports import CISystem, Run, RunJob
 from bot.builds.progress import FINAL, JobState, progress
 from bot.config_file import Project
 from bot.deps import Deps
@@ -24,7 +25,6 @@ from bot.errors import IntegrationError, UserError
 from bot.once import Effect, Intend, make_once, marker
 from bot.roles import holds
 from bot.slack_once import post_once
-from integrations.gitlab import BuildsPort, Pipeline, PipelineJob
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
-def jobs_from_api(jobs: Sequence[PipelineJob]) -> list[JobState]:
+def jobs_from_api(jobs: Sequence[RunJob]) -> list[JobState]:
     return [
         JobState(
             id=j.id,
             name=j.name,
             stage=j.stage,
             status=j.status,
-            web_url=j.web_url,
+            web_url=j.url,
             failure_reason=j.failure_reason,
             allow_failure=j.allow_failure,
         )
@@ -57,7 +57,7 @@ class BuildService:
         self.deps = deps
 
     @property
-    def gitlab(self) -> BuildsPort:
+    def ci(self) -> CISystem:
         if self.deps.gitlab is None:
             raise UserError(
                 "GitLab is not configured, so opsloop cannot run pipelines: set "
@@ -78,7 +78,7 @@ class BuildService:
         )
 
     async def _default_branch(self, project: Project) -> str:
-        return project.default_ref or await self.gitlab.default_branch(project.gitlab)
+        return project.default_ref or await self.ci.default_branch(project.gitlab)
 
     async def check_may_build(self, project: Project, ref: str, kind: str, user: str) -> None:
         """Protected refs (the YAML's, else the default branch; tags always) need a deployer."""
@@ -107,9 +107,8 @@ class BuildService:
         job_id: str,
     ) -> dict[str, Any]:
         project = self.project(alias)
-        gitlab = self.gitlab
         ref = ref or await self._default_branch(project)
-        kind = await gitlab.ref_exists(project.gitlab, ref)
+        kind = await self.ci.ref_exists(project.gitlab, ref)
         if kind is None:
             raise UserError(
                 f"`{ref}` is not a branch or tag of {project.gitlab}.",
@@ -142,27 +141,27 @@ class BuildService:
 
     async def _start_once(
         self, key: str, project: str, ref: str, variables: Mapping[str, str]
-    ) -> Pipeline:
+    ) -> Run:
         """The request's pipeline, started once however often the job runs (bot/once.py): it
         carries the request's marker, and a re-run finds it by that marker."""
-        gitlab = self.gitlab
+        ci = self.ci
         request = marker(key)
 
-        async def make(intend: Intend) -> Pipeline:
+        async def make(intend: Intend) -> Run:
             await intend()
-            return await gitlab.create_pipeline(project, ref, variables, marker=request)
+            return await ci.start_run(project, ref, variables, marker=request)
 
-        async def find(since: float) -> Pipeline | None:
-            return await gitlab.find_pipeline(project, ref, request, since)
+        async def find(since: float) -> Run | None:
+            return await ci.find_run(project, ref, request, since)
 
-        async def restore(done: dict[str, Any]) -> Pipeline:
-            return await gitlab.get_pipeline(project, int(done["id"]))
+        async def restore(done: dict[str, Any]) -> Run:
+            return await ci.get_run(project, int(done["id"]))
 
         return await make_once(
             self.deps.store.effects,
             key,
             Effect(
-                system="GitLab",
+                system=ci.system,
                 what=f"a pipeline was started on `{ref}` of {project}",
                 check=f"`/build status {project}`",
                 make=make,
@@ -173,14 +172,14 @@ class BuildService:
             settle_after=self.deps.settings.settle_seconds,
         )
 
-    def _record(self, pipeline: Pipeline, **extra: Any) -> dict[str, Any]:
+    def _record(self, pipeline: Run, **extra: Any) -> dict[str, Any]:
         return {
             "project": pipeline.project,
             "pipeline_id": pipeline.id,
             "ref": pipeline.ref,
             "sha": pipeline.sha,
             "status": pipeline.status,
-            "web_url": pipeline.web_url,
+            "web_url": pipeline.url,
             "started_at": _ts(pipeline.started_at),
             "finished_at": _ts(pipeline.finished_at),
             "duration": pipeline.duration,
@@ -228,7 +227,7 @@ class BuildService:
     async def _tell_end(self, record: dict[str, Any]) -> None:
         tests = None
         try:
-            tests = await self.gitlab.test_summary(record["project"], int(record["pipeline_id"]))
+            tests = await self.ci.test_summary(record["project"], int(record["pipeline_id"]))
         except IntegrationError as e:
             log.info("no test summary for %s: %s", record["pipeline_id"], e)
         if record.get("ts"):
@@ -302,8 +301,8 @@ class BuildService:
         if record is None or (record["status"] in FINAL and record["final_told"]):
             return
         try:
-            pipeline = await self.gitlab.get_pipeline(project, pipeline_id)
-            jobs = jobs_from_api(await self.gitlab.pipeline_jobs(project, pipeline_id))
+            pipeline = await self.ci.get_run(project, pipeline_id)
+            jobs = jobs_from_api(await self.ci.run_jobs(project, pipeline_id))
         except IntegrationError as e:
             log.warning("polling %s#%s: %s", project, pipeline_id, e)
         else:
@@ -323,15 +322,13 @@ class BuildService:
             raise UserError("opsloop no longer follows this pipeline.")
         found = self._alias_of(project)
         if found is not None:
-            kind = (
-                "tag" if await self.gitlab.ref_exists(project, record["ref"]) == "tag" else "branch"
-            )
+            kind = "tag" if await self.ci.ref_exists(project, record["ref"]) == "tag" else "branch"
             await self.check_may_build(found[1], record["ref"], kind, user)
         return record
 
     async def cancel(self, value: str, user: str) -> None:
         record = await self._record_for_click(value, user)
-        pipeline = await self.gitlab.cancel_pipeline(record["project"], int(record["pipeline_id"]))
+        pipeline = await self.ci.cancel_run(record["project"], int(record["pipeline_id"]))
         subject = f"{record['project']}#{record['pipeline_id']}"
         await self.deps.store.audit(user, "build.cancelled", subject, {"ref": record["ref"]})
         if record.get("ts"):
@@ -342,7 +339,7 @@ class BuildService:
 
     async def retry(self, value: str, user: str) -> None:
         record = await self._record_for_click(value, user)
-        pipeline = await self.gitlab.retry_pipeline(record["project"], int(record["pipeline_id"]))
+        pipeline = await self.ci.retry_run(record["project"], int(record["pipeline_id"]))
         async with self.deps.store.builds.locked(record["project"], int(record["pipeline_id"])):
             fresh = await self.deps.store.builds.load(record["project"], int(record["pipeline_id"]))
             if fresh is not None:
@@ -358,18 +355,16 @@ class BuildService:
 
     async def status(self, alias: str, pipeline_id: int | None) -> dict[str, Any]:
         project = self.project(alias)
-        gitlab = self.gitlab
         if pipeline_id is None:
-            latest = await gitlab.latest_pipeline(project.gitlab)
+            latest = await self.ci.latest_run(project.gitlab)
             if latest is None:
                 raise UserError(f"{project.gitlab} has no pipelines yet.")
             pipeline = latest
         else:
-            pipeline = await gitlab.get_pipeline(project.gitlab, pipeline_id)
+            pipeline = await self.ci.get_run(project.gitlab, pipeline_id)
         record = self._record(pipeline)
         record["jobs"] = [
-            asdict(j)
-            for j in jobs_from_api(await gitlab.pipeline_jobs(project.gitlab, pipeline.id))
+            asdict(j) for j in jobs_from_api(await self.ci.run_jobs(project.gitlab, pipeline.id))
         ]
         stored = await self.deps.store.builds.load(project.gitlab, pipeline.id)
         if stored is not None:
@@ -377,11 +372,11 @@ class BuildService:
         return record
 
 
-def _fields(pipeline: Pipeline) -> dict[str, Any]:
+def _fields(pipeline: Run) -> dict[str, Any]:
     return {
         "ref": pipeline.ref,
         "sha": pipeline.sha,
-        "web_url": pipeline.web_url,
+        "web_url": pipeline.url,
         "started_at": _ts(pipeline.started_at),
         "finished_at": _ts(pipeline.finished_at),
         "duration": pipeline.duration,

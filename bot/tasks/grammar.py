@@ -18,9 +18,9 @@ _USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _PLAIN_MENTION = re.compile(r"^@([A-Za-z0-9._-]+)$")
 _CHANNEL_LINK = re.compile(r"^<#[CG][A-Z0-9]+\|([^>]+)>$")
 _LABEL = re.compile(r"^[^\s,]{1,100}$")
-_REF = re.compile(r"^(?:(?P<project>[A-Za-z0-9_.\-/]+))?#(?P<iid>\d{1,9})$")
+_REF = re.compile(r"^(?:(?P<project>[A-Za-z0-9_.\-/]+))?#(?P<key>\d{1,9})$")
 _URL_REF = re.compile(
-    r"^<?https?://[^/\s>|]+/(?P<project>[^\s>|]+?)/-/issues/(?P<iid>\d+)(?:\|[^>]*)?>?$"
+    r"^<?https?://[^/\s>|]+/(?P<project>[^\s>|]+?)/-/issues/(?P<key>\d+)(?:\|[^>]*)?>?$"
 )
 
 MAX_TITLE = 255
@@ -91,11 +91,11 @@ def _label(value: str) -> str:
 class TaskRef:
     """`web#12`, `acme/web#12`, `#12` (the channel's project) or an issue URL."""
 
-    project: str | None
-    iid: int
+    project: str | None  # an alias, the tracker's project, or None: the channel's project
+    key: str  # the task's key in its project (tasks/ports.py): "12"
 
     def __str__(self) -> str:
-        return f"{self.project or ''}#{self.iid}"
+        return f"{self.project or ''}#{self.key}"
 
 
 def parse_ref(text: str) -> TaskRef:
@@ -106,4 +106,5 @@ def parse_ref(text: str) -> TaskRef:
             f"`{word}` is not a task reference; write `web#12`, `acme/web#12`, `#12` or its URL."
         )
     project = m.group("project")
-    return TaskRef(project=unquote(project) if project else None, iid=int(m.group("iid")))
+    # The key as the tracker writes it: "012" is task 12.
+    return TaskRef(project=unquote(project) if project else None, key=str(int(m.group("key"))))

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.config_file import Project
 from bot.replies import Reply, context, escape, sections
-from integrations.gitlab import Issue
+from bot.tasks.ports import CLOSED, Task
 
 Blocks = list[dict[str, Any]]
 MODAL_CALLBACK = "task_create"
@@ -16,7 +16,7 @@ SHORTCUT_CALLBACK = "task_from_message"
 
 
 class TaskAction(StrEnum):
-    """action_ids of the task message's buttons (values carry the issue's full reference)."""
+    """action_ids of the task message's buttons (values carry the task's full reference)."""
 
     ASSIGN_ME = "task_assign_me"
     CLOSE = "task_close"
@@ -38,21 +38,21 @@ ODD_INPUT = "opsloop cannot read what this input sent; type or pick it again."
 ODD_METADATA = "This form lost the channel it was opened in; close it and type `/task` again."
 
 
-def _link(issue: Issue) -> str:
-    return f"<{issue.web_url}|{escape(issue.reference)}>"
+def _link(task: Task) -> str:
+    return f"<{task.url}|{escape(task.reference)}>"
 
 
-def task_message(issue: Issue, created_by: str | None) -> tuple[str, Blocks]:
+def task_message(task: Task, created_by: str | None) -> tuple[str, Blocks]:
     """The channel message of a task, updated in place when it is assigned or closed."""
-    closed = issue.state == "closed"
-    title = escape(issue.title)
+    closed = task.state == CLOSED
+    title = escape(task.title)
     head = (
-        f":white_check_mark: {_link(issue)} ~{title}~"
+        f":white_check_mark: {_link(task)} ~{title}~"
         if closed
-        else f":memo: {_link(issue)} *{title}*"
+        else f":memo: {_link(task)} *{title}*"
     )
-    labels = ", ".join(f"`{escape(label)}`" for label in issue.labels) or "none"
-    assignee = ", ".join(f"@{escape(a)}" for a in issue.assignees) or "nobody yet"
+    labels = ", ".join(f"`{escape(label)}`" for label in task.labels) or "none"
+    assignee = ", ".join(f"@{escape(a)}" for a in task.assignees) or "nobody yet"
     fields = [
         {"type": "mrkdwn", "text": f"*Labels*\n{labels}"},
         {"type": "mrkdwn", "text": f"*Assignee*\n{assignee}"},
@@ -73,61 +73,61 @@ def task_message(issue: Issue, created_by: str | None) -> tuple[str, Blocks]:
                         "type": "button",
                         "action_id": str(TaskAction.ASSIGN_ME),
                         "text": {"type": "plain_text", "text": "Assign to me"},
-                        "value": issue.reference,
+                        "value": task.reference,
                     },
                     {
                         "type": "button",
                         "action_id": str(TaskAction.CLOSE),
                         "text": {"type": "plain_text", "text": "Close"},
-                        "value": issue.reference,
+                        "value": task.reference,
                         "style": "danger",
                     },
                 ],
             }
         )
     # The notification text; also what a shortcut on this message files as its title.
-    text = f"{issue.reference} {issue.title}"
+    text = f"{task.reference} {task.title}"
     return text, blocks
 
 
-def created_reply(issue: Issue) -> Reply:
-    return Reply(text=f":memo: Created {_link(issue)} {escape(issue.title)}.")
+def created_reply(task: Task) -> Reply:
+    return Reply(text=f":memo: Created {_link(task)} {escape(task.title)}.")
 
 
-def thread_link(issue: Issue) -> str:
+def thread_link(task: Task) -> str:
     """Posted in the thread a task was made from."""
-    return f":memo: Task created: {_link(issue)} *{escape(issue.title)}*"
+    return f":memo: Task created: {_link(task)} *{escape(task.title)}*"
 
 
-def closed_reply(issue: Issue) -> Reply:
-    return Reply(text=f":white_check_mark: Closed {_link(issue)} {escape(issue.title)}.")
+def closed_reply(task: Task) -> Reply:
+    return Reply(text=f":white_check_mark: Closed {_link(task)} {escape(task.title)}.")
 
 
-def close_refused(issue: Issue, filer: str | None) -> str:
+def close_refused(task: Task, filer: str | None) -> str:
     """Why someone may not close a task, naming who may."""
     who = [f"whoever filed it (<@{filer}>)"] if filer else []
-    assignees = ", ".join(f"@{escape(a)}" for a in issue.assignees)
+    assignees = ", ".join(f"@{escape(a)}" for a in task.assignees)
     who.append(f"its assignee ({assignees})" if assignees else "its assignee (nobody yet)")
     outside = "" if filer else " Who filed it is not known (filed outside Slack, or long ago)."
     return (
-        f"You may not close {_link(issue)}: only {', '.join(who)}, deployers and approvers "
+        f"You may not close {_link(task)}: only {', '.join(who)}, deployers and approvers "
         f"may.{outside}"
     )
 
 
-def assigned_reply(issue: Issue, username: str) -> Reply:
-    return Reply(text=f":raising_hand: {_link(issue)} is assigned to @{escape(username)}.")
+def assigned_reply(task: Task, username: str) -> Reply:
+    return Reply(text=f":raising_hand: {_link(task)} is assigned to @{escape(username)}.")
 
 
-def list_reply(issues: list[Issue], project: str, mine: bool) -> Reply:
-    if not issues:
+def list_reply(tasks: list[Task], project: str, mine: bool) -> Reply:
+    if not tasks:
         return Reply(text=f"No {'tasks assigned to you' if mine else 'open tasks'} in `{project}`.")
     lines = []
-    for issue in issues:
-        who = ", ".join(f"@{escape(a)}" for a in issue.assignees) or "unassigned"
-        labels = " ".join(f"`{escape(label)}`" for label in issue.labels)
-        lines.append(f"{_link(issue)} {escape(issue.title)} · {who} {labels}".rstrip())
-    count = f"{len(issues)} {'task' if len(issues) == 1 else 'tasks'}"
+    for task in tasks:
+        who = ", ".join(f"@{escape(a)}" for a in task.assignees) or "unassigned"
+        labels = " ".join(f"`{escape(label)}`" for label in task.labels)
+        lines.append(f"{_link(task)} {escape(task.title)} · {who} {labels}".rstrip())
+    count = f"{len(tasks)} {'task' if len(tasks) == 1 else 'tasks'}"
     title = f"{count} assigned to you in {project}" if mine else f"{count} open in {project}"
     blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
     blocks += sections(lines)

@@ -14,16 +14,16 @@ from bot.roles import approves_anything, holds
 from bot.slack_once import post_once
 from bot.tasks import messages
 from bot.tasks.grammar import TaskRef
-from bot.tasks.identity import gitlab_username
-from integrations.gitlab import Issue, TasksPort
+from bot.tasks.identity import tracker_username
+from bot.tasks.ports import Task, TaskTracker
 
 
 @dataclass(frozen=True)
 class NewTask:
-    """Everything needed to file one issue, from whichever entry point."""
+    """Everything needed to file one task, from whichever entry point."""
 
     title: str
-    project: str | None  # alias or GitLab path; None: the channel's project
+    project: str | None  # alias or the tracker's project; None: the channel's project
     description: str = ""
     labels: Sequence[str] = ()
     assignee_slack_id: str | None = None
@@ -35,13 +35,13 @@ class TaskService:
         self.deps = deps
 
     @property
-    def gitlab(self) -> TasksPort:
+    def tracker(self) -> TaskTracker:
         if self.deps.gitlab is None:
             raise UserError(messages.not_configured())
         return self.deps.gitlab
 
     def project_path(self, project: str | None, channel: str) -> str:
-        """A GitLab path from an alias, a path, or the channel's project."""
+        """The tracker's project from an alias, a path, or the channel's project."""
         projects = self.deps.config.projects
         if project:
             if project in projects:
@@ -65,21 +65,21 @@ class TaskService:
             f"Add `project:<alias>`, one of: {', '.join(sorted(projects))}.",
         )
 
-    async def create(self, task: NewTask, *, creator: str, channel: str, job_id: str) -> Issue:
-        """File the issue once, even if the job runs twice or dies at any line (bot/once.py):
-        the issue carries the request's marker, and a re-run finds it by that marker."""
-        gitlab = self.gitlab
+    async def create(self, task: NewTask, *, creator: str, channel: str, job_id: str) -> Task:
+        """File the task once, even if the job runs twice or dies at any line (bot/once.py):
+        the task carries the request's marker, and a re-run finds it by that marker."""
+        tracker = self.tracker
         project = self.project_path(task.project, channel)
         key = f"{job_id}:issue"
         request = marker(key)
 
-        async def make(intend: Intend) -> Issue:
+        async def make(intend: Intend) -> Task:
             assignee = task.assignee_username
             if task.assignee_slack_id:
-                assignee = await gitlab_username(self.deps, gitlab, task.assignee_slack_id)
+                assignee = await tracker_username(self.deps, tracker, task.assignee_slack_id)
             await intend()
-            # A plain @name that GitLab does not know is refused by create_issue itself.
-            return await gitlab.create_issue(
+            # A plain @name that the tracker does not know is refused by create_task itself.
+            return await tracker.create_task(
                 project,
                 task.title,
                 marker=request,
@@ -88,35 +88,37 @@ class TaskService:
                 assignee=assignee,
             )
 
-        async def find(since: float) -> Issue | None:
-            return await gitlab.find_issue(project, request, since)
+        async def find(since: float) -> Task | None:
+            return await tracker.find_task(project, request, since)
 
-        async def restore(done: dict[str, Any]) -> Issue:
-            return await gitlab.get_issue(str(done["project"]), int(done["iid"]))
+        async def restore(done: dict[str, Any]) -> Task:
+            # "iid": what a record written before tasks had keys calls the key.
+            task_key = done["key"] if "key" in done else done["iid"]
+            return await tracker.get_task(str(done["project"]), str(task_key))
 
-        issue = await make_once(
+        filed = await make_once(
             self.deps.store.effects,
             key,
             Effect(
-                system="GitLab",
+                system=tracker.system,
                 what=f"the issue was filed in {project}",
                 check="`/task list`",
                 make=make,
                 find=find,
-                record=lambda i: {"project": i.project, "iid": i.iid},
+                record=lambda t: {"project": t.project, "key": t.key},
                 restore=restore,
             ),
             settle_after=self.deps.settings.settle_seconds,
         )
-        assignee = issue.assignees[0] if issue.assignees else None
-        detail = {"title": issue.title, "assignee": assignee, "channel": channel}
-        await self.deps.store.audit_once(key, creator, "task.created", issue.reference, detail)
-        return issue
+        assignee = filed.assignees[0] if filed.assignees else None
+        detail = {"title": filed.title, "assignee": assignee, "channel": channel}
+        await self.deps.store.audit_once(key, creator, "task.created", filed.reference, detail)
+        return filed
 
-    async def post(self, issue: Issue, channel: str, creator: str | None, *, job_id: str) -> None:
+    async def post(self, task: Task, channel: str, creator: str | None, *, job_id: str) -> None:
         """The task's message in the channel, once per request, remembered so it can be
         updated in place."""
-        text, blocks = messages.task_message(issue, creator)
+        text, blocks = messages.task_message(task, creator)
         posted = await post_once(
             self.deps.slack,
             f"{job_id}:task",
@@ -126,31 +128,31 @@ class TaskService:
             settle_after=self.deps.settings.settle_seconds,
         )
         tasks = self.deps.store.tasks
-        await tasks.remember_task_message(issue.reference, channel, posted.ts, creator)
+        await tasks.remember_task_message(task.reference, channel, posted.ts, creator)
 
-    async def _refresh_message(self, issue: Issue) -> None:
-        where = await self.deps.store.tasks.task_message(issue.reference)
+    async def _refresh_message(self, task: Task) -> None:
+        where = await self.deps.store.tasks.task_message(task.reference)
         if where is None:
             return
         channel, ts, creator = where
-        text, blocks = messages.task_message(issue, creator)
+        text, blocks = messages.task_message(task, creator)
         await self.deps.slack.request_update(channel, ts, text, blocks)
 
     def _path(self, ref: TaskRef, channel: str) -> str:
         return self.project_path(ref.project, channel)
 
-    async def close(self, ref: TaskRef, *, user: str, channel: str) -> Issue:
-        """Close the issue if `user` may: its filer, its assignee, deployers and approvers."""
+    async def close(self, ref: TaskRef, *, user: str, channel: str) -> Task:
+        """Close the task if `user` may: its filer, its assignee, deployers and approvers."""
         path = self._path(ref, channel)
-        await self._may_close(await self.gitlab.get_issue(path, ref.iid), user)
-        issue = await self.gitlab.close_issue(path, ref.iid)
-        await self.deps.store.audit(user, "task.closed", issue.reference, {"title": issue.title})
-        await self._refresh_message(issue)
-        return issue
+        await self._may_close(await self.tracker.get_task(path, ref.key), user)
+        task = await self.tracker.close_task(path, ref.key)
+        await self.deps.store.audit(user, "task.closed", task.reference, {"title": task.title})
+        await self._refresh_message(task)
+        return task
 
-    async def _may_close(self, issue: Issue, user: str) -> None:
-        """A UserError saying who may close the issue, unless `user` is one of them."""
-        where = await self.deps.store.tasks.task_message(issue.reference)
+    async def _may_close(self, task: Task, user: str) -> None:
+        """A UserError saying who may close the task, unless `user` is one of them."""
+        where = await self.deps.store.tasks.task_message(task.reference)
         filer = where[2] if where else None  # filed outside Slack: no Slack filer is known
         if user == filer:
             return
@@ -159,26 +161,26 @@ class TaskService:
             self.deps, user
         ):
             return
-        if issue.assignees:
+        if task.assignees:
             try:
-                username: str | None = await gitlab_username(self.deps, self.gitlab, user)
+                username: str | None = await tracker_username(self.deps, self.tracker, user)
             except UserError:
-                username = None  # not known in GitLab, so not the assignee
-            if username in issue.assignees:
+                username = None  # not known in the tracker, so not the assignee
+            if username in task.assignees:
                 return
-        raise UserError(messages.close_refused(issue, filer))
+        raise UserError(messages.close_refused(task, filer))
 
-    async def assign_to(self, ref: TaskRef, slack_user: str, *, channel: str) -> Issue:
-        username = await gitlab_username(self.deps, self.gitlab, slack_user)
-        issue = await self.gitlab.assign_issue(self._path(ref, channel), ref.iid, username)
-        detail = {"title": issue.title, "assignee": username}
-        await self.deps.store.audit(slack_user, "task.assigned", issue.reference, detail)
-        await self._refresh_message(issue)
-        return issue
+    async def assign_to(self, ref: TaskRef, slack_user: str, *, channel: str) -> Task:
+        username = await tracker_username(self.deps, self.tracker, slack_user)
+        task = await self.tracker.assign_task(self._path(ref, channel), ref.key, username)
+        detail = {"title": task.title, "assignee": username}
+        await self.deps.store.audit(slack_user, "task.assigned", task.reference, detail)
+        await self._refresh_message(task)
+        return task
 
     async def list(
         self, project: str | None, *, channel: str, mine_for: str | None
-    ) -> tuple[str, list[Issue]]:
+    ) -> tuple[str, list[Task]]:
         path = self.project_path(project, channel)
-        assignee = await gitlab_username(self.deps, self.gitlab, mine_for) if mine_for else None
-        return path, await self.gitlab.list_issues(path, assignee=assignee, limit=25)
+        assignee = await tracker_username(self.deps, self.tracker, mine_for) if mine_for else None
+        return path, await self.tracker.list_tasks(path, assignee=assignee, limit=25)
