@@ -17,7 +17,7 @@ from bot.embedded_redis import EmbeddedRedis
 from bot.redact import hide_userinfo
 from bot.redis_conn import close, connect, describe
 from bot.settings import Settings
-from integrations.docker_deployer import DockerDeployer
+from integrations.docker.engine import DockerDeployer
 
 TIMEOUT = 5.0
 

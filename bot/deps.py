@@ -10,8 +10,8 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
-from integrations.alertmanager import AlertmanagerPort
-from integrations.docker_deployer import DockerDeployerPort
+from integrations.alertmanager.client import AlertmanagerPort
+from integrations.docker.engine import DockerDeployerPort
 from integrations.gitlab import GitLabPort
 
 

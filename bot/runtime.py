@@ -17,8 +17,8 @@ from bot.redis_conn import connect, describe
 from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
-from integrations.alertmanager import AlertmanagerClient
-from integrations.docker_deployer import DockerDeployer
+from integrations.alertmanager.client import AlertmanagerClient
+from integrations.docker.engine import DockerDeployer
 from integrations.gitlab import GitLabClient
 
 log = logging.getLogger(__name__)

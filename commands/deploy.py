@@ -16,7 +16,7 @@ from bot.jobs import JobContext, JobRegistry, keep_alive
 from bot.replies import Reply, unknown_button, usage, usage_error
 from bot.slack_requests import ActionRequest, SlashRequest
 from bot.store.deploys import LeaseBusy
-from integrations.docker_deployer import VERSION_PATTERN
+from integrations.docker.engine import VERSION_PATTERN
 
 HELP = CommandHelp(
     command="/deploy",

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.errors import IntegrationError, OutcomeUnknown
-from integrations.alertmanager import (
+from integrations.alertmanager.client import (
     ActiveAlert,
     AlertmanagerClient,
     Matcher,

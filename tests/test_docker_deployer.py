@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.errors import IntegrationError
-from integrations.docker_deployer import (
+from integrations.docker.engine import (
     LABEL_SERVICE,
     LABEL_VERSION,
     DockerDeployer,

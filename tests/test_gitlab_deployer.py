@@ -12,8 +12,8 @@ import pytest
 
 from bot.config_file import Service
 from bot.deploys.gitlab_target import GitLabTarget
+from bot.deploys.ports import DeployTarget, Snapshot, Unit
 from bot.deploys.rollout import Rollout
-from bot.deploys.targets import DeployTarget, Snapshot, Unit
 from bot.errors import IntegrationError
 from bot.gitlab_emulator import EmulatedProject, GitLabEmulator, JobSpec
 from integrations.gitlab import UNAVAILABLE, DeploysPort, GitLabClient, GitLabPort, PipelineJob

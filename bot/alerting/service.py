@@ -28,7 +28,7 @@ from bot.replies import escape
 from bot.roles import approves_anything
 from bot.slack_once import post_once
 from bot.store.alerts import AlertStore
-from integrations.alertmanager import AlertmanagerPort, Matcher, Silence
+from integrations.alertmanager.client import AlertmanagerPort, Matcher, Silence
 
 log = logging.getLogger(__name__)
 

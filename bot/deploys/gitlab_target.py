@@ -20,8 +20,8 @@ import time
 from typing import Any
 
 from bot.config_file import Service
+from bot.deploys.ports import Snapshot, Unit
 from bot.deploys.rollout import Rollout
-from bot.deploys.targets import Snapshot, Unit
 from bot.errors import IntegrationError
 from bot.once import marker
 from integrations.gitlab import SYSTEM, GitLabPort, PipelineJob

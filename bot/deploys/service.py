@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from bot.alerting.routing import labels_match
 from bot.config_file import Service
 from bot.deploys import messages, rollout
+from bot.deploys.ports import DeployTarget, DockerTarget, Snapshot, plan
 from bot.deploys.rollout import (
     AWAITING,
     BUSY,
@@ -31,7 +32,6 @@ from bot.deploys.rollout import (
     Stale,
     describe_state,
 )
-from bot.deploys.targets import DeployTarget, DockerTarget, Snapshot, plan
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
 from bot.replies import Reply

@@ -27,7 +27,7 @@ from bot.config_file import CanaryStep, OpsConfig, Service
 from bot.errors import IntegrationError
 from bot.gitlab_emulator import GitLabEmulator, JobSpec
 from bot.sandbox.busybox_images import build_context, rootfs_tar
-from integrations.docker_deployer import LABEL_SERVICE, DockerDeployer, engine_address
+from integrations.docker.engine import LABEL_SERVICE, DockerDeployer, engine_address
 
 log = logging.getLogger("opsloop.sandbox")
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from bot.config_file import Service
 from bot.deploys.rollout import Rollout, canary_count
-from integrations.docker_deployer import DockerDeployerPort, ServiceContainer, ServiceState
+from integrations.docker.engine import DockerDeployerPort, ServiceContainer, ServiceState
 
 
 @dataclass(frozen=True)

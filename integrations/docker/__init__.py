@@ -1,0 +1,1 @@
+"""Docker Engine as a deployer (engine.py)."""
