@@ -1,18 +1,24 @@
-"""Where a rollout runs: the port the rollout logic uses, and its Docker implementation.
+"""What the deploys capability needs from a deployer, and the little a deployer reads back.
 
-A target makes a step of a rollout true in the world and says what runs. Every call is safe to
-repeat (a job may run twice after a crash): `apply` converges on the step, it does not add to
-what is there. The GitLab implementation is in bot/deploys/gitlab_target.py.
+A deployer makes a step of a rollout true in the world and says what runs. Every call is safe
+to repeat (a job may run twice after a crash): `apply` converges on the step, it does not add
+to what is there. A deployer module needs only this one and bot/errors.py: the rollout and the
+service's settings reach it through the read-only views below, and `plan` turns a step into
+the {version: count} a deployer that runs units by count should run.
+
+Implementations: integrations/docker (containers on a Docker Engine) and
+bot/deploys/gitlab_target.py (manual jobs of a GitLab pipeline). tests/test_deployer_contract.py
+holds every deployer to the behaviour this module describes.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.config_file import Service
-from bot.deploys.rollout import Rollout, canary_count
-from integrations.docker.engine import DockerDeployerPort, ServiceContainer, ServiceState
+from bot.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -28,45 +34,156 @@ class Unit:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What runs now, as the engine (or GitLab) reports it."""
+    """What runs now, as the deployer's system reports it."""
 
     units: tuple[Unit, ...] = ()
     link: str | None = None  # e.g. the pipeline
 
 
-class DeployTarget(Protocol):
-    kind: str  # "docker" | "gitlab", as the YAML's `deployer`
+class RolloutView(Protocol):
+    """The parts of a rollout (bot/deploys/rollout.py) a deployer reads."""
 
-    async def running_versions(self) -> dict[str, int] | None:
-        """Ready units per version, or None when the target cannot tell (GitLab)."""
+    @property
+    def id(self) -> str:
+        """D-<n>: names the rollout in what the deployer makes (a pipeline's marker)."""
         ...
 
-    async def prepare(self, rollout: Rollout) -> dict[str, Any]:
+    @property
+    def version(self) -> str:
+        """The version being rolled out."""
+        ...
+
+    @property
+    def stable(self) -> str | None:
+        """What ran before; None for a first deploy."""
+        ...
+
+    @property
+    def percents(self) -> Sequence[int]:
+        """The new version's share at each step."""
+        ...
+
+    @property
+    def first(self) -> bool:
+        """Nothing ran before: the version goes straight to full size."""
+        ...
+
+    @property
+    def target(self) -> int:
+        """The step being applied while promoting."""
+        ...
+
+    @property
+    def ended_by(self) -> str | None:
+        """Who rejected or rolled back (a failed rollback is retried as a rollback)."""
+        ...
+
+    @property
+    def pipeline_id(self) -> int | None:
+        """What `prepare` recorded for a deployer that runs a pipeline per rollout."""
+        ...
+
+    @property
+    def pipeline_url(self) -> str | None: ...
+
+    @property
+    def pipeline_asked_at(self) -> float | None: ...
+
+
+class StepSettings(Protocol):
+    """One canary step of a service (`services.<name>.steps[n]`)."""
+
+    @property
+    def percent(self) -> int: ...
+
+    @property
+    def job(self) -> str | None:
+        """The pipeline job that makes this step true, for a deployer that plays jobs."""
+        ...
+
+
+class ServiceSettings(Protocol):
+    """A service's settings from the YAML file (`services.<name>`), as deployers read them.
+
+    Each deployer reads its own keys: a container deployer `image`, `replicas` and
+    `container`; a pipeline deployer `project`, `ref`, the steps' `job` and `rollback_job`.
+    """
+
+    @property
+    def steps(self) -> Sequence[StepSettings]: ...
+
+    @property
+    def replicas(self) -> int:
+        """Units at 100%."""
+        ...
+
+    @property
+    def image(self) -> str | None: ...
+
+    @property
+    def container(self) -> Mapping[str, Any]: ...
+
+    @property
+    def project(self) -> str | None: ...
+
+    @property
+    def ref(self) -> str | None: ...
+
+    @property
+    def rollback_job(self) -> str | None: ...
+
+
+class Deployer(Protocol):
+    """Where one service's rollouts run."""
+
+    kind: str  # the YAML's `deployer` value
+
+    def validate_version(self, version: str) -> None:
+        """Refuse (UserError) a version this deployer cannot run; no I/O, so the ack can ask."""
+        ...
+
+    async def running_versions(self) -> dict[str, int] | None:
+        """Ready units per version, or None when the deployer cannot tell (a pipeline)."""
+        ...
+
+    async def prepare(self, rollout: RolloutView) -> dict[str, Any]:
         """Whatever a rollout needs before its first step (e.g. a pipeline with VERSION); the
         fields to record on the rollout. Called before every step, and again after each
         record, until it returns {}."""
         ...
 
-    async def apply(self, rollout: Rollout, step: int) -> None:
+    async def apply(self, rollout: RolloutView, step: int) -> None:
         """Make `rollout.percents[step]` of the service run the new version (idempotent)."""
         ...
 
-    async def revert(self, rollout: Rollout) -> None:
+    async def revert(self, rollout: RolloutView) -> None:
         """Make the service run its stable version only (idempotent)."""
         ...
 
-    async def retry(self, rollout: Rollout) -> None:
+    async def retry(self, rollout: RolloutView) -> None:
         """A person asked (`/deploy promote`) to try the failed change of `rollout` again: undo
         whatever would make `apply` or `revert` fail the same way at once (idempotent)."""
         ...
 
-    async def snapshot(self, rollout: Rollout | None) -> Snapshot:
+    async def snapshot(self, rollout: RolloutView | None) -> Snapshot:
         """What runs, for the message and `/deploy status`."""
         ...
 
 
-def plan(rollout: Rollout, step: int, replicas: int) -> dict[str, int]:
-    """{version: containers} at `step`: the canary's share of `replicas`, the rest stable."""
+# How a deployer is made for one service: (service name, its settings, seconds a step may
+# take) -> the deployer. A deployer's system (its client, connections) is bound in beforehand.
+DeployerFactory = Callable[[str, ServiceSettings, float], Deployer]
+
+
+def canary_count(percent: int, replicas: int) -> int:
+    """Units running the new version at `percent`: max(1, round(p/100 * replicas))."""
+    if percent >= 100:
+        return replicas
+    return min(replicas, max(1, round(percent / 100 * replicas)))
+
+
+def plan(rollout: RolloutView, step: int, replicas: int) -> dict[str, int]:
+    """{version: units} at `step`: the canary's share of `replicas`, the rest stable."""
     if step < 0:  # no step applied yet: only what ran before
         return {rollout.stable: replicas} if rollout.stable is not None else {}
     percent = rollout.percents[step]
@@ -79,54 +196,22 @@ def plan(rollout: Rollout, step: int, replicas: int) -> dict[str, int]:
     return result
 
 
-def _unit(c: ServiceContainer) -> Unit:
-    words = c.status if c.health is None else f"{c.status}, {c.health}"
-    return Unit(name=c.name, version=c.version, status=words, ok=c.ready)
+def require_version(version: str, pattern: re.Pattern[str], rule: str) -> None:
+    """A deployer's `validate_version`: refuse `version` unless it matches `pattern` whole;
+    `rule` says in a person's words what a version is."""
+    if not pattern.fullmatch(version):
+        raise UserError(f"`{version}` is not a version: {rule}.")
 
 
-class DockerTarget:
-    """A service's containers on a Docker Engine (integrations/docker_deployer.py)."""
-
-    kind = "docker"
-
-    def __init__(
-        self, name: str, service: Service, engine: DockerDeployerPort, step_timeout: float
-    ) -> None:
-        if service.image is None:
-            raise ValueError("a docker service needs an image")
-        self.name = name
-        self.service = service
-        self.engine = engine
-        self.image = service.image
-        self.step_timeout = step_timeout
-
-    async def running_versions(self) -> dict[str, int]:
-        return (await self.engine.state(self.name)).ready_versions()
-
-    async def prepare(self, rollout: Rollout) -> dict[str, Any]:
-        return {}
-
-    async def apply(self, rollout: Rollout, step: int) -> None:
-        await self._scale(plan(rollout, step, self.service.replicas))
-
-    async def retry(self, rollout: Rollout) -> None:
-        pass  # applying the step again starts its containers again
-
-    async def revert(self, rollout: Rollout) -> None:
-        if rollout.stable is None:
-            await self._scale({})  # a first deploy rolled back: nothing ran before
-        else:
-            await self._scale({rollout.stable: self.service.replicas})
-
-    async def snapshot(self, rollout: Rollout | None) -> Snapshot:
-        state = await self.engine.state(self.name)
-        return Snapshot(units=tuple(_unit(c) for c in state.containers))
-
-    async def _scale(self, wanted: dict[str, int]) -> ServiceState:
-        return await self.engine.scale_to(
-            self.name,
-            self.image,
-            wanted,
-            options=self.service.container,
-            ready_timeout=self.step_timeout,
-        )
+__all__ = [
+    "Deployer",
+    "DeployerFactory",
+    "RolloutView",
+    "ServiceSettings",
+    "Snapshot",
+    "StepSettings",
+    "Unit",
+    "canary_count",
+    "plan",
+    "require_version",
+]
