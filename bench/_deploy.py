@@ -17,7 +17,7 @@ The rest runs in the bench's own process:
   opsloop.version) until exactly a plan of `{version: containers}` runs and nothing else of the
   service exists. The same observer times opsloop and the bare baseline.
 - `BareService`: the container changes opsloop's Docker deployer makes for a step
-  (integrations/docker_deployer.py, `scale_to`), made directly with the docker SDK: create and
+  (integrations/docker/engine.py, `scale_to`), made directly with the docker SDK: create and
   start the new containers one by one, wait until each runs (and is healthy where the image has
   a healthcheck), then stop and remove the surplus in parallel. Same image, labels and options
   (`network_mode: host`, restart policy unless-stopped), no Redis, Slack or job queue.
@@ -45,7 +45,7 @@ from aiohttp import web
 
 from bench._servers import announce_and_wait
 from bot.deploys.messages import DeployAction
-from integrations.docker_deployer import LABEL_MANAGED, LABEL_SERVICE, LABEL_VERSION
+from integrations.docker import LABEL_MANAGED, LABEL_SERVICE, LABEL_VERSION
 
 IMAGE = "local/app"
 OBSERVE_POLL = 0.025  # seconds between two looks at the engine's container list

@@ -93,7 +93,7 @@ from bench.ack_latency import (
     wait_http_ok,
 )
 from bench.alert_storm import wait_workers
-from bot.deploys.rollout import canary_count
+from bot.deploys.ports import canary_count
 from bot.sandbox.emulators.slack import Message, SlackDriver, SlackEmulator
 
 SERVICE = "web"
@@ -127,7 +127,7 @@ def config_yaml(replicas: int) -> str:
 
 
 def plan(step: int, replicas: int) -> dict[str, int]:
-    """{version: containers} once `step` of STEPS is applied (as bot/deploys/targets.plan)."""
+    """{version: containers} once `step` of STEPS is applied (as bot/deploys/ports.plan)."""
     canary = canary_count(STEPS[step], replicas)
     return {v: n for v, n in ((NEW, canary), (OLD, replicas - canary)) if n}
 

@@ -17,7 +17,7 @@ from bot.embedded_redis import EmbeddedRedis
 from bot.redact import hide_userinfo
 from bot.redis_conn import close, connect, describe
 from bot.settings import Settings
-from integrations.docker_deployer import DockerDeployer
+from integrations.docker import ContainerEngine
 
 TIMEOUT = 5.0
 
@@ -102,7 +102,7 @@ async def _http(system: str, url: str, headers: dict[str, str] | None = None) ->
 
 
 async def _docker(settings: Settings) -> CheckLine:
-    engine = DockerDeployer(settings.docker_host, timeout=5)
+    engine = ContainerEngine(settings.docker_host, timeout=5)
 
     async def probe() -> str:
         try:

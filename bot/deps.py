@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.alerting.ports import Silencer
 from bot.config_file import OpsConfig
 from bot.jobs import JobQueue, JobRegistry
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
-from integrations.alertmanager import AlertmanagerPort
-from integrations.docker_deployer import DockerDeployerPort
+from integrations.docker import ContainerEngine
 from integrations.gitlab import GitLabPort
 
 
@@ -45,6 +45,6 @@ class Deps:
     metrics: Metrics
     jobs: JobRegistry
     commands: list[CommandHelp] = field(default_factory=list)
-    alertmanager: AlertmanagerPort | None = None
+    alertmanager: Silencer | None = None
     gitlab: GitLabPort | None = None
-    docker: DockerDeployerPort | None = None
+    docker: ContainerEngine | None = None

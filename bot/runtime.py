@@ -18,7 +18,7 @@ from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
 from integrations.alertmanager import AlertmanagerClient
-from integrations.docker_deployer import DockerDeployer
+from integrations.docker import ContainerEngine
 from integrations.gitlab import GitLabClient
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Runtime:
             alertmanager=alertmanager,
             gitlab=gitlab,
             docker=(
-                DockerDeployer(settings.docker_host)
+                ContainerEngine(settings.docker_host)
                 if any(s.deployer == "docker" for s in config.services.values())
                 else None
             ),

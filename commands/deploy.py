@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 from arq.worker import Retry
@@ -12,11 +13,11 @@ from bot.deploys.messages import DeployAction
 from bot.deploys.service import EXPIRE_JOB, RECONCILE_JOB, STEP_JOB, DeployService
 from bot.deps import CommandHelp, Deps
 from bot.durable import action_job, add_action, add_slash_command, slash_job
+from bot.errors import UserError
 from bot.jobs import JobContext, JobRegistry, keep_alive
 from bot.replies import Reply, unknown_button, usage, usage_error
 from bot.slack_requests import ActionRequest, SlashRequest
 from bot.store.deploys import LeaseBusy
-from integrations.docker_deployer import VERSION_PATTERN
 
 HELP = CommandHelp(
     command="/deploy",
@@ -35,8 +36,9 @@ REJECT_JOB = "deploys.reject"
 _ROLLOUT_VALUE = re.compile(r"[^|]+\|[^|]+(\|-?[0-9]{1,4})?")
 
 
-def parse(text: str) -> dict[str, Any]:
-    """`/deploy` arguments; a UserError with the usage on anything else."""
+def parse(deps: Deps, text: str) -> dict[str, Any]:
+    """`/deploy` arguments; a UserError with the usage on anything else. A version is checked
+    here, in the ack, by the rule of the service's deployer."""
     words = text.split()
     if not words:
         raise usage_error(HELP, "Which service and version? e.g. `/deploy web 1.4.2`.")
@@ -58,12 +60,10 @@ def parse(text: str) -> dict[str, Any]:
             HELP, "`/deploy` takes a service and a version, e.g. `/deploy web 1.4.2`."
         )
     service, version = words
-    if not VERSION_PATTERN.fullmatch(version):
-        raise usage_error(
-            HELP,
-            f"`{version}` is not a version: a Docker tag is letters, digits, `_`, `.` and `-`, "
-            "at most 128 characters, not starting with `.` or `-`.",
-        )
+    try:
+        DeployService(deps).validate_version(service, version)
+    except UserError as e:
+        raise usage_error(HELP, e.problem) from None
     return {"sub": "start", "service": service, "version": version}
 
 
@@ -127,7 +127,7 @@ async def reconcile(job: JobContext, payload: dict[str, Any]) -> None:
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    add_slash_command(app, deps, HELP.command, parse, JOB)
+    add_slash_command(app, deps, HELP.command, partial(parse, deps), JOB)
     add_action(app, deps, DeployAction.APPROVE, APPROVE_JOB)
     add_action(app, deps, DeployAction.REJECT, REJECT_JOB)
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from bot.config_file import AlertRoute, Alerts, OpsConfig, Roles, Service
-from integrations.docker_deployer import LABEL_SERVICE, LABEL_VERSION
+from integrations.docker import LABEL_SERVICE, LABEL_VERSION
 from tests.alert_payloads import TOKEN, alert, notification
 from tests.dockerd_server import DockerEngine
 from tests.dockerd_server import dockerd as _dockerd  # noqa: F401

@@ -1,4 +1,4 @@
-"""The Docker deployer against a real dockerd with local images (tests/dockerd_server.py)."""
+"""The Docker engine against a real dockerd with local images (tests/dockerd_server.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ from typing import Any
 import pytest
 
 from bot.errors import IntegrationError
-from integrations.docker_deployer import (
-    LABEL_SERVICE,
-    LABEL_VERSION,
-    DockerDeployer,
-    ServiceState,
-)
+from integrations.docker import LABEL_SERVICE, LABEL_VERSION, ContainerEngine, ServiceState
 from tests.dockerd_server import DockerEngine
 from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 from tests.servers import free_port
@@ -23,8 +18,8 @@ APP = "local/app"
 
 
 @pytest.fixture
-async def deployer(dockerd: DockerEngine) -> AsyncIterator[DockerDeployer]:
-    d = DockerDeployer(dockerd.url, stop_timeout=2, settle=0.3, pull=False)
+async def deployer(dockerd: DockerEngine) -> AsyncIterator[ContainerEngine]:
+    d = ContainerEngine(dockerd.url, stop_timeout=2, settle=0.3, pull=False)
     yield d
     await d.close()
 
@@ -64,7 +59,7 @@ def counts(state: ServiceState) -> dict[str, int]:
 
 
 async def test_first_deploy_canary_promote_rollback(
-    dockerd: DockerEngine, deployer: DockerDeployer
+    dockerd: DockerEngine, deployer: ContainerEngine
 ) -> None:
     assert (await deployer.state("web")).containers == ()
 
@@ -109,7 +104,7 @@ async def test_first_deploy_canary_promote_rollback(
 
 
 async def test_same_plan_twice_changes_nothing(
-    dockerd: DockerEngine, deployer: DockerDeployer
+    dockerd: DockerEngine, deployer: ContainerEngine
 ) -> None:
     once = await deployer.scale_to("idem", APP, {"1": 2, "2": 1})
     since = time.time()
@@ -125,10 +120,10 @@ async def test_same_plan_twice_changes_nothing(
 
 
 async def test_restarted_bot_sees_the_same_containers(
-    dockerd: DockerEngine, deployer: DockerDeployer
+    dockerd: DockerEngine, deployer: ContainerEngine
 ) -> None:
     made = await deployer.scale_to("api", APP, {"1": 2, "2": 1})
-    fresh = DockerDeployer(dockerd.url, pull=False)
+    fresh = ContainerEngine(dockerd.url, pull=False)
     try:
         assert await fresh.state("api") == made
         assert counts(await fresh.state("api")) == {"1": 2, "2": 1}
@@ -137,7 +132,7 @@ async def test_restarted_bot_sees_the_same_containers(
 
 
 async def test_a_container_that_exits_is_reported_and_the_old_ones_stay(
-    dockerd: DockerEngine, deployer: DockerDeployer
+    dockerd: DockerEngine, deployer: ContainerEngine
 ) -> None:
     before = await deployer.scale_to("shop", APP, {"1": 2})
     started = time.monotonic()
@@ -154,7 +149,7 @@ async def test_a_container_that_exits_is_reported_and_the_old_ones_stay(
 
 
 async def test_unhealthy_and_slow_containers_are_removed(
-    dockerd: DockerEngine, deployer: DockerDeployer
+    dockerd: DockerEngine, deployer: ContainerEngine
 ) -> None:
     before = await deployer.scale_to("sick", APP, {"1": 1})
     failing = {"test": ["CMD", "false"], "interval": 200_000_000, "retries": 1}
@@ -170,14 +165,16 @@ async def test_unhealthy_and_slow_containers_are_removed(
     assert await deployer.state("sick") == before
 
 
-async def test_unknown_image_is_named(dockerd: DockerEngine, deployer: DockerDeployer) -> None:
+async def test_unknown_image_is_named(dockerd: DockerEngine, deployer: ContainerEngine) -> None:
     with pytest.raises(IntegrationError) as failure:
         await deployer.scale_to("ghost", "registry.example.com/acme/web", {"1.4.2": 1})
     assert failure.value.message == "image registry.example.com/acme/web:1.4.2 was not found"
     assert everything(dockerd, "ghost") == []
 
 
-async def test_options_reach_the_container(dockerd: DockerEngine, deployer: DockerDeployer) -> None:
+async def test_options_reach_the_container(
+    dockerd: DockerEngine, deployer: ContainerEngine
+) -> None:
     options = {
         "env": {"GREETING": "hello"},
         "labels": {"team": "payments", LABEL_SERVICE: "not-this"},
@@ -194,14 +191,14 @@ async def test_options_reach_the_container(dockerd: DockerEngine, deployer: Dock
     assert everything(dockerd, "opts") == []
 
 
-async def test_ping(dockerd: DockerEngine, deployer: DockerDeployer) -> None:
+async def test_ping(dockerd: DockerEngine, deployer: ContainerEngine) -> None:
     assert (await deployer.ping()) == dockerd.client.version()["Version"]
 
 
 @pytest.mark.parametrize("where", ["unix:///tmp/opsloop-no-such-dir/docker.sock", "tcp"])
 async def test_unreachable_engine(where: str) -> None:
     url = f"tcp://127.0.0.1:{free_port()}" if where == "tcp" else where
-    deployer = DockerDeployer(url, timeout=5)
+    deployer = ContainerEngine(url, timeout=5)
     started = time.monotonic()
     with pytest.raises(IntegrationError) as failure:
         await deployer.ping()
@@ -214,7 +211,7 @@ async def test_unreachable_engine(where: str) -> None:
 
 
 async def test_bad_names_are_refused_before_docker_is_asked() -> None:
-    deployer = DockerDeployer("unix:///tmp/opsloop-no-such-dir/docker.sock")
+    deployer = ContainerEngine("unix:///tmp/opsloop-no-such-dir/docker.sock")
     with pytest.raises(ValueError, match="not a Docker tag"):
         await deployer.scale_to("web", APP, {"-1": 1})
     with pytest.raises(ValueError, match="service name"):

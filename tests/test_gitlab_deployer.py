@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from bot.config_file import Service
-from bot.deploys.gitlab_target import GitLabTarget
+from bot.deploys.gitlab_target import GitLabDeployer
+from bot.deploys.ports import Deployer, Snapshot, Unit
 from bot.deploys.rollout import Rollout
-from bot.deploys.targets import DeployTarget, Snapshot, Unit
 from bot.errors import IntegrationError
 from bot.sandbox.emulators.gitlab import EmulatedProject, GitLabEmulator, JobSpec
 from integrations.gitlab import UNAVAILABLE, DeploysPort, GitLabClient, GitLabPort, PipelineJob
@@ -77,11 +77,11 @@ async def gitlab(emu: GitLabEmulator) -> AsyncIterator[GitLabClient]:
     await client.close()
 
 
-def target(gitlab: GitLabPort, step_timeout: float = 10.0, **fields: Any) -> GitLabTarget:
-    return GitLabTarget("api", service(**fields), gitlab, step_timeout, poll_seconds=0.02)
+def target(gitlab: GitLabPort, step_timeout: float = 10.0, **fields: Any) -> GitLabDeployer:
+    return GitLabDeployer("api", service(**fields), gitlab, step_timeout, poll_seconds=0.02)
 
 
-async def prepared(t: GitLabTarget, **fields: Any) -> Rollout:
+async def prepared(t: GitLabDeployer, **fields: Any) -> Rollout:
     """A rollout with its pipeline made, as the rollout logic records prepare's fields."""
     r = rollout(**fields)
     while made := await t.prepare(r):
@@ -129,14 +129,14 @@ async def failure(call: Awaitable[Any]) -> IntegrationError:
 def test_types_fit_the_ports(gitlab: GitLabClient) -> None:
     port: DeploysPort = gitlab
     whole: GitLabPort = gitlab
-    deployer: DeployTarget = target(gitlab)
+    deployer: Deployer = target(gitlab)
     assert port is whole and deployer.kind == "gitlab"
 
 
 def test_a_service_without_a_project_is_refused(gitlab: GitLabClient) -> None:
     docker = Service.model_validate({"deployer": "docker", "image": "registry/acme/api"})
     with pytest.raises(ValueError, match="project"):
-        GitLabTarget("api", docker, gitlab, 10.0)
+        GitLabDeployer("api", docker, gitlab, 10.0)
 
 
 # -- the client's job calls --------------------------------------------------------------------
@@ -244,7 +244,7 @@ async def test_play_that_keeps_failing_is_unavailable(
 
 async def failed_once(
     gitlab: GitLabClient, emu: GitLabEmulator
-) -> tuple[GitLabTarget, Rollout, int]:
+) -> tuple[GitLabDeployer, Rollout, int]:
     """A rollout whose canary job failed (once: a retry succeeds); and that job's id."""
     emu.fail_job("canary", project="acme/api", times=1)
     t = target(gitlab)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.deploys import rollout
-from bot.deploys.rollout import AWAITING, PROMOTING, Refused, Rollout, canary_count
-from bot.deploys.targets import plan
+from bot.deploys.ports import canary_count, plan
+from bot.deploys.rollout import AWAITING, PROMOTING, Refused, Rollout
 from bot.redis_conn import close, connect
 from bot.store.deploys import DeployStore
 

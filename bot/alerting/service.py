@@ -20,6 +20,7 @@ from arq.worker import Retry
 from bot.alerting import messages
 from bot.alerting.groups import AlertGroup, Outgoing, merge, resolve_all
 from bot.alerting.payload import parse_notification
+from bot.alerting.ports import Matcher, Silence, Silencer
 from bot.alerting.routing import route_for
 from bot.deps import Deps
 from bot.durations import format_duration
@@ -28,7 +29,6 @@ from bot.replies import escape
 from bot.roles import approves_anything
 from bot.slack_once import post_once
 from bot.store.alerts import AlertStore
-from integrations.alertmanager import AlertmanagerPort, Matcher, Silence
 
 log = logging.getLogger(__name__)
 
@@ -396,9 +396,7 @@ class AlertService:
         group.poll_generation += 1
         return None
 
-    async def _made_earlier(
-        self, group: AlertGroup, am: AlertmanagerPort, key: str
-    ) -> Silence | None:
+    async def _made_earlier(self, group: AlertGroup, am: Silencer, key: str) -> Silence | None:
         """The silence an earlier run of request `key` made but did not record, if any."""
         if group.silence_id is not None or group.silence_key is None:
             return None
@@ -407,7 +405,7 @@ class AlertService:
         await self._expire_unrecorded(group, am)
         return None
 
-    async def _expire_unrecorded(self, group: AlertGroup, am: AlertmanagerPort) -> None:
+    async def _expire_unrecorded(self, group: AlertGroup, am: Silencer) -> None:
         """End the silence another request's run may have made before it died: nobody would
         ever end it otherwise."""
         if group.silence_id is None and group.silence_key is not None:

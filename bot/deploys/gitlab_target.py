@@ -6,22 +6,29 @@ succeed, and a rollback plays `rollback_job`. What actually changes traffic is t
 CI; the bot only says when. GitLab cannot tell which version runs, so `running_versions` is
 None and the approval message shows the pipeline's jobs instead.
 
-Every call is safe to repeat, as DeployTarget asks: a job that is already under way is waited
-for and a finished one is not played again (GitLabClient.play_job never plays a job that has
-left `manual`, and this module only plays a job it has just read as `manual`). A failed job is
-run again only when a person asks (`/deploy promote`, `retry`), and only once: the retry is a
-newer job of the same name, which is the one waited for from then on.
+Every call is safe to repeat, as the deployer port (bot/deploys/ports.py) asks: a job that is
+already under way is waited for and a finished one is not played again (GitLabClient.play_job
+never plays a job that has left `manual`, and this module only plays a job it has just read as
+`manual`). A failed job is run again only when a person asks (`/deploy promote`, `retry`), and
+only once: the retry is a newer job of the same name, which is the one waited for from then on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
-from bot.config_file import Service
-from bot.deploys.rollout import Rollout
-from bot.deploys.targets import Snapshot, Unit
+from bot.deploys.ports import (
+    Deployer,
+    DeployerFactory,
+    RolloutView,
+    ServiceSettings,
+    Snapshot,
+    Unit,
+    require_version,
+)
 from bot.errors import IntegrationError
 from bot.once import marker
 from integrations.gitlab import SYSTEM, GitLabPort, PipelineJob
@@ -31,9 +38,16 @@ from integrations.gitlab import SYSTEM, GitLabPort, PipelineJob
 _FAILED = frozenset({"failed", "canceled", "skipped"})
 _RETRYABLE = frozenset({"failed", "canceled"})
 _MAX_NAMES = 20  # job names listed when the wanted one is missing
+# VERSION is, as a rule, the tag of the image the project's pipeline deploys: the rule and the
+# words of a Docker tag.
+_VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_VERSION_RULE = (
+    "a Docker tag is letters, digits, `_`, `.` and `-`, at most 128 characters, "
+    "not starting with `.` or `-`"
+)
 
 
-class GitLabTarget:
+class GitLabDeployer:
     """A service whose canary steps are manual jobs of a GitLab pipeline."""
 
     kind = "gitlab"
@@ -41,7 +55,7 @@ class GitLabTarget:
     def __init__(
         self,
         name: str,
-        service: Service,
+        service: ServiceSettings,
         gitlab: GitLabPort,
         step_timeout: float,
         poll_seconds: float = 2.0,
@@ -57,10 +71,15 @@ class GitLabTarget:
         self.step_timeout = step_timeout
         self.poll_seconds = poll_seconds
 
+    @staticmethod
+    def validate_version(version: str) -> None:
+        """A version is what the pipeline gets as VERSION."""
+        require_version(version, _VERSION, _VERSION_RULE)
+
     async def running_versions(self) -> dict[str, int] | None:
         return None  # a pipeline says what it did, not what runs now
 
-    async def prepare(self, rollout: Rollout) -> dict[str, Any]:
+    async def prepare(self, rollout: RolloutView) -> dict[str, Any]:
         """The rollout's pipeline, once: on the service's ref (else the default branch).
 
         In two calls, so that the intent is stored before GitLab is asked: the first records
@@ -79,7 +98,7 @@ class GitLabTarget:
         )
         return {"pipeline_id": pipeline.id, "pipeline_url": pipeline.web_url}
 
-    async def apply(self, rollout: Rollout, step: int) -> None:
+    async def apply(self, rollout: RolloutView, step: int) -> None:
         """Play the step's job and wait until it has succeeded; a step without a job (only a
         percentage to show) has nothing to do."""
         job = self.service.steps[step].job
@@ -87,7 +106,7 @@ class GitLabTarget:
             return
         await self._run(rollout, job, f"services.{self.name}.steps")
 
-    async def revert(self, rollout: Rollout) -> None:
+    async def revert(self, rollout: RolloutView) -> None:
         """Play `rollback_job` and wait for it; without one, or before any pipeline was made
         (nothing was deployed yet), there is nothing GitLab can do."""
         job = self.service.rollback_job
@@ -95,7 +114,7 @@ class GitLabTarget:
             return
         await self._run(rollout, job, f"services.{self.name}.rollback_job")
 
-    async def retry(self, rollout: Rollout) -> None:
+    async def retry(self, rollout: RolloutView) -> None:
         """Run the failed change's job again in GitLab (a new job of the same name), so that
         `apply` or `revert` waits for the new one instead of finding the failure again."""
         if rollout.ended_by is not None:  # a failed rollback is tried again as a rollback
@@ -110,7 +129,7 @@ class GitLabTarget:
         if newest.status in _RETRYABLE:
             await self.gitlab.retry_job(self.project, newest.id)
 
-    async def snapshot(self, rollout: Rollout | None) -> Snapshot:
+    async def snapshot(self, rollout: RolloutView | None) -> Snapshot:
         """The jobs of the rollout's pipeline, oldest first, linked to the pipeline."""
         if rollout is None or rollout.pipeline_id is None:
             return Snapshot()
@@ -129,7 +148,7 @@ class GitLabTarget:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    async def _run(self, rollout: Rollout, name: str, setting: str) -> None:
+    async def _run(self, rollout: RolloutView, name: str, setting: str) -> None:
         """Play the job `name` of the rollout's pipeline when it waits for a person, and poll
         it until it succeeds (return), fails (IntegrationError) or step_timeout passes."""
         deadline = time.monotonic() + self.step_timeout
@@ -155,7 +174,7 @@ class GitLabTarget:
             await asyncio.sleep(min(self.poll_seconds, left))
             job = await self.gitlab.get_job(self.project, job.id)
 
-    async def _find(self, rollout: Rollout, name: str, setting: str) -> PipelineJob:
+    async def _find(self, rollout: RolloutView, name: str, setting: str) -> PipelineJob:
         """The newest job called `name` in the rollout's pipeline (a retry adds a newer one)."""
         pipeline_id = rollout.pipeline_id
         if pipeline_id is None:
@@ -184,3 +203,12 @@ class GitLabTarget:
             f"job {job.name} (#{job.id}) did not finish within {self.step_timeout:g} s "
             f"(it is still {job.status}{waiting}); see {job.web_url}"
         )
+
+
+def gitlab_deployers(gitlab: GitLabPort, poll_seconds: float = 2.0) -> DeployerFactory:
+    """Makes the GitLab deployer of each GitLab service, all through `gitlab`."""
+
+    def make(name: str, service: ServiceSettings, step_timeout: float) -> Deployer:
+        return GitLabDeployer(name, service, gitlab, step_timeout, poll_seconds)
+
+    return make

@@ -6,6 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.deploys.ports import Snapshot
 from bot.deploys.rollout import (
     AWAITING,
     COMPLETE,
@@ -16,7 +17,6 @@ from bot.deploys.rollout import (
     Rollout,
     describe_state,
 )
-from bot.deploys.targets import Snapshot
 from bot.durations import format_duration
 from bot.replies import Reply, button, context, escape, mrkdwn_section
 

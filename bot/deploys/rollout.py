@@ -44,13 +44,6 @@ class Stale(Exception):
     """A job's change no longer applies: someone else made it already (a job ran twice)."""
 
 
-def canary_count(percent: int, replicas: int) -> int:
-    """Containers running the new version at `percent`: max(1, round(p/100 * replicas))."""
-    if percent >= 100:
-        return replicas
-    return min(replicas, max(1, round(percent / 100 * replicas)))
-
-
 @dataclass
 class Rollout:
     """The record of one `/deploy <service> <version>`, kept in Redis as JSON."""

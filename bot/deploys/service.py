@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from bot.alerting.routing import labels_match
 from bot.config_file import Service
 from bot.deploys import messages, rollout
+from bot.deploys.ports import Deployer, Snapshot, plan
 from bot.deploys.rollout import (
     AWAITING,
     BUSY,
@@ -31,7 +32,6 @@ from bot.deploys.rollout import (
     Stale,
     describe_state,
 )
-from bot.deploys.targets import DeployTarget, DockerTarget, Snapshot, plan
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
 from bot.replies import Reply
@@ -65,27 +65,21 @@ class DeployService:
             "Services are listed under `services:` in opsloop's YAML file.",
         )
 
-    def target(self, name: str) -> DeployTarget:
-        service = self.service(name)
-        settings = self.deps.settings
-        if service.deployer == "docker":
-            if self.deps.docker is None:
-                raise UserError("Docker is not configured for opsloop (OPSLOOP_DOCKER_HOST).")
-            return DockerTarget(name, service, self.deps.docker, settings.deploy_step_timeout)
-        from bot.deploys.gitlab_target import GitLabTarget
+    def deployer(self, name: str) -> Deployer:
+        return build_deployer(self.deps, name, self.service(name))
 
-        if self.deps.gitlab is None:
-            raise UserError(
-                f"{name} deploys through GitLab, which is not configured: set "
-                "OPSLOOP_GITLAB_URL and OPSLOOP_GITLAB_TOKEN."
-            )
-        return GitLabTarget(
-            name,
-            service,
-            self.deps.gitlab,
-            settings.deploy_step_timeout,
-            settings.deploy_poll_seconds,
-        )
+    def validate_version(self, name: str, version: str) -> None:
+        """Refuse (UserError) a version the service's deployer cannot run; for the ack, so
+        nothing slow: an unknown service, or a deployer whose system is not configured, is
+        left to the job, which says so."""
+        service = self.deps.config.services.get(name)
+        if service is None:
+            return
+        try:
+            deployer = build_deployer(self.deps, name, service)
+        except UserError:
+            return
+        deployer.validate_version(version)
 
     def approvers(self, service: Service) -> list[str]:
         return list(service.approvers or self.deps.config.roles.approvers)
@@ -117,7 +111,7 @@ class DeployService:
     async def start(
         self, name: str, version: str, *, user: str, channel: str, job_id: str
     ) -> Reply:
-        service = self.service(name)  # the version was checked by the parser, in the ack
+        service = self.service(name)  # the version was checked in the ack, and again below
         await self._require_deployer(user, "start a deploy")
         key = f"{job_id}:rollout"
         ledger = self.deps.store.effects
@@ -128,11 +122,12 @@ class DeployService:
             if current is not None and current.id == done:
                 await self._after_change(current)
                 return self._started_reply(current)
-        target = self.target(name)
+        deployer = self.deployer(name)
+        deployer.validate_version(version)
         previous = await self.store.load(name)
         if previous is not None and previous.active:
             rollout.start(previous, previous)  # raises the one-rollout-at-a-time refusal
-        running = await target.running_versions()
+        running = await deployer.running_versions()
         stable, first = self._stable(running, previous)
         if stable == version and running is not None and set(running) == {version}:
             raise UserError(f"{name} already runs `{version}` everywhere; nothing to deploy.")
@@ -285,7 +280,7 @@ class DeployService:
             # Before the decision: a GitLab job that failed runs again, or GitLab's refusal is
             # the answer and nothing changes. Done again if this job runs again: harmless,
             # since a job is retried only while it is the newest of its name.
-            await self.target(name).retry(current)
+            await self.deployer(name).retry(current)
         now = time.time()
 
         def decide(cur: Rollout | None) -> tuple[Rollout, str]:
@@ -350,16 +345,16 @@ class DeployService:
 
     async def _change_engine(self, r: Rollout) -> None:
         name = r.service
-        target = self.target(name)
+        deployer = self.deployer(name)
         service = self.service(name)
         now = time.time
         try:
-            while fields := await target.prepare(r):
+            while fields := await deployer.prepare(r):
                 r = await self._record(r, fields)
             if r.state == PROMOTING:
-                await target.apply(r, r.target)
+                await deployer.apply(r, r.target)
             else:
-                await target.revert(r)
+                await deployer.revert(r)
         except IntegrationError as e:
             error = f"{e.system}: {e.message}"
 
@@ -374,7 +369,7 @@ class DeployService:
 
             await self._quietly(name, failed)
             return
-        snapshot = await self._snapshot(target, r)
+        snapshot = await self._snapshot(deployer, r)
         if r.state == PROMOTING:
 
             def applied(cur: Rollout | None) -> tuple[Rollout, None]:
@@ -409,22 +404,22 @@ class DeployService:
             await self._quietly(name, back)
 
     async def _record(self, r: Rollout, fields: dict[str, Any]) -> Rollout:
-        """Store what the target's prepare found out (e.g. the pipeline) on the rollout."""
+        """Store what the deployer's prepare found out (e.g. the pipeline) on the rollout."""
         changed, _ = await self.store.change(r.service, _only(r.id, lambda c: replace(c, **fields)))
         return changed
 
     async def _restore(self, r: Rollout) -> None:
         """An awaiting rollout whose engine drifted (a crash mid-step, a removed container):
         bring the engine back to the recorded step."""
-        target = self.target(r.service)
-        running = await target.running_versions()
+        deployer = self.deployer(r.service)
+        running = await deployer.running_versions()
         if running is None:
             return
         wanted = plan(r, r.step, self.service(r.service).replicas)
         if running != {v: n for v, n in wanted.items() if n}:
             log.info("%s: engine runs %s, rollout wants %s; restoring", r.service, running, wanted)
             try:
-                await target.apply(r, r.step)
+                await deployer.apply(r, r.step)
             except IntegrationError as e:
                 log.warning("restoring %s: %s", r.service, e)
 
@@ -518,15 +513,15 @@ class DeployService:
         alerts: list[str] = []
         if service is not None:
             with contextlib.suppress(UserError):
-                snapshot = await self._snapshot(self.target(r.service), r)
+                snapshot = await self._snapshot(self.deployer(r.service), r)
             if r.active:
                 alerts = await self.blocking_alerts(service)
         return messages.approval_message(r, snapshot, alerts, time.time())
 
     @staticmethod
-    async def _snapshot(target: DeployTarget, r: Rollout | None) -> Snapshot:
+    async def _snapshot(deployer: Deployer, r: Rollout | None) -> Snapshot:
         try:
-            return await target.snapshot(r)
+            return await deployer.snapshot(r)
         except IntegrationError as e:
             log.warning("reading what runs: %s", e)
             return Snapshot()
@@ -552,11 +547,30 @@ class DeployService:
             snapshot = None
             if name is not None:
                 try:
-                    snapshot = await self._snapshot(self.target(n), r)
+                    snapshot = await self._snapshot(self.deployer(n), r)
                 except UserError:
                     snapshot = None
             rows.append((n, r, snapshot))
         return messages.status_reply(rows, time.time())
+
+
+def build_deployer(deps: Deps, name: str, service: Service) -> Deployer:
+    """The deployer `service.deployer` names, on the system this process is connected to."""
+    timeout = deps.settings.deploy_step_timeout
+    if service.deployer == "docker":
+        from integrations.docker import docker_deployers
+
+        if deps.docker is None:
+            raise UserError("Docker is not configured for opsloop (OPSLOOP_DOCKER_HOST).")
+        return docker_deployers(deps.docker)(name, service, timeout)
+    from bot.deploys.gitlab_target import gitlab_deployers
+
+    if deps.gitlab is None:
+        raise UserError(
+            f"{name} deploys through GitLab, which is not configured: set "
+            "OPSLOOP_GITLAB_URL and OPSLOOP_GITLAB_TOKEN."
+        )
+    return gitlab_deployers(deps.gitlab, deps.settings.deploy_poll_seconds)(name, service, timeout)
 
 
 def _parse_value(value: str) -> tuple[str, str, int | None]:
@@ -605,4 +619,5 @@ __all__ = [
     "RECONCILE_JOB",
     "STEP_JOB",
     "DeployService",
+    "build_deployer",
 ]

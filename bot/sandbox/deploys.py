@@ -27,7 +27,7 @@ from bot.config_file import CanaryStep, OpsConfig, Service
 from bot.errors import IntegrationError
 from bot.sandbox.busybox_images import build_context, rootfs_tar
 from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
-from integrations.docker_deployer import LABEL_SERVICE, DockerDeployer, engine_address
+from integrations.docker import LABEL_SERVICE, ContainerEngine, engine_address
 
 log = logging.getLogger("opsloop.sandbox")
 
@@ -106,7 +106,7 @@ async def check_docker(docker_host: str | None) -> DockerCheck:
     """Ping the engine quickly; make the sandbox's images where missing; remove containers an
     earlier sandbox left. Never raises: a missing Docker only leaves `web` out."""
     address = engine_address(docker_host)
-    engine = DockerDeployer(docker_host, timeout=PING_SECONDS)
+    engine = ContainerEngine(docker_host, timeout=PING_SECONDS)
     try:
         version = await asyncio.wait_for(engine.ping(), PING_SECONDS + 1)
     except IntegrationError as e:

@@ -1,0 +1,217 @@
+"""What the deploys capability needs from a deployer, and the little a deployer reads back.
+
+A deployer makes a step of a rollout true in the world and says what runs. Every call is safe
+to repeat (a job may run twice after a crash): `apply` converges on the step, it does not add
+to what is there. A deployer module needs only this one and bot/errors.py: the rollout and the
+service's settings reach it through the read-only views below, and `plan` turns a step into
+the {version: count} a deployer that runs units by count should run.
+
+Implementations: integrations/docker (containers on a Docker Engine) and
+bot/deploys/gitlab_target.py (manual jobs of a GitLab pipeline). tests/test_deployer_contract.py
+holds every deployer to the behaviour this module describes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.errors import UserError
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing a service runs, for the approval message: a container or a pipeline job."""
+
+    name: str
+    version: str
+    status: str  # a few words: "running, healthy", "manual", "success"
+    ok: bool
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What runs now, as the deployer's system reports it."""
+
+    units: tuple[Unit, ...] = ()
+    link: str | None = None  # e.g. the pipeline
+
+
+class RolloutView(Protocol):
+    """The parts of a rollout (bot/deploys/rollout.py) a deployer reads."""
+
+    @property
+    def id(self) -> str:
+        """D-<n>: names the rollout in what the deployer makes (a pipeline's marker)."""
+        ...
+
+    @property
+    def version(self) -> str:
+        """The version being rolled out."""
+        ...
+
+    @property
+    def stable(self) -> str | None:
+        """What ran before; None for a first deploy."""
+        ...
+
+    @property
+    def percents(self) -> Sequence[int]:
+        """The new version's share at each step."""
+        ...
+
+    @property
+    def first(self) -> bool:
+        """Nothing ran before: the version goes straight to full size."""
+        ...
+
+    @property
+    def target(self) -> int:
+        """The step being applied while promoting."""
+        ...
+
+    @property
+    def ended_by(self) -> str | None:
+        """Who rejected or rolled back (a failed rollback is retried as a rollback)."""
+        ...
+
+    @property
+    def pipeline_id(self) -> int | None:
+        """What `prepare` recorded for a deployer that runs a pipeline per rollout."""
+        ...
+
+    @property
+    def pipeline_url(self) -> str | None: ...
+
+    @property
+    def pipeline_asked_at(self) -> float | None: ...
+
+
+class StepSettings(Protocol):
+    """One canary step of a service (`services.<name>.steps[n]`)."""
+
+    @property
+    def percent(self) -> int: ...
+
+    @property
+    def job(self) -> str | None:
+        """The pipeline job that makes this step true, for a deployer that plays jobs."""
+        ...
+
+
+class ServiceSettings(Protocol):
+    """A service's settings from the YAML file (`services.<name>`), as deployers read them.
+
+    Each deployer reads its own keys: a container deployer `image`, `replicas` and
+    `container`; a pipeline deployer `project`, `ref`, the steps' `job` and `rollback_job`.
+    """
+
+    @property
+    def steps(self) -> Sequence[StepSettings]: ...
+
+    @property
+    def replicas(self) -> int:
+        """Units at 100%."""
+        ...
+
+    @property
+    def image(self) -> str | None: ...
+
+    @property
+    def container(self) -> Mapping[str, Any]: ...
+
+    @property
+    def project(self) -> str | None: ...
+
+    @property
+    def ref(self) -> str | None: ...
+
+    @property
+    def rollback_job(self) -> str | None: ...
+
+
+class Deployer(Protocol):
+    """Where one service's rollouts run."""
+
+    kind: str  # the YAML's `deployer` value
+
+    def validate_version(self, version: str) -> None:
+        """Refuse (UserError) a version this deployer cannot run; no I/O, so the ack can ask."""
+        ...
+
+    async def running_versions(self) -> dict[str, int] | None:
+        """Ready units per version, or None when the deployer cannot tell (a pipeline)."""
+        ...
+
+    async def prepare(self, rollout: RolloutView) -> dict[str, Any]:
+        """Whatever a rollout needs before its first step (e.g. a pipeline with VERSION); the
+        fields to record on the rollout. Called before every step, and again after each
+        record, until it returns {}."""
+        ...
+
+    async def apply(self, rollout: RolloutView, step: int) -> None:
+        """Make `rollout.percents[step]` of the service run the new version (idempotent)."""
+        ...
+
+    async def revert(self, rollout: RolloutView) -> None:
+        """Make the service run its stable version only (idempotent)."""
+        ...
+
+    async def retry(self, rollout: RolloutView) -> None:
+        """A person asked (`/deploy promote`) to try the failed change of `rollout` again: undo
+        whatever would make `apply` or `revert` fail the same way at once (idempotent)."""
+        ...
+
+    async def snapshot(self, rollout: RolloutView | None) -> Snapshot:
+        """What runs, for the message and `/deploy status`."""
+        ...
+
+
+# How a deployer is made for one service: (service name, its settings, seconds a step may
+# take) -> the deployer. A deployer's system (its client, connections) is bound in beforehand.
+DeployerFactory = Callable[[str, ServiceSettings, float], Deployer]
+
+
+def canary_count(percent: int, replicas: int) -> int:
+    """Units running the new version at `percent`: max(1, round(p/100 * replicas))."""
+    if percent >= 100:
+        return replicas
+    return min(replicas, max(1, round(percent / 100 * replicas)))
+
+
+def plan(rollout: RolloutView, step: int, replicas: int) -> dict[str, int]:
+    """{version: units} at `step`: the canary's share of `replicas`, the rest stable."""
+    if step < 0:  # no step applied yet: only what ran before
+        return {rollout.stable: replicas} if rollout.stable is not None else {}
+    percent = rollout.percents[step]
+    if rollout.stable is None or rollout.first or percent >= 100:
+        return {rollout.version: replicas}
+    canary = canary_count(percent, replicas)
+    result = {rollout.version: canary}
+    if replicas - canary > 0:
+        result[rollout.stable] = replicas - canary
+    return result
+
+
+def require_version(version: str, pattern: re.Pattern[str], rule: str) -> None:
+    """A deployer's `validate_version`: refuse `version` unless it matches `pattern` whole;
+    `rule` says in a person's words what a version is."""
+    if not pattern.fullmatch(version):
+        raise UserError(f"`{version}` is not a version: {rule}.")
+
+
+__all__ = [
+    "Deployer",
+    "DeployerFactory",
+    "RolloutView",
+    "ServiceSettings",
+    "Snapshot",
+    "StepSettings",
+    "Unit",
+    "canary_count",
+    "plan",
+    "require_version",
+]
