@@ -45,7 +45,7 @@ from aiohttp import web
 
 from bench._servers import announce_and_wait
 from bot.deploys.messages import DeployAction
-from integrations.docker import LABEL_MANAGED, LABEL_SERVICE, LABEL_VERSION
+from integrations.docker.shapes import LABEL_MANAGED, LABEL_SERVICE, LABEL_VERSION
 
 IMAGE = "local/app"
 OBSERVE_POLL = 0.025  # seconds between two looks at the engine's container list

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config_file import OpsConfig
 from bot.embedded_redis import EmbeddedRedis
+from bot.plugins import Plugin
 from bot.redact import hide_userinfo
 from bot.redis_conn import close, connect, describe
 from bot.settings import Settings
-from integrations.docker import ContainerEngine
+from integrations import PLUGINS
 
 TIMEOUT = 5.0
 
@@ -85,46 +84,26 @@ async def _slack(settings: Settings) -> CheckLine:
     return CheckLine("slack", ok, detail)
 
 
-async def _http(system: str, url: str, headers: dict[str, str] | None = None) -> CheckLine:
-    async def probe() -> str:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(url, headers=headers or {}) as response,
-        ):
-            if response.status == 401:
-                raise RuntimeError("the token was rejected (401)")
-            if response.status >= 400:
-                raise RuntimeError(f"answered HTTP {response.status}")
-            return f"{urlsplit(url).netloc.rsplit('@', 1)[-1]} answers"  # not its userinfo
-
-    ok, detail = await _timed(probe)
-    return CheckLine(system, ok, detail)
+async def _system(plugin: Plugin, settings: Settings, config: OpsConfig) -> CheckLine:
+    """A configured system, started on its own and asked its probe."""
+    try:
+        provided = plugin.start(settings, config)
+    except Exception as e:
+        return CheckLine(plugin.name, False, hide_userinfo(str(e)) or type(e).__name__)
+    try:
+        ok, detail = await _timed(provided.check)
+    finally:
+        await provided.close()
+    return CheckLine(plugin.name, ok, detail)
 
 
-async def _docker(settings: Settings) -> CheckLine:
-    engine = ContainerEngine(settings.docker_host, timeout=5)
-
-    async def probe() -> str:
-        try:
-            return f"Docker Engine {await engine.ping()} answers"
-        finally:
-            await engine.close()
-
-    ok, detail = await _timed(probe)
-    return CheckLine("docker", ok, detail)
-
-
-async def run_checks(settings: Settings, config: OpsConfig) -> list[CheckLine]:
+async def run_checks(
+    settings: Settings, config: OpsConfig, plugins: Sequence[Plugin] = PLUGINS
+) -> list[CheckLine]:
     lines = [CheckLine("settings", True, "environment and YAML file are valid")]
     lines.append(await _redis(settings))
     lines.append(await _slack(settings))
-    if settings.gitlab_url:
-        headers = {"PRIVATE-TOKEN": settings.secret("gitlab_token") or ""}
-        api = settings.gitlab_url.rstrip("/") + "/api/v4/version"
-        lines.append(await _http("gitlab", api, headers))
-    if any(s.deployer == "docker" for s in config.services.values()):
-        lines.append(await _docker(settings))
-    if settings.alertmanager_url:
-        api = settings.alertmanager_url.rstrip("/") + "/api/v2/status"
-        lines.append(await _http("alertmanager", api))
+    for plugin in plugins:
+        if plugin.configured(settings, config):
+            lines.append(await _system(plugin, settings, config))
     return lines

@@ -19,11 +19,12 @@ from aiohttp import web
 
 from bot.app import BOLT_KEY, create_app
 from bot.config_file import OpsConfig
+from bot.config_load import load_config
 from bot.errors import SettingsError
 from bot.jobs import WorkerRunner
 from bot.logs import configure_logging
 from bot.runtime import Runtime
-from bot.settings import Settings, load_config, load_settings, require
+from bot.settings import Settings, load_settings, require
 
 log = logging.getLogger("opsloop")
 

@@ -2,65 +2,40 @@
 
 Field names are part of the public contract (CONTRACT.md). Unknown keys are refused so that a
 typo such as `aprovals:` stops start-up instead of being silently ignored.
+
+A service's keys depend on its `deployer`: each plugin brings the model of the values it serves
+(integrations/<system>/config.py), and `config_model` makes the file's model from them, with
+`services` a union chosen by `deployer`. `OpsConfig` itself types `services` by the part every
+deployer shares (bot/config_types.py), which is all the families read.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
+import functools
+import operator
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from types import GenericAlias
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, create_model
 
-from bot.durations import parse_duration
-
-_SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError("must be longer than zero")
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        return parse_duration(value)
-    raise ValueError("write a duration like 30s, 10m, 1h or 2d")
+from bot.config_types import (
+    CanaryStep,
+    ChannelId,
+    Duration,
+    Service,
+    SlackPrincipal,
+    Strict,
+)
 
 
-def _slack_principal(value: Any) -> str:
-    if not isinstance(value, str) or not _SLACK_ID.match(value):
-        raise ValueError(
-            f"{value!r} is not a Slack user ID (U...) or user-group ID (S...); "
-            "copy it from the person's or group's profile"
-        )
-    return value
-
-
-def _channel(value: Any) -> str:
-    if not isinstance(value, str) or not _CHANNEL_ID.match(value):
-        raise ValueError(f"{value!r} is not a Slack channel ID (C...); copy it from the channel")
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-SlackPrincipal = Annotated[str, BeforeValidator(_slack_principal)]
-ChannelId = Annotated[str, BeforeValidator(_channel)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Roles(_Strict):
+class Roles(Strict):
     deployers: list[SlackPrincipal] = Field(default_factory=list)
     approvers: list[SlackPrincipal] = Field(default_factory=list)
 
 
-class Project(_Strict):
+class Project(Strict):
     gitlab: str = Field(min_length=1)
     default_ref: str | None = None
     channel: ChannelId | None = None
@@ -68,69 +43,19 @@ class Project(_Strict):
     notify_failed_default_branch: bool = False
 
 
-class CanaryStep(_Strict):
-    percent: int = Field(ge=1, le=100)
-    job: str | None = None
-
-
-def _step(value: Any) -> Any:
-    # `steps: [25, 50, 100]` is shorthand for `[{percent: 25}, ...]`.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return {"percent": value}
-    return value
-
-
-class Service(_Strict):
-    deployer: Literal["docker", "gitlab"]
-    image: str | None = None
-    replicas: int = Field(default=1, ge=1, le=100)
-    steps: list[Annotated[CanaryStep, BeforeValidator(_step)]] = Field(
-        default_factory=lambda: [CanaryStep(percent=100)]
-    )
-    approvals: int = Field(default=1, ge=1, le=10)
-    approvers: list[SlackPrincipal] | None = None
-    approval_timeout: Duration = timedelta(hours=1)
-    alert_labels: dict[str, str] = Field(default_factory=dict)
-    container: dict[str, Any] = Field(default_factory=dict)
-    channel: ChannelId | None = None
-    project: str | None = None
-    ref: str | None = None
-    rollback_job: str | None = None
-
-    @field_validator("steps")
-    @classmethod
-    def _steps_rise_to_100(cls, steps: list[CanaryStep]) -> list[CanaryStep]:
-        percents = [s.percent for s in steps]
-        if not percents:
-            raise ValueError("needs at least one step, ending at 100")
-        if any(b <= a for a, b in itertools.pairwise(percents)):
-            raise ValueError(f"percentages must rise step by step, got {percents}")
-        if percents[-1] != 100:
-            raise ValueError(f"the last step must be 100, got {percents[-1]}")
-        return steps
-
-    @model_validator(mode="after")
-    def _deployer_needs(self) -> Service:
-        if self.deployer == "docker" and not self.image:
-            raise ValueError("a docker service needs `image` (e.g. registry.example.com/acme/web)")
-        if self.deployer == "gitlab" and not self.project:
-            raise ValueError("a gitlab service needs `project` (e.g. acme/api)")
-        return self
-
-
-class AlertRoute(_Strict):
+class AlertRoute(Strict):
     match: dict[str, str] = Field(default_factory=dict)
     channel: ChannelId
     escalate_after: Duration | None = None
     escalate_to: list[SlackPrincipal] = Field(default_factory=list)
 
 
-class Alerts(_Strict):
+class Alerts(Strict):
     ack_silence: Duration = timedelta(hours=2)
     routes: list[AlertRoute] = Field(default_factory=list)
 
 
-class OpsConfig(_Strict):
+class OpsConfig(Strict):
     """The whole YAML file, typed."""
 
     roles: Roles = Field(default_factory=Roles)
@@ -138,3 +63,43 @@ class OpsConfig(_Strict):
     projects: dict[str, Project] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
     alerts: Alerts = Field(default_factory=Alerts)
+
+
+def _no_deployer(value: Any) -> Any:
+    raise ValueError("no deployer is known to this opsloop, so it has no services")
+
+
+def config_model(models: Mapping[str, type[Service]]) -> type[OpsConfig]:
+    """The YAML file's model when `models` are the services by `deployer` value."""
+    return _config_model(tuple(sorted(models.items())))
+
+
+@functools.cache
+def _config_model(models: tuple[tuple[str, type[Service]], ...]) -> type[OpsConfig]:
+    service: Any
+    if not models:
+        service = Annotated[Service, BeforeValidator(_no_deployer)]
+    elif len(models) == 1:
+        service = models[0][1]  # its `deployer: Literal[...]` refuses any other value
+    else:
+        union = functools.reduce(operator.or_, (model for _, model in models))
+        service = Annotated[union, Field(discriminator="deployer")]
+    services: Any = GenericAlias(dict, (str, service))  # dict[str, service], made at run time
+    return create_model(
+        "OpsConfig",
+        __base__=OpsConfig,
+        __module__=__name__,
+        services=(services, Field(default_factory=dict)),
+    )
+
+
+__all__ = [
+    "AlertRoute",
+    "Alerts",
+    "CanaryStep",
+    "OpsConfig",
+    "Project",
+    "Roles",
+    "Service",
+    "config_model",
+]

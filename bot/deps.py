@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.alerting.ports import Silencer
+from bot.builds.ports import CISystem
 from bot.config_file import OpsConfig
 from bot.jobs import JobQueue, JobRegistry
 from bot.metrics import Metrics
+from bot.plugins import Deployers, Systems
 from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
-from integrations.docker import ContainerEngine
-from integrations.gitlab import GitLabPort
+from bot.tasks.ports import TaskTracker
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class Shortcut:
 
 @dataclass
 class Deps:
-    """The process's settings, YAML config and clients."""
+    """The process's settings, YAML config and clients; the outside systems as capabilities,
+    whichever systems provide them (bot/plugins.py)."""
 
     settings: Settings
     config: OpsConfig
@@ -45,6 +47,8 @@ class Deps:
     metrics: Metrics
     jobs: JobRegistry
     commands: list[CommandHelp] = field(default_factory=list)
-    alertmanager: Silencer | None = None
-    gitlab: GitLabPort | None = None
-    docker: ContainerEngine | None = None
+    tasks: TaskTracker | None = None
+    ci: CISystem | None = None
+    deployers: Deployers = field(default_factory=Deployers)  # by the YAML's `deployer:`
+    silencer: Silencer | None = None
+    systems: Systems = field(default_factory=Systems)  # the started ones: check, status, close

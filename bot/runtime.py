@@ -1,8 +1,10 @@
-"""One process's wiring: Redis (embedded or not), the store, the queue, Slack, the jobs."""
+"""One process's wiring: Redis (embedded or not), the store, the queue, Slack, the jobs, and
+the configured outside systems (integrations.PLUGINS) as the capabilities in Deps."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -13,13 +15,12 @@ from bot.deps import Deps
 from bot.embedded_redis import EmbeddedRedis
 from bot.jobs import JobQueue, JobRegistry
 from bot.metrics import Metrics
+from bot.plugins import Plugin, Systems
 from bot.redis_conn import connect, describe
 from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
-from integrations.alertmanager import AlertmanagerClient
-from integrations.docker import ContainerEngine
-from integrations.gitlab import GitLabClient
+from integrations import PLUGINS
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,15 @@ class Runtime:
 
     @classmethod
     def start(
-        cls, settings: Settings, config: OpsConfig, *, client: AsyncWebClient | None = None
+        cls,
+        settings: Settings,
+        config: OpsConfig,
+        *,
+        client: AsyncWebClient | None = None,
+        plugins: Sequence[Plugin] = PLUGINS,
     ) -> Runtime:
-        """Connect everything (starting the embedded Redis when no URL is set)."""
+        """Connect everything (starting the embedded Redis when no URL is set) and start the
+        systems of `plugins` that are configured."""
         from commands import FAMILIES
 
         embedded = None
@@ -73,20 +80,7 @@ class Runtime:
         )
         queue = JobQueue(store)
         slack.attach_queue(queue)
-        alertmanager = (
-            AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
-        )
-        gitlab_token = settings.secret("gitlab_token")
-        gitlab = (
-            GitLabClient(
-                settings.gitlab_url,
-                gitlab_token,
-                timeout=min(10.0, settings.gitlab_call_seconds / 2),
-                budget=settings.gitlab_call_seconds,
-            )
-            if settings.gitlab_url and gitlab_token
-            else None
-        )
+        systems = Systems.start(settings, config, plugins)
         deps = Deps(
             settings=settings,
             config=config,
@@ -96,24 +90,17 @@ class Runtime:
             metrics=metrics,
             jobs=build_registry(),
             commands=[f.HELP for f in FAMILIES],
-            alertmanager=alertmanager,
-            gitlab=gitlab,
-            docker=(
-                ContainerEngine(settings.docker_host)
-                if any(s.deployer == "docker" for s in config.services.values())
-                else None
-            ),
+            tasks=systems.tasks,
+            ci=systems.ci,
+            deployers=systems.deployers(),
+            silencer=systems.silencer,
+            systems=systems,
         )
         return cls(deps=deps, redis_url=url, embedded=embedded)
 
     async def close(self) -> None:
         try:
-            if self.deps.alertmanager is not None:
-                await self.deps.alertmanager.close()
-            if isinstance(self.deps.gitlab, GitLabClient):
-                await self.deps.gitlab.close()
-            if self.deps.docker is not None:
-                await self.deps.docker.close()
+            await self.deps.systems.close()
             await self.deps.store.close()
         finally:
             if self.embedded is not None:

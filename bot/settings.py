@@ -1,4 +1,5 @@
-"""Settings from the environment, `.env` and the YAML file, validated once at start-up.
+"""Settings from the environment and `.env`, validated once at start-up (the YAML file is
+read by bot/config_load.py, against the plugins' service models).
 
 A bad value stops start-up with a message that names the setting as the user wrote it: the
 environment variable (`OPSLOOP_PORT`) or the YAML path (`services.web.steps`). Secret values are
@@ -12,11 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import yaml
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.config_file import OpsConfig
 from bot.errors import SettingsError
 from bot.redact import hide_userinfo
 
@@ -235,55 +234,6 @@ def config_path(settings: Settings) -> Path | None:
         return settings.config_file
     default = Path("opsloop.yml")
     return default if default.is_file() else None
-
-
-def _yaml_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("function-after[_steps_rise_to_100(), list[...]]",):
-            continue
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def parse_config(data: Any, source: str = "the YAML file") -> OpsConfig:
-    """Validate YAML data; raise SettingsError naming each bad path (`services.web.steps`)."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"{source}: the top level must be a mapping (roles:, projects:, ...)")
-    try:
-        return OpsConfig.model_validate(data)
-    except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "is not a known setting (check the spelling)"
-            lines.append(f"{_yaml_path(loc) or source}: {message}")
-        raise SettingsError("\n".join(lines)) from None
-
-
-def load_config(settings: Settings) -> OpsConfig:
-    """Read and validate the YAML file, or the empty config when there is none."""
-    path = config_path(settings)
-    if path is None:
-        return OpsConfig()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SettingsError(f"OPSLOOP_CONFIG_FILE: cannot read {path}: {e.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SettingsError(f"{path}: not valid YAML{where}") from None
-    return parse_config(data, str(path))
 
 
 def require(settings: Settings, *fields: str) -> None:

@@ -74,14 +74,8 @@ async def status_checks(deps: Deps) -> list[StatusCheck]:
 
 
 def _integrations(deps: Deps) -> str:
-    s, c = deps.settings, deps.config
-    uses_docker = any(svc.deployer == "docker" for svc in c.services.values())
-    parts = [
-        f"GitLab {'configured' if s.gitlab_url else 'not configured'}",
-        f"Docker {'used by a service' if uses_docker else 'not used'}",
-        f"Alertmanager {'configured' if s.alertmanager_url else 'not configured'}",
-    ]
-    return ", ".join(parts)
+    """Each outside system's own words, e.g. "GitLab configured, Docker not used"."""
+    return ", ".join(deps.systems.status())
 
 
 async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> Reply:

@@ -87,8 +87,8 @@ def parse(text: str) -> dict[str, Any]:
 
 async def open_modal(deps: Deps, args: dict[str, Any], body: dict[str, Any]) -> str | None:
     """`/task` alone: the form, opened with the command's trigger_id inside the ack."""
-    if deps.gitlab is None:
-        return messages.not_configured()
+    if deps.tasks is None:
+        return deps.systems.missing("tasks")
     if not deps.config.projects:
         return "No projects are configured; add `projects:` to the YAML file to file tasks."
     channel = str(body.get("channel_id", ""))

@@ -1,0 +1,20 @@
+"""The outside systems opsloop works with, one package each, and the list of their plugins.
+
+Each package holds everything shaped by its system: the client, the one place its errors become
+the bot's, its shapes, the adapters it provides for the ports (bot/<family>/ports.py), its part
+of the YAML file (config.py) and its plugin (plugin.py: when it is configured, what a started
+one provides, its `opsloop check` line and `/ops status` words; bot/plugins.py).
+
+PLUGINS is the only place that names the systems. Adding one is a package and a line here.
+Importing this module loads no system's SDK: each plugin's `start` imports its client.
+"""
+
+from __future__ import annotations
+
+from integrations.alertmanager.plugin import PLUGIN as ALERTMANAGER
+from integrations.docker.plugin import PLUGIN as DOCKER
+from integrations.gitlab.plugin import PLUGIN as GITLAB
+
+PLUGINS = (GITLAB, DOCKER, ALERTMANAGER)
+
+__all__ = ["PLUGINS"]

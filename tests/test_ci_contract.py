@@ -20,7 +20,7 @@ from bot.builds.ports import CISystem, Run, TestSummary
 from bot.builds.progress import FINAL
 from bot.errors import IntegrationError
 from bot.sandbox.emulators.gitlab import GitLabEmulator
-from integrations.gitlab import GitLabClient
+from integrations.gitlab.adapter import GitLabClient
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 Every test runs once per deployer: Docker on a real dockerd (tests/dockerd_server.py) and
 GitLab through python-gitlab against the GitLab emulator. A deployer is made the way the bot
-makes it, through its factory (`DeployerFactory`). A new deployer joins by adding a `System`
-below (how to make its factory and service, and how to see what it changed) to `SYSTEMS`.
+makes it: its system's plugin (integrations/<system>/plugin.py) is started on settings that
+point at the test's system, and the factory it provides for the service's `deployer:` value
+makes it. A new deployer joins by adding a `System` below (its plugin and settings, its
+service, and how to see what it changed) to `SYSTEMS`.
 
 Two kinds of deployer are told apart by what they can say: one that runs units by count
 (containers, pods) reports `running_versions`, which must match `plan()`; one that runs a
@@ -21,14 +23,18 @@ from typing import Any, Protocol
 
 import pytest
 
-from bot.config_file import Service
-from bot.deploys.gitlab_target import gitlab_deployers
+from bot.config_file import OpsConfig, Service
 from bot.deploys.ports import Deployer, DeployerFactory, Snapshot, plan
 from bot.deploys.rollout import Rollout
 from bot.errors import IntegrationError, UserError
+from bot.plugins import Plugin, Provided
 from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
-from integrations.docker import LABEL_SERVICE, ContainerEngine, docker_deployers
-from integrations.gitlab import GitLabClient
+from bot.settings import load_settings
+from integrations.docker.config import DockerService
+from integrations.docker.plugin import PLUGIN as DOCKER
+from integrations.docker.shapes import LABEL_SERVICE
+from integrations.gitlab.config import GitLabService
+from integrations.gitlab.plugin import PLUGIN as GITLAB
 from tests.dockerd_server import DockerEngine
 from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 
@@ -45,11 +51,11 @@ class System(Protocol):
 
     @property
     def factory(self) -> DeployerFactory:
-        """How the bot makes this kind of deployer, its system bound in."""
+        """How the bot makes this kind of deployer: what its started plugin provides."""
         ...
 
     @property
-    def service(self) -> Service:
+    def service(self) -> Any:
         """The service's settings: two steps; a rollback job where the deployer plays jobs."""
         ...
 
@@ -79,6 +85,15 @@ class System(Protocol):
         ...
 
 
+def started(plugin: Plugin, name: str, service: Service, **env: Any) -> Provided:
+    """The plugin started as the bot starts it, on settings from `env` and a YAML file with
+    the one service."""
+    settings = load_settings(OPSLOOP_CONFIG_FILE=None, **env)
+    config = OpsConfig(services={name: service})
+    assert plugin.configured(settings, config)
+    return plugin.start(settings, config)
+
+
 def new_rollout(service: str, version: str, stable: str, percents: list[int]) -> Rollout:
     return Rollout(
         id=f"D-{next(_names)}",
@@ -99,18 +114,21 @@ def new_rollout(service: str, version: str, stable: str, percents: list[int]) ->
 @dataclass
 class DockerSystem:
     engine: DockerEngine
-    containers: ContainerEngine
     name: str = field(default_factory=lambda: f"contract{next(_names)}")
     tags: list[str] = field(default_factory=list)
     _broken: str | None = None
 
-    @property
-    def factory(self) -> DeployerFactory:
-        return docker_deployers(self.containers)
+    def __post_init__(self) -> None:
+        host = self.engine.url
+        self.provided = started(DOCKER, self.name, self.service, OPSLOOP_DOCKER_HOST=host)
 
     @property
-    def service(self) -> Service:
-        return Service.model_validate(
+    def factory(self) -> DeployerFactory:
+        return self.provided.deployers["docker"]
+
+    @property
+    def service(self) -> DockerService:
+        return DockerService.model_validate(
             {"deployer": "docker", "image": "local/app", "replicas": 2, "steps": [50, 100]}
         )
 
@@ -167,16 +185,26 @@ JOBS = [
 @dataclass
 class GitLabSystem:
     emulator: GitLabEmulator
-    client: GitLabClient
+    url: str
     name: str = "api"
+
+    def __post_init__(self) -> None:
+        self.provided = started(
+            GITLAB,
+            self.name,
+            self.service,
+            OPSLOOP_GITLAB_URL=self.url,
+            OPSLOOP_GITLAB_TOKEN=self.emulator.token,
+            OPSLOOP_DEPLOY_POLL_SECONDS=0.1,
+        )
 
     @property
     def factory(self) -> DeployerFactory:
-        return gitlab_deployers(self.client, poll_seconds=0.02)
+        return self.provided.deployers["gitlab"]
 
     @property
-    def service(self) -> Service:
-        return Service.model_validate(
+    def service(self) -> GitLabService:
+        return GitLabService.model_validate(
             {
                 "deployer": "gitlab",
                 "project": "acme/api",
@@ -210,23 +238,22 @@ SYSTEMS = ["docker", "gitlab"]
 async def system(request: pytest.FixtureRequest) -> AsyncIterator[System]:
     if request.param == "docker":
         engine: DockerEngine = request.getfixturevalue("dockerd")
-        containers = ContainerEngine(engine.url, stop_timeout=2, settle=0.3, pull=False)
-        docker = DockerSystem(engine, containers)
+        docker = DockerSystem(engine)
         try:
             yield docker
         finally:
-            await containers.close()
+            await docker.provided.close()
             docker.clean()
         return
     emulator = GitLabEmulator()
     emulator.pipeline_step_seconds = 0.05
     emulator.set_pipeline_jobs("acme/api", JOBS)
     async with emulator.serve() as url:
-        client = GitLabClient(url, emulator.token)
+        gitlab = GitLabSystem(emulator, url)
         try:
-            yield GitLabSystem(emulator, client)
+            yield gitlab
         finally:
-            await client.close()
+            await gitlab.provided.close()
 
 
 def deployer(system: System) -> Deployer:
@@ -253,6 +280,7 @@ async def agrees_with_step(system: System, d: Deployer, r: Rollout, step: int) -
     """What the deployer reports after step `step` of `r` is what bot/deploys expects."""
     running = await d.running_versions()
     snapshot = await d.snapshot(r)
+    assert d.planned(r, step) == running  # what bot/deploys compares to restore a drifted step
     if running is None:  # a pipeline: its snapshot shows the step's job done
         assert shows(snapshot, system.service.steps[step].job), snapshot
         return

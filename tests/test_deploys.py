@@ -18,8 +18,10 @@ import aiohttp
 import pytest
 import yaml
 
-from bot.config_file import AlertRoute, Alerts, OpsConfig, Roles, Service
-from integrations.docker import LABEL_SERVICE, LABEL_VERSION
+from bot.config_file import AlertRoute, Alerts, OpsConfig, Roles
+from bot.config_load import parse_config
+from integrations.docker.config import DockerService
+from integrations.docker.shapes import LABEL_SERVICE, LABEL_VERSION
 from tests.alert_payloads import TOKEN, alert, notification
 from tests.dockerd_server import DockerEngine
 from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
@@ -47,7 +49,7 @@ def config(**overrides: Any) -> OpsConfig:
         # Alice deploys and is also an approver, so that self-approval can be tried; Carol
         # approves through the S0ONCALL user group; Dave is neither.
         roles=Roles(deployers=["U0ALICE"], approvers=["U0ALICE", "U0BOB", "S0ONCALL"]),
-        services={SERVICE: Service.model_validate(web)},
+        services={SERVICE: DockerService.model_validate(web)},
         alerts=Alerts(routes=[AlertRoute(channel="C0ALERTS")]),
     )
 
@@ -418,7 +420,7 @@ async def test_a_worker_killed_mid_promotion_is_resumed_by_the_next_one(
 ) -> None:
     config_file = tmp_path / "opsloop.yml"
     config_file.write_text(YAML, encoding="utf-8")
-    cfg = OpsConfig.model_validate(yaml.safe_load(YAML))
+    cfg = parse_config(yaml.safe_load(YAML))
     async with running_bot(redis_url, config=cfg, worker=False) as bot:
         first = start_worker(bot, engine, config_file, tmp_path / "worker-a.log")
         try:

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bot.config_file import OpsConfig, Roles, Service
+from bot.config_file import OpsConfig, Roles
 from bot.sandbox.emulators.gitlab import JobSpec
+from integrations.gitlab.config import GitLabService
 from tests.harness import BotUnderTest, gitlab_env, running_bot, running_gitlab
 from tests.waiting import eventually
 
@@ -23,7 +24,7 @@ JOBS = [
 
 
 def config(channel: str = CHANNEL) -> OpsConfig:
-    api = Service.model_validate(
+    api = GitLabService.model_validate(
         {
             "deployer": "gitlab",
             "project": "acme/api",

@@ -12,14 +12,10 @@ import pytest
 from bot.errors import IntegrationError, OutcomeUnknown
 from bot.sandbox.emulators.gitlab import GitLabEmulator
 from bot.tasks.ports import TaskTracker
-from integrations.gitlab import (
-    CALL_LIMIT,
-    TOKEN_REJECTED,
-    UNAVAILABLE,
-    GitLabClient,
-    GitLabUser,
-    Issue,
-)
+from integrations.gitlab.adapter import GitLabClient
+from integrations.gitlab.client import CALL_LIMIT
+from integrations.gitlab.errors import TOKEN_REJECTED, UNAVAILABLE
+from integrations.gitlab.shapes import GitLabUser, Issue
 from tests.servers import free_port
 
 Clients = Callable[..., GitLabClient]

@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 
-from bot.config_file import Service
-from bot.deploys.gitlab_target import GitLabDeployer
 from bot.deploys.ports import Deployer, Snapshot, Unit
 from bot.deploys.rollout import Rollout
 from bot.errors import IntegrationError
 from bot.sandbox.emulators.gitlab import EmulatedProject, GitLabEmulator, JobSpec
-from integrations.gitlab import UNAVAILABLE, DeploysPort, GitLabClient, GitLabPort, PipelineJob
+from integrations.docker.config import DockerService
+from integrations.gitlab.adapter import GitLabClient, GitLabPort
+from integrations.gitlab.config import GitLabService
+from integrations.gitlab.deployer import GitLabDeployer
+from integrations.gitlab.errors import UNAVAILABLE
+from integrations.gitlab.jobs import DeploysPort
+from integrations.gitlab.shapes import PipelineJob
 from tests.servers import free_port
 
 STEP = 0.05  # seconds per runner move
@@ -33,7 +37,7 @@ JOBS = [
 ]
 
 
-def service(**fields: Any) -> Service:
+def service(**fields: Any) -> GitLabService:
     values: dict[str, Any] = {
         "deployer": "gitlab",
         "project": "acme/api",
@@ -42,7 +46,7 @@ def service(**fields: Any) -> Service:
         "rollback_job": "rollback",
     }
     values.update(fields)
-    return Service.model_validate(values)
+    return GitLabService.model_validate(values)
 
 
 def rollout(version: str = "1.4.2", **fields: Any) -> Rollout:
@@ -134,7 +138,7 @@ def test_types_fit_the_ports(gitlab: GitLabClient) -> None:
 
 
 def test_a_service_without_a_project_is_refused(gitlab: GitLabClient) -> None:
-    docker = Service.model_validate({"deployer": "docker", "image": "registry/acme/api"})
+    docker = DockerService.model_validate({"deployer": "docker", "image": "registry/acme/api"})
     with pytest.raises(ValueError, match="project"):
         GitLabDeployer("api", docker, gitlab, 10.0)
 

@@ -18,13 +18,9 @@ from bot.builds.ports import CISystem, TestSummary
 from bot.errors import IntegrationError, OutcomeUnknown
 from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
 from bot.serving import served
-from integrations.gitlab import (
-    TOKEN_REJECTED,
-    UNAVAILABLE,
-    GitLabClient,
-    Pipeline,
-    PipelineJob,
-)
+from integrations.gitlab.adapter import GitLabClient
+from integrations.gitlab.errors import TOKEN_REJECTED, UNAVAILABLE
+from integrations.gitlab.shapes import Pipeline, PipelineJob
 from tests.servers import free_port
 from tests.waiting import eventually
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.config_load import load_config, parse_config
 from bot.errors import SettingsError
-from bot.settings import load_config, load_settings, parse_config
+from bot.settings import load_settings
 
 SECRET = "xoxb-0000-this-is-secret"
 

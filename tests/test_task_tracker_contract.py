@@ -18,7 +18,7 @@ from bot.errors import IntegrationError
 from bot.sandbox.emulators.gitlab import GitLabEmulator
 from bot.tasks.grammar import parse_ref
 from bot.tasks.ports import CLOSED, OPEN, Task, TaskTracker
-from integrations.gitlab import GitLabClient
+from integrations.gitlab.adapter import GitLabClient
 
 
 @dataclass(frozen=True)

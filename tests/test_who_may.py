@@ -7,15 +7,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.config_file import OpsConfig, Project, Roles, Service
+from bot.config_file import OpsConfig, Project, Roles
 from bot.sandbox.emulators.slack import Message
+from integrations.docker.config import DockerService
 from tests.alert_payloads import alert_config, sample
 from tests.harness import BotUnderTest
 from tests.test_alerts_webhook import INCIDENT, alert_bot, buttons, one_parent, post_hook, shown
 from tests.test_tasks import GENERAL, audit_actions, ephemerals, task_bot
 from tests.waiting import eventually
 
-WEB = Service(deployer="docker", image="local/web", approvers=["U0BOB"])
+WEB = DockerService(deployer="docker", image="local/web", approvers=["U0BOB"])
 
 
 def task_message(bot: BotUnderTest, reference: str) -> Message | None:

@@ -185,7 +185,7 @@ class AlertService:
                 group.outbox.clear()
                 await self.groups.save(group)
             return
-        tasks = self.deps.gitlab is not None
+        tasks = self.deps.tasks is not None
         text, blocks = messages.parent_message(group, time.time(), tasks=tasks)
         slack = self.deps.slack
         if group.message_ts is None:
@@ -318,10 +318,9 @@ class AlertService:
         self, ref: str, user_id: str, user_name: str, duration: timedelta, *, key: str
     ) -> str:
         """Silence the group for `duration`, replacing its silence; `key` as in acknowledge."""
-        if self.deps.alertmanager is None:
+        if self.deps.silencer is None:
             raise UserError(
-                "Alertmanager is not configured (OPSLOOP_ALERTMANAGER_URL is unset), so opsloop "
-                "cannot silence alerts.",
+                self.deps.systems.missing("silencer"),
                 f"Acknowledge instead (`/ack {ref}`) to record that you are on it.",
             )
         group = await self._load_open(ref)
@@ -361,7 +360,7 @@ class AlertService:
         to show instead of raising (the ack stands regardless). The caller saves the group.
 
         Callers end or keep a live silence first: a silence still recorded here has ended."""
-        am = self.deps.alertmanager
+        am = self.deps.silencer
         if am is None:
             return None
         if group.silence_id is not None:
@@ -416,7 +415,7 @@ class AlertService:
 
     async def _unsilence(self, group: AlertGroup) -> None:
         """End the group's silence, or one a request may have made without recording it."""
-        am = self.deps.alertmanager
+        am = self.deps.silencer
         if am is not None and group.silence_id:
             await am.expire_silence(group.silence_id)
         elif am is not None:
@@ -500,7 +499,7 @@ class AlertService:
         await self.deps.slack.post_message(channel, text, thread_ts=storm.ts, reply_broadcast=True)
 
     async def _schedule_poll(self, group: AlertGroup) -> None:
-        if self.deps.alertmanager is None or not group.silence_id or not group.is_open:
+        if self.deps.silencer is None or not group.silence_id or not group.is_open:
             return
         delay = self.deps.settings.alert_poll_seconds
         gen = group.poll_generation
@@ -513,7 +512,7 @@ class AlertService:
 
     async def poll(self, ref: str, generation: int) -> None:
         """Alertmanager sends no `resolved` for alerts that resolve while silenced: ask it."""
-        am = self.deps.alertmanager
+        am = self.deps.silencer
         group = await self.groups.load(ref)
         if am is None or group is None or not group.is_open or not group.silence_id:
             return

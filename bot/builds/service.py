@@ -58,12 +58,9 @@ class BuildService:
 
     @property
     def ci(self) -> CISystem:
-        if self.deps.gitlab is None:
-            raise UserError(
-                "GitLab is not configured, so opsloop cannot run pipelines: set "
-                "OPSLOOP_GITLAB_URL and OPSLOOP_GITLAB_TOKEN."
-            )
-        return self.deps.gitlab
+        if self.deps.ci is None:
+            raise UserError(self.deps.systems.missing("ci"))
+        return self.deps.ci
 
     def project(self, alias: str) -> Project:
         projects = self.deps.config.projects

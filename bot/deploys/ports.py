@@ -2,19 +2,21 @@
 
 A deployer makes a step of a rollout true in the world and says what runs. Every call is safe
 to repeat (a job may run twice after a crash): `apply` converges on the step, it does not add
-to what is there. A deployer module needs only this one and bot/errors.py: the rollout and the
-service's settings reach it through the read-only views below, and `plan` turns a step into
-the {version: count} a deployer that runs units by count should run.
+to what is there. A deployer module needs only this one, bot/errors.py and its plugin's model of
+a service (integrations/<system>/config.py): the rollout reaches it through the read-only view
+below, and `plan` turns a step into the {version: count} a deployer that runs units by count
+should run.
 
-Implementations: integrations/docker (containers on a Docker Engine) and
-bot/deploys/gitlab_target.py (manual jobs of a GitLab pipeline). tests/test_deployer_contract.py
-holds every deployer to the behaviour this module describes.
+Implementations: integrations/docker/deployer.py (containers on a Docker Engine) and
+integrations/gitlab/deployer.py (manual jobs of a GitLab pipeline); each system's plugin
+(integrations/<system>/plugin.py) offers its factory. tests/test_deployer_contract.py holds
+every deployer to the behaviour this module describes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,41 +98,22 @@ class StepSettings(Protocol):
     @property
     def percent(self) -> int: ...
 
-    @property
-    def job(self) -> str | None:
-        """The pipeline job that makes this step true, for a deployer that plays jobs."""
-        ...
-
 
 class ServiceSettings(Protocol):
-    """A service's settings from the YAML file (`services.<name>`), as deployers read them.
+    """A service's settings from the YAML file (`services.<name>`), as every deployer gets them.
 
-    Each deployer reads its own keys: a container deployer `image`, `replicas` and
-    `container`; a pipeline deployer `project`, `ref`, the steps' `job` and `rollback_job`.
+    Each deployer reads its own keys from its plugin's model of the service (a container
+    deployer `image` and `replicas`, a pipeline deployer `project` and the steps' `job`), and
+    refuses (ValueError) a service of another model.
     """
 
     @property
-    def steps(self) -> Sequence[StepSettings]: ...
-
-    @property
-    def replicas(self) -> int:
-        """Units at 100%."""
+    def deployer(self) -> str:
+        """The YAML's `deployer` value."""
         ...
 
     @property
-    def image(self) -> str | None: ...
-
-    @property
-    def container(self) -> Mapping[str, Any]: ...
-
-    @property
-    def project(self) -> str | None: ...
-
-    @property
-    def ref(self) -> str | None: ...
-
-    @property
-    def rollback_job(self) -> str | None: ...
+    def steps(self) -> Sequence[StepSettings]: ...
 
 
 class Deployer(Protocol):
@@ -144,6 +127,11 @@ class Deployer(Protocol):
 
     async def running_versions(self) -> dict[str, int] | None:
         """Ready units per version, or None when the deployer cannot tell (a pipeline)."""
+        ...
+
+    def planned(self, rollout: RolloutView, step: int) -> dict[str, int] | None:
+        """The ready units per version `running_versions` should report once `step` of
+        `rollout` is applied (step -1: none yet); None when the deployer cannot tell."""
         ...
 
     async def prepare(self, rollout: RolloutView) -> dict[str, Any]:
@@ -196,14 +184,34 @@ def plan(rollout: RolloutView, step: int, replicas: int) -> dict[str, int]:
     return result
 
 
-def require_version(version: str, pattern: re.Pattern[str], rule: str) -> None:
-    """A deployer's `validate_version`: refuse `version` unless it matches `pattern` whole;
-    `rule` says in a person's words what a version is."""
-    if not pattern.fullmatch(version):
-        raise UserError(f"`{version}` is not a version: {rule}.")
+@dataclass(frozen=True)
+class VersionRule:
+    """What a kind of deployer takes as a version: a pattern the whole version matches, and
+    the rule in a person's words. Known without the deployer's system, so the ack can check."""
+
+    pattern: re.Pattern[str]
+    words: str
+
+    def allows(self, version: str) -> bool:
+        return self.pattern.fullmatch(version) is not None
+
+    def check(self, version: str) -> None:
+        """Refuse (UserError) `version` unless the rule allows it."""
+        if not self.allows(version):
+            raise UserError(f"`{version}` is not a version: {self.words}.")
+
+
+# A container image's tag: what runs is an image, and its tag names the version. Deployers of
+# other things (a pipeline's VERSION) take it too, as the tag their pipeline deploys.
+IMAGE_TAG = VersionRule(
+    re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"),
+    "a Docker tag is letters, digits, `_`, `.` and `-`, at most 128 characters, "
+    "not starting with `.` or `-`",
+)
 
 
 __all__ = [
+    "IMAGE_TAG",
     "Deployer",
     "DeployerFactory",
     "RolloutView",
@@ -211,7 +219,7 @@ __all__ = [
     "Snapshot",
     "StepSettings",
     "Unit",
+    "VersionRule",
     "canary_count",
     "plan",
-    "require_version",
 ]

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from bot.alerting.routing import labels_match
 from bot.config_file import Service
 from bot.deploys import messages, rollout
-from bot.deploys.ports import Deployer, Snapshot, plan
+from bot.deploys.ports import Deployer, Snapshot
 from bot.deploys.rollout import (
     AWAITING,
     BUSY,
@@ -66,20 +66,17 @@ class DeployService:
         )
 
     def deployer(self, name: str) -> Deployer:
-        return build_deployer(self.deps, name, self.service(name))
+        """The service's deployer, on the system this process is connected to."""
+        return self.deps.deployers.make(
+            name, self.service(name), self.deps.settings.deploy_step_timeout
+        )
 
     def validate_version(self, name: str, version: str) -> None:
-        """Refuse (UserError) a version the service's deployer cannot run; for the ack, so
-        nothing slow: an unknown service, or a deployer whose system is not configured, is
-        left to the job, which says so."""
+        """Refuse (UserError) a version the service's kind of deployer cannot run; for the ack,
+        so nothing slow: no deployer is made. An unknown service, or one whose system is not
+        configured, is the job's to refuse, which says so."""
         service = self.deps.config.services.get(name)
-        if service is None:
-            return
-        try:
-            deployer = build_deployer(self.deps, name, service)
-        except UserError:
-            return
-        deployer.validate_version(version)
+        self.deps.deployers.check_version(service.deployer if service else None, version)
 
     def approvers(self, service: Service) -> list[str]:
         return list(service.approvers or self.deps.config.roles.approvers)
@@ -413,10 +410,10 @@ class DeployService:
         bring the engine back to the recorded step."""
         deployer = self.deployer(r.service)
         running = await deployer.running_versions()
-        if running is None:
+        wanted = deployer.planned(r, r.step)
+        if running is None or wanted is None:
             return
-        wanted = plan(r, r.step, self.service(r.service).replicas)
-        if running != {v: n for v, n in wanted.items() if n}:
+        if running != wanted:
             log.info("%s: engine runs %s, rollout wants %s; restoring", r.service, running, wanted)
             try:
                 await deployer.apply(r, r.step)
@@ -554,25 +551,6 @@ class DeployService:
         return messages.status_reply(rows, time.time())
 
 
-def build_deployer(deps: Deps, name: str, service: Service) -> Deployer:
-    """The deployer `service.deployer` names, on the system this process is connected to."""
-    timeout = deps.settings.deploy_step_timeout
-    if service.deployer == "docker":
-        from integrations.docker import docker_deployers
-
-        if deps.docker is None:
-            raise UserError("Docker is not configured for opsloop (OPSLOOP_DOCKER_HOST).")
-        return docker_deployers(deps.docker)(name, service, timeout)
-    from bot.deploys.gitlab_target import gitlab_deployers
-
-    if deps.gitlab is None:
-        raise UserError(
-            f"{name} deploys through GitLab, which is not configured: set "
-            "OPSLOOP_GITLAB_URL and OPSLOOP_GITLAB_TOKEN."
-        )
-    return gitlab_deployers(deps.gitlab, deps.settings.deploy_poll_seconds)(name, service, timeout)
-
-
 def _parse_value(value: str) -> tuple[str, str, int | None]:
     """A button's `<service>|<rollout id>|<step>`."""
     parts = value.split("|")
@@ -619,5 +597,4 @@ __all__ = [
     "RECONCILE_JOB",
     "STEP_JOB",
     "DeployService",
-    "build_deployer",
 ]

@@ -23,11 +23,14 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config_file import CanaryStep, OpsConfig, Service
+from bot.config_file import CanaryStep, OpsConfig
 from bot.errors import IntegrationError
 from bot.sandbox.busybox_images import build_context, rootfs_tar
 from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
-from integrations.docker import LABEL_SERVICE, ContainerEngine, engine_address
+from integrations.docker.config import DockerService
+from integrations.docker.engine import ContainerEngine
+from integrations.docker.shapes import LABEL_SERVICE, engine_address
+from integrations.gitlab.config import GitLabService, JobStep
 
 log = logging.getLogger("opsloop.sandbox")
 
@@ -61,23 +64,23 @@ APP_IMAGES: dict[str, str] = {
 HOW_TO_ENABLE = "start Docker, or set OPSLOOP_DOCKER_HOST (or DOCKER_HOST) to an engine"
 
 
-def api_service(channel: str) -> Service:
+def api_service(channel: str) -> GitLabService:
     """`api`: two manual jobs of an acme/api pipeline; Reject plays `rollback`."""
-    return Service(
+    return GitLabService(
         deployer="gitlab",
         project=API_PROJECT,
         ref="main",
         channel=channel,
-        steps=[CanaryStep(percent=10, job="canary"), CanaryStep(percent=100, job="production")],
+        steps=[JobStep(percent=10, job="canary"), JobStep(percent=100, job="production")],
         rollback_job="rollback",
         approvals=1,
         alert_labels={"service": "api"},
     )
 
 
-def web_service(channel: str) -> Service:
+def web_service(channel: str) -> DockerService:
     """`web`: four containers of opsloop-sandbox/app, on the host's network (no bridge)."""
-    return Service(
+    return DockerService(
         deployer="docker",
         image=IMAGE,
         replicas=4,
@@ -232,9 +235,8 @@ def describe_services(config: OpsConfig) -> list[str]:
     """One line per deploy service, for the sandbox's start-up lines."""
     lines = []
     for name, s in sorted(config.services.items()):
-        where_to = f"GitLab {s.project}" if s.deployer == "gitlab" else f"Docker {s.image}"
         steps = ", ".join(f"{st.percent}%" for st in s.steps)
-        lines.append(f"{name} ({where_to}; steps {steps})")
+        lines.append(f"{name} ({s.destination()}; steps {steps})")
     return lines
 
 
@@ -242,10 +244,10 @@ def example_commands(config: OpsConfig) -> list[str]:
     """The page's /deploy examples for the sandbox's own services."""
     examples = []
     api = config.services.get("api")
-    if api is not None and api.project == API_PROJECT:
+    if isinstance(api, GitLabService) and api.project == API_PROJECT:
         examples.append("/deploy api 1.2.0")
     web = config.services.get(WEB)
-    if web is not None and web.image == IMAGE:
+    if isinstance(web, DockerService) and web.image == IMAGE:
         # The first deploy starts at full size; the second is the canary that asks for approval.
         examples += ["/deploy web 1", "/deploy web 2"]
     if config.services:

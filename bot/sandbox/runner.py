@@ -23,6 +23,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from bot.config_file import OpsConfig
+from bot.config_load import load_config
 from bot.errors import SettingsError
 from bot.sandbox import deploys
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
@@ -31,7 +32,7 @@ from bot.sandbox.emulators.slack import SlackEmulator
 from bot.sandbox.page import add_page_routes
 from bot.sandbox.sample import CHANNELS, USERGROUPS, USERS, sample_config
 from bot.serving import served
-from bot.settings import Settings, config_path, load_config
+from bot.settings import Settings, config_path
 
 log = logging.getLogger("opsloop.sandbox")
 

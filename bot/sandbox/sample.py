@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.config_file import AlertRoute, Alerts, OpsConfig, Project, Roles
+from bot.config_file import AlertRoute, Alerts, OpsConfig, Project, Roles, Service
 from bot.sandbox.deploys import api_service, web_service
 from bot.sandbox.emulators.slack import EmulatorUser
 
@@ -59,7 +59,7 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
               escalate_to: [S0SRE]
             - channel: C0ALERTS
     """
-    services = {"api": api_service(DEPLOYS)}
+    services: dict[str, Service] = {"api": api_service(DEPLOYS)}
     if docker:
         services["web"] = web_service(DEPLOYS)
     return OpsConfig(

@@ -221,10 +221,3 @@ def modal(
 
 def _plain(text: str) -> dict[str, str]:
     return {"type": "plain_text", "text": text}
-
-
-def not_configured() -> str:
-    return (
-        "GitLab is not configured, so opsloop cannot file tasks: set OPSLOOP_GITLAB_URL and "
-        "OPSLOOP_GITLAB_TOKEN."
-    )

@@ -36,9 +36,9 @@ class TaskService:
 
     @property
     def tracker(self) -> TaskTracker:
-        if self.deps.gitlab is None:
-            raise UserError(messages.not_configured())
-        return self.deps.gitlab
+        if self.deps.tasks is None:
+            raise UserError(self.deps.systems.missing("tasks"))
+        return self.deps.tasks
 
     def project_path(self, project: str | None, channel: str) -> str:
         """The tracker's project from an alias, a path, or the channel's project."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.deploys.ports import (
+    IMAGE_TAG,
     Deployer,
     DeployerFactory,
     RolloutView,
@@ -17,15 +18,10 @@ from bot.deploys.ports import (
     Snapshot,
     Unit,
     plan,
-    require_version,
 )
+from integrations.docker.config import DockerService
 from integrations.docker.engine import ContainerEngine
-from integrations.docker.shapes import VERSION_PATTERN, ServiceContainer, ServiceState
-
-VERSION_RULE = (
-    "a Docker tag is letters, digits, `_`, `.` and `-`, at most 128 characters, "
-    "not starting with `.` or `-`"
-)
+from integrations.docker.shapes import ServiceContainer, ServiceState
 
 
 def _unit(c: ServiceContainer) -> Unit:
@@ -41,7 +37,7 @@ class DockerDeployer:
     def __init__(
         self, name: str, service: ServiceSettings, engine: ContainerEngine, step_timeout: float
     ) -> None:
-        if service.image is None:
+        if not isinstance(service, DockerService) or service.image is None:
             raise ValueError("a docker service needs an image")
         self.name = name
         self.service = service
@@ -52,10 +48,14 @@ class DockerDeployer:
     @staticmethod
     def validate_version(version: str) -> None:
         """A version is the tag of the service's image."""
-        require_version(version, VERSION_PATTERN, VERSION_RULE)
+        IMAGE_TAG.check(version)
 
     async def running_versions(self) -> dict[str, int]:
         return (await self.engine.state(self.name)).ready_versions()
+
+    def planned(self, rollout: RolloutView, step: int) -> dict[str, int]:
+        wanted = plan(rollout, step, self.service.replicas)
+        return {version: n for version, n in wanted.items() if n}
 
     async def prepare(self, rollout: RolloutView) -> dict[str, Any]:
         return {}

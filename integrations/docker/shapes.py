@@ -12,13 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.deploys.ports import IMAGE_TAG
+
 SYSTEM = "Docker"
 
 LABEL_SERVICE = "opsloop.service"
 LABEL_VERSION = "opsloop.version"
 LABEL_MANAGED = "opsloop.managed"
 
-VERSION_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+VERSION_PATTERN = IMAGE_TAG.pattern  # a version is the tag of the service's image
 # A service name becomes part of container names: Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-]*.
 SERVICE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 

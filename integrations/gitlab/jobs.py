@@ -1,4 +1,4 @@
-"""The calls the GitLab deployer (bot/deploys/gitlab_target.py) makes: a pipeline per rollout,
+"""The calls the GitLab deployer (deployer.py) makes: a pipeline per rollout,
 and the manual jobs its canary steps play, each safe to repeat after a crash."""
 
 from __future__ import annotations

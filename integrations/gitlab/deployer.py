@@ -7,7 +7,7 @@ CI; the bot only says when. GitLab cannot tell which version runs, so `running_v
 None and the approval message shows the pipeline's jobs instead.
 
 Every call is safe to repeat, as the deployer port (bot/deploys/ports.py) asks: a job that is
-already under way is waited for and a finished one is not played again (GitLabClient.play_job
+already under way is waited for and a finished one is not played again (GitLabJobs.play_job
 never plays a job that has left `manual`, and this module only plays a job it has just read as
 `manual`). A failed job is run again only when a person asks (`/deploy promote`, `retry`), and
 only once: the retry is a newer job of the same name, which is the one waited for from then on.
@@ -16,35 +16,30 @@ only once: the retry is a newer job of the same name, which is the one waited fo
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from typing import Any
 
 from bot.deploys.ports import (
+    IMAGE_TAG,
     Deployer,
     DeployerFactory,
     RolloutView,
     ServiceSettings,
     Snapshot,
     Unit,
-    require_version,
 )
 from bot.errors import IntegrationError
 from bot.once import marker
-from integrations.gitlab import SYSTEM, GitLabPort, PipelineJob
+from integrations.gitlab.config import GitLabService
+from integrations.gitlab.errors import SYSTEM
+from integrations.gitlab.jobs import DeploysPort
+from integrations.gitlab.shapes import PipelineJob
 
 # A job in one of these has stopped for good without succeeding; GitLab can run the first two
 # again (a skipped job runs once the earlier stage it waited for succeeds).
 _FAILED = frozenset({"failed", "canceled", "skipped"})
 _RETRYABLE = frozenset({"failed", "canceled"})
 _MAX_NAMES = 20  # job names listed when the wanted one is missing
-# VERSION is, as a rule, the tag of the image the project's pipeline deploys: the rule and the
-# words of a Docker tag.
-_VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_VERSION_RULE = (
-    "a Docker tag is letters, digits, `_`, `.` and `-`, at most 128 characters, "
-    "not starting with `.` or `-`"
-)
 
 
 class GitLabDeployer:
@@ -56,11 +51,11 @@ class GitLabDeployer:
         self,
         name: str,
         service: ServiceSettings,
-        gitlab: GitLabPort,
+        gitlab: DeploysPort,
         step_timeout: float,
         poll_seconds: float = 2.0,
     ) -> None:
-        if service.project is None:
+        if not isinstance(service, GitLabService) or service.project is None:
             raise ValueError("a gitlab service needs a project")
         if step_timeout <= 0 or poll_seconds <= 0:
             raise ValueError("step_timeout and poll_seconds must be positive")
@@ -73,11 +68,15 @@ class GitLabDeployer:
 
     @staticmethod
     def validate_version(version: str) -> None:
-        """A version is what the pipeline gets as VERSION."""
-        require_version(version, _VERSION, _VERSION_RULE)
+        """A version is what the pipeline gets as VERSION: as a rule, the tag of the image the
+        project's pipeline deploys."""
+        IMAGE_TAG.check(version)
 
     async def running_versions(self) -> dict[str, int] | None:
         return None  # a pipeline says what it did, not what runs now
+
+    def planned(self, rollout: RolloutView, step: int) -> dict[str, int] | None:
+        return None
 
     async def prepare(self, rollout: RolloutView) -> dict[str, Any]:
         """The rollout's pipeline, once: on the service's ref (else the default branch).
@@ -205,7 +204,7 @@ class GitLabDeployer:
         )
 
 
-def gitlab_deployers(gitlab: GitLabPort, poll_seconds: float = 2.0) -> DeployerFactory:
+def gitlab_deployers(gitlab: DeploysPort, poll_seconds: float = 2.0) -> DeployerFactory:
     """Makes the GitLab deployer of each GitLab service, all through `gitlab`."""
 
     def make(name: str, service: ServiceSettings, step_timeout: float) -> Deployer:
