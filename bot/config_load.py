@@ -57,7 +57,7 @@ def _unknown(deployer: Any, deployers: Sequence[str]) -> str:
 
 
 def parse_config(
-    data: Any, source: str = "the YAML file", plugins: Sequence[Plugin] = PLUGINS
+    data: Any, source: str = "the YAML file", *, plugins: Sequence[Plugin] = PLUGINS
 ) -> OpsConfig:
     """Validate YAML data; raise SettingsError naming each bad path (`services.web.steps`)."""
     if data is None:
@@ -75,7 +75,7 @@ def parse_config(
         raise SettingsError("\n".join(lines)) from None
 
 
-def load_config(settings: Settings, plugins: Sequence[Plugin] = PLUGINS) -> OpsConfig:
+def load_config(settings: Settings, *, plugins: Sequence[Plugin] = PLUGINS) -> OpsConfig:
     """Read and validate the YAML file, or the empty config when there is none."""
     path = config_path(settings)
     if path is None:
@@ -90,4 +90,4 @@ def load_config(settings: Settings, plugins: Sequence[Plugin] = PLUGINS) -> OpsC
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SettingsError(f"{path}: not valid YAML{where}") from None
-    return parse_config(data, str(path), plugins)
+    return parse_config(data, str(path), plugins=plugins)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -12,9 +12,11 @@ from aiohttp import web
 from bot.app import create_app
 from bot.config_file import OpsConfig
 from bot.jobs import WorkerRunner
+from bot.plugins import Plugin
 from bot.runtime import Runtime
 from bot.sandbox.emulators.slack import SlackDriver, SlackEmulator
 from bot.settings import Settings, load_settings
+from integrations import PLUGINS
 
 
 @dataclass
@@ -65,18 +67,22 @@ async def running_bot(
     emulator: SlackEmulator | None = None,
     config: OpsConfig | None = None,
     worker: bool = True,
+    plugins: Sequence[Plugin] = PLUGINS,
     **overrides: Any,
 ) -> AsyncIterator[BotUnderTest]:
-    """A whole bot process in this event loop: HTTP app, optional worker, emulated Slack."""
+    """A whole bot process in this event loop: HTTP app, optional worker, emulated Slack, and
+    the outside systems of `plugins` that `overrides` and `config` configure."""
     if emulator is None:
         async with (
             running_emulator() as emu,
-            running_bot(redis_url, emulator=emu, config=config, worker=worker, **overrides) as bot,
+            running_bot(
+                redis_url, emulator=emu, config=config, worker=worker, plugins=plugins, **overrides
+            ) as bot,
         ):
             yield bot
         return
     settings = bot_settings(emulator, redis_url, **overrides)
-    runtime = Runtime.start(settings, config or OpsConfig())
+    runtime = Runtime.start(settings, config or OpsConfig(), plugins=plugins)
     app = create_app(settings, runtime.deps)
     runner, base_url = await start_site(app)
     emulator.bot_events_url = base_url + "/slack/events"
