@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.alerting.ports import Silencer
 from bot.config_file import OpsConfig
-from bot.jobs import JobQueue, JobRegistry
+from bot.help import CommandHelp, Shortcut
+from bot.job_queue import JobQueue
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack_out import SlackOut
 from bot.store import Store
-from integrations.docker import ContainerEngine
-from integrations.gitlab import GitLabPort
 
+if TYPE_CHECKING:
+    # Types only: what handles Slack's requests must not load the systems' SDKs.
+    from integrations.docker import ContainerEngine
+    from integrations.gitlab import GitLabPort
 
-@dataclass(frozen=True)
-class CommandHelp:
-    """One slash-command family as `/ops help` and the manifest describe it."""
-
-    command: str
-    summary: str
-    usage: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Shortcut:
-    """A message shortcut as the manifest declares it."""
-
-    name: str
-    callback_id: str
-    description: str
+# Re-exported: the command families declare their help and shortcuts with these.
+__all__ = ["CommandHelp", "Deps", "Shortcut"]
 
 
 @dataclass
@@ -43,7 +33,6 @@ class Deps:
     queue: JobQueue
     slack: SlackOut
     metrics: Metrics
-    jobs: JobRegistry
     commands: list[CommandHelp] = field(default_factory=list)
     alertmanager: Silencer | None = None
     gitlab: GitLabPort | None = None
