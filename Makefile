@@ -12,6 +12,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed-test
@@ -32,4 +33,4 @@ $(VENV)/.installed-test: $(VENV)/.python-ok pyproject.toml
 	@touch $@ $(VENV)/.installed
 
 clean:
-	rm -rf $(VENV) .opsloop .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .opsloop .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -73,7 +73,7 @@ async def _serve(settings: Settings, *, worker: bool, socket_mode: bool = False)
         log.info("listening on http://%s:%d", settings.host, settings.port)
         _freeze_startup_objects()
         if worker:
-            workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
+            workers = WorkerRunner(runtime.deps, runtime.jobs)
             await workers.start()
         if socket_mode:
             from slack_sdk.errors import SlackApiError
@@ -106,12 +106,10 @@ async def _serve(settings: Settings, *, worker: bool, socket_mode: bool = False)
 async def _worker(settings: Settings) -> None:
     stop = stop_signals()
     runtime = Runtime.start(settings, load_config(settings))
-    workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
+    workers = WorkerRunner(runtime.deps, runtime.jobs)
     try:
         await workers.start()
-        log.info(
-            "worker %s running %d job kinds", workers.worker_id, len(runtime.deps.jobs.names())
-        )
+        log.info("worker %s running %d job kinds", workers.worker_id, len(runtime.jobs.names()))
         await stop.wait()
     finally:
         await workers.stop()
@@ -122,7 +120,7 @@ async def _worker(settings: Settings) -> None:
 async def _sandboxed_bot(settings: Settings, config: OpsConfig) -> AsyncIterator[str]:
     """The bot as `opsloop sandbox` runs it: an empty store, its worker, a free port."""
     runtime = Runtime.start(settings, config)
-    workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
+    workers = WorkerRunner(runtime.deps, runtime.jobs)
     runner: web.AppRunner | None = None
     try:
         # The emulated Slack starts empty each time; groups and jobs of an earlier run would

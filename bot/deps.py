@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from bot.alerting.ports import Silencer
 from bot.builds.ports import CISystem
 from bot.config_file import OpsConfig
-from bot.jobs import JobQueue, JobRegistry
+from bot.help import CommandHelp, Shortcut
+from bot.job_queue import JobQueue
 from bot.metrics import Metrics
 from bot.plugins import Deployers, Systems
 from bot.settings import Settings
@@ -16,22 +17,8 @@ from bot.store import Store
 from bot.tasks.ports import TaskTracker
 
 
-@dataclass(frozen=True)
-class CommandHelp:
-    """One slash-command family as `/ops help` and the manifest describe it."""
-
-    command: str
-    summary: str
-    usage: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Shortcut:
-    """A message shortcut as the manifest declares it."""
-
-    name: str
-    callback_id: str
-    description: str
+# Re-exported: the command families declare their help and shortcuts with these.
+__all__ = ["CommandHelp", "Deps", "Shortcut"]
 
 
 @dataclass
@@ -45,7 +32,6 @@ class Deps:
     queue: JobQueue
     slack: SlackOut
     metrics: Metrics
-    jobs: JobRegistry
     commands: list[CommandHelp] = field(default_factory=list)
     tasks: TaskTracker | None = None
     ci: CISystem | None = None

@@ -20,9 +20,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot import outages
 from bot.deps import Deps
 from bot.errors import IntegrationError, OutcomeUnknown, UserError, log_unexpected
+from bot.job_scope import ChannelBusy
 from bot.jobs import JobContext, JobFunction
 from bot.replies import Reply, integration_error, outcome_unknown, unexpected_error, user_error
-from bot.slack_out import ChannelBusy
 from bot.slack_requests import (
     ActionRequest,
     ShortcutRequest,

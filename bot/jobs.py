@@ -5,32 +5,28 @@ stays in the queue until a worker finishes it; a worker marks the job in progres
 expires after `job_timeout + 10 s`, so when a worker is killed mid-job another worker runs the
 job again once that key has expired. Jobs are therefore written to be safe to run twice.
 Deferred jobs (run at time T) are arq's scored queue entries, used for timeouts and escalations.
-
-Jobs are JSON (not arq's default pickle) so that a queue entry can be read by a person and never
-executes code on load.
+Jobs are put on the queue by bot.job_queue, which the web process needs without this module.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from arq.jobs import serialize_job
 from arq.worker import Retry, Worker, func
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot import outages
 from bot.errors import log_unexpected
-from bot.slack_out import ChannelBusy, job_context
-from bot.store import REDIS_DOWN, Store
+from bot.job_queue import json_deserializer, json_serializer
+from bot.job_scope import ChannelBusy, job_context
+from bot.store import REDIS_DOWN
 from bot.store.keys import QUEUE
 
 if TYPE_CHECKING:
@@ -43,20 +39,6 @@ HEARTBEAT_SECONDS = 5
 RECONNECT_SECONDS = 1.0
 REDIS_AWAY_RETRY_SECONDS = 5.0
 TIMED_OUT_TRIES = 5  # a job that runs out of time more often than this is failed, not retried
-
-
-# One encoder for every job: json.dumps builds a new encoder per call when given options, which
-# shows on the ack path.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-
-
-def json_serializer(obj: dict[str, Any]) -> bytes:
-    return _ENCODER.encode(obj).encode()
-
-
-def json_deserializer(data: bytes) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(data)
-    return result
 
 
 @dataclass(frozen=True)
@@ -110,27 +92,6 @@ class JobRegistry:
 
     def items(self) -> list[tuple[str, JobFunction]]:
         return sorted(self._functions.items())
-
-
-class JobQueue:
-    """Puts jobs on the queue; idempotent by job id."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def enqueue(
-        self,
-        function: str,
-        payload: dict[str, Any],
-        *,
-        job_id: str | None = None,
-        run_at: float | None = None,
-    ) -> bool:
-        """Queue `function(payload)`; False when a job with this id exists or already ran."""
-        now_ms = int(time.time() * 1000)
-        run_at_ms = int(run_at * 1000) if run_at is not None else now_ms
-        data = serialize_job(function, (payload,), {}, None, now_ms, serializer=json_serializer)
-        return await self._store.enqueue_job(job_id or uuid.uuid4().hex, data, run_at_ms)
 
 
 def _arq_function(name: str, fn: JobFunction, timeout: float) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from bot.deps import CommandHelp, Shortcut
+from bot.help import CommandHelp, Shortcut
 
 PLACEHOLDER_URL = "https://opsloop.example.com"
 BOT_SCOPES = [

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.deps import CommandHelp
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
+from bot.help import CommandHelp
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import slack_out
 from bot.config_file import OpsConfig
 from bot.deps import Deps
 from bot.embedded_redis import EmbeddedRedis
-from bot.jobs import JobQueue, JobRegistry
+from bot.job_queue import JobQueue
+from bot.jobs import JobContext, JobRegistry
 from bot.metrics import Metrics
 from bot.plugins import Plugin, Systems
 from bot.redis_conn import connect, describe
 from bot.settings import Settings
-from bot.slack_out import SlackOut
+from bot.slack_out import FLUSH_JOB, SlackOut
 from bot.store import Store
 from integrations import PLUGINS
 
 log = logging.getLogger(__name__)
+
+
+async def _flush_slack_update(job: JobContext, payload: dict[str, Any]) -> None:
+    """The job SlackOut.request_update queues: send a message's newest pending state."""
+    await job.deps.slack.flush_update(
+        payload["channel"], payload["ts"], owner=job.job_id, attempt=job.attempt
+    )
 
 
 def build_registry() -> JobRegistry:
@@ -30,7 +38,7 @@ def build_registry() -> JobRegistry:
     from commands import FAMILIES
 
     registry = JobRegistry()
-    slack_out.register_jobs(registry)
+    registry.add(FLUSH_JOB, _flush_slack_update)
     for family in FAMILIES:
         family.register_jobs(registry)
     return registry
@@ -38,9 +46,10 @@ def build_registry() -> JobRegistry:
 
 @dataclass
 class Runtime:
-    """The process's Deps plus what must be stopped at the end."""
+    """The process's Deps, the jobs its workers run, and what must be stopped at the end."""
 
     deps: Deps
+    jobs: JobRegistry
     redis_url: str
     embedded: EmbeddedRedis | None
 
@@ -71,15 +80,15 @@ class Runtime:
                 base_url=settings.slack_api_base,
                 timeout=10,
             )
+        queue = JobQueue(store)
         slack = SlackOut(
             client,
             store,
             metrics,
+            queue,
             channel_rate=settings.channel_rate,
             channel_burst=settings.channel_burst,
         )
-        queue = JobQueue(store)
-        slack.attach_queue(queue)
         systems = Systems.start(settings, config, plugins)
         deps = Deps(
             settings=settings,
@@ -88,7 +97,6 @@ class Runtime:
             queue=queue,
             slack=slack,
             metrics=metrics,
-            jobs=build_registry(),
             commands=[f.HELP for f in FAMILIES],
             tasks=systems.tasks,
             ci=systems.ci,
@@ -96,7 +104,7 @@ class Runtime:
             silencer=systems.silencer,
             systems=systems,
         )
-        return cls(deps=deps, redis_url=url, embedded=embedded)
+        return cls(deps=deps, jobs=build_registry(), redis_url=url, embedded=embedded)
 
     async def close(self) -> None:
         try:

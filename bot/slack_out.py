@@ -4,19 +4,18 @@ It keeps Slack's rules so that callers need not: a per-channel message budget sh
 replica through Redis (about one message a second per channel, short bursts allowed); after a
 429, no job on any replica calls that method again before its Retry-After (a pause in Redis,
 checked before every call and again after any wait); and message updates coalesced so that only
-the newest state of a message is sent, kept pending until Slack accepts it.
+the newest state of a message is sent, kept pending until Slack accepts it, by a job that
+SlackOut puts on the queue it is given (the job itself is registered in bot.runtime).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import ClientError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,11 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.errors import IntegrationError
+from bot.job_scope import ChannelBusy, in_job
 from bot.metrics import Metrics
 from bot.store import Store
-
-if TYPE_CHECKING:
-    from bot.jobs import JobContext, JobQueue, JobRegistry
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +46,12 @@ MAX_FLUSH_BACKOFF = 60.0
 _TRANSIENT_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
-_in_job: contextvars.ContextVar[bool] = contextvars.ContextVar("opsloop_in_job", default=False)
 
 
-class ChannelBusy(Exception):
-    """Slack cannot take the call soon (the channel's budget is spent, or a 429 paused the
-    method, or Slack is away); run the job again in `wait` seconds."""
+class FlushQueue(Protocol):
+    """Where SlackOut puts the job (FLUSH_JOB) that sends a message's newest pending state."""
 
-    def __init__(self, what: str, wait: float) -> None:
-        super().__init__(f"{what}: no turn for {wait:.1f}s")
-        self.wait = wait
-
-
-@contextlib.contextmanager
-def job_context() -> Iterator[None]:
-    """Mark the code inside as a job's: long waits for Slack become ChannelBusy."""
-    token = _in_job.set(True)
-    try:
-        yield
-    finally:
-        _in_job.reset(token)
+    async def enqueue(self, function: str, payload: dict[str, Any]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +76,7 @@ class SlackOut:
         client: AsyncWebClient,
         store: Store,
         metrics: Metrics,
+        queue: FlushQueue,
         *,
         channel_rate: float = 1.0,
         channel_burst: int = 3,
@@ -102,10 +86,6 @@ class SlackOut:
         self.metrics = metrics
         self.channel_rate = channel_rate
         self.channel_burst = channel_burst
-        self._queue: JobQueue | None = None
-
-    def attach_queue(self, queue: JobQueue) -> None:
-        """Coalesced updates are flushed by a job; the queue is wired after construction."""
         self._queue = queue
 
     async def call(
@@ -135,7 +115,7 @@ class SlackOut:
                     await self._honour_429(method, channel, seconds)
                     if refusals <= MAX_429_RETRIES:
                         continue
-                    if _in_job.get():
+                    if in_job():
                         raise ChannelBusy(method, seconds) from e
                 error = e.response.get("error", "unknown_error")
                 if status != 429:  # a 429 was counted as rate_limited above
@@ -155,7 +135,7 @@ class SlackOut:
 
     async def _wait_for_turn(self, method: str, channel: str | None) -> None:
         """Return once `method` may be called: no 429 pause holds it, and a post has its slot."""
-        limit = JOB_MAX_BUDGET_WAIT if _in_job.get() else None
+        limit = JOB_MAX_BUDGET_WAIT if in_job() else None
         while True:
             try:
                 turn = await self.store.slack.take_turn(
@@ -263,8 +243,6 @@ class SlackOut:
         """Ask for a message to show this state; pending updates coalesce, the newest wins."""
         payload = {"text": text, "blocks": blocks}
         if await self.store.slack.set_pending_update(channel, ts, payload):
-            if self._queue is None:
-                raise RuntimeError("SlackOut.request_update needs attach_queue() first")
             await self._queue.enqueue(FLUSH_JOB, {"channel": channel, "ts": ts})
 
     async def flush_update(
@@ -299,13 +277,3 @@ class SlackOut:
             if await pending_edits.finish_pending_update(channel, ts, owner, pending.version):
                 break
         return sent
-
-
-async def _flush_job(job: JobContext, payload: dict[str, Any]) -> None:
-    await job.deps.slack.flush_update(
-        payload["channel"], payload["ts"], owner=job.job_id, attempt=job.attempt
-    )
-
-
-def register_jobs(registry: JobRegistry) -> None:
-    registry.add(FLUSH_JOB, _flush_job)

@@ -88,7 +88,7 @@ async def running_bot(
     emulator.bot_events_url = base_url + "/slack/events"
     workers = None
     if worker:
-        workers = WorkerRunner(runtime.deps, runtime.deps.jobs)
+        workers = WorkerRunner(runtime.deps, runtime.jobs)
         await workers.start()
     driver = SlackDriver(emulator)
     try:

@@ -206,15 +206,15 @@ async def test_an_edit_slack_refuses_for_good_is_dropped_with_one_line(
 
 
 async def test_an_edit_waits_while_slack_is_unreachable(redis_url: str) -> None:
-    from bot.jobs import JobQueue
-    from bot.slack_out import ChannelBusy, SlackOut
+    from bot.job_queue import JobQueue
+    from bot.job_scope import ChannelBusy
+    from bot.slack_out import SlackOut
 
     async with running_bot(redis_url, worker=False) as bot:
         posted = await bot.deps.slack.post_message("C0GENERAL", "before")
         # The same store, but a Slack that nobody answers at.
         away = AsyncWebClient(token="xoxb-x", base_url=f"http://127.0.0.1:{free_port()}/api/")
-        cut_off = SlackOut(away, bot.deps.store, bot.deps.metrics)
-        cut_off.attach_queue(JobQueue(bot.deps.store))
+        cut_off = SlackOut(away, bot.deps.store, bot.deps.metrics, JobQueue(bot.deps.store))
         await cut_off.request_update("C0GENERAL", posted.ts, "after")
         with pytest.raises(ChannelBusy) as busy:
             await cut_off.flush_update("C0GENERAL", posted.ts, owner="flush-1", attempt=2)

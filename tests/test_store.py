@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.jobs import JobQueue
+from bot.job_queue import JobQueue
 from bot.redis_conn import connect
 from bot.store import Store
 
