@@ -16,7 +16,6 @@ from bot.slack_out import SlackOut
 from bot.store import Store
 from bot.tasks.ports import TaskTracker
 
-
 # Re-exported: the command families declare their help and shortcuts with these.
 __all__ = ["CommandHelp", "Deps", "Shortcut"]
 
