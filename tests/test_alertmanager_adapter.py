@@ -20,7 +20,6 @@ from bot.alerting.ports import ActiveAlert, Matcher
 from bot.errors import IntegrationError, OutcomeUnknown
 from integrations.alertmanager import AlertmanagerClient, parse_time
 from tests.alertmanager_server import AlertmanagerServer
-from tests.alertmanager_server import alertmanager as _alertmanager  # noqa: F401  (the fixture)
 from tests.servers import free_port
 from tests.waiting import eventually
 

@@ -30,7 +30,6 @@ from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
 from integrations.docker import LABEL_SERVICE, ContainerEngine, docker_deployers
 from integrations.gitlab import GitLabClient
 from tests.dockerd_server import DockerEngine
-from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 
 STEP_TIMEOUT = 30.0
 NOT_A_VERSION = (

@@ -22,7 +22,6 @@ from bot.config_file import AlertRoute, Alerts, OpsConfig, Roles, Service
 from integrations.docker import LABEL_SERVICE, LABEL_VERSION
 from tests.alert_payloads import TOKEN, alert, notification
 from tests.dockerd_server import DockerEngine
-from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 from tests.harness import BotUnderTest, running_bot
 from tests.waiting import eventually
 

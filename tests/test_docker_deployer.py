@@ -11,7 +11,6 @@ import pytest
 from bot.errors import IntegrationError
 from integrations.docker import LABEL_SERVICE, LABEL_VERSION, ContainerEngine, ServiceState
 from tests.dockerd_server import DockerEngine
-from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 from tests.servers import free_port
 
 APP = "local/app"
