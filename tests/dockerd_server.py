@@ -9,8 +9,8 @@ is needed: the images are made here from busybox-static.
 - `local/app:2`: the same with a HEALTHCHECK every second, so readiness waits for "healthy".
 - `local/app:bad`: exits at once with a line on stderr.
 
-Tests ask for the `dockerd` fixture (tests/fixtures.py; session scope: starting the engine and
-building takes about a second) by name.
+Tests ask for the `dockerd` fixture (tests/fixtures.py) by name: one engine per test module
+(starting it and building the images takes about a second).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 - `redis_server` (session): a real redis-server; `redis_url`: its URL, flushed before the test.
 - `alertmanager`: a started Prometheus Alertmanager that sends nothing until configured.
-- `dockerd` (session): a started Docker Engine with the local/busybox and local/app images.
+- `dockerd` (module): a started Docker Engine with the local/busybox and local/app images.
 
 A server that cannot be found skips its tests, or fails them where servers are required
 (tests/servers.py `missing`).
@@ -60,9 +60,11 @@ def alertmanager(tmp_path: Path) -> Iterator[AlertmanagerServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# One engine per test module: modules leave containers and images of their services behind
+# (the sandbox's `web` is also tests/test_docker_deployer.py's), and each expects a clean one.
+@pytest.fixture(scope="module")
 def dockerd() -> Iterator[DockerEngine]:
-    """A started dockerd with local/busybox:1 and local/app:{1,2,bad}; removed at the end."""
+    """A started dockerd with local/busybox:1 and local/app:{1,2,bad}; removed after the module."""
     reason = why_no_dockerd()
     if reason is not None:
         missing(reason)
