@@ -412,6 +412,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=10)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(90)  # about 20 s: a worker process is killed and another takes over
 async def test_a_worker_killed_mid_promotion_is_resumed_by_the_next_one(
     redis_url: str, engine: DockerEngine, tmp_path: Path
 ) -> None:
