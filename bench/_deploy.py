@@ -133,7 +133,6 @@ class Sighting:
     first_change_s: float  # from t0 until a look first differed from the first one; NaN: none
     min_running: int  # fewest running containers of the service seen meanwhile
     max_containers: int  # most containers of the service (any state) seen meanwhile
-    looks: int
     last: Look | None
 
 
@@ -143,7 +142,7 @@ async def watch_plan(
     """Poll the engine (in a thread: the event loop serves Slack's side meanwhile) until
     exactly `plan` runs; time it from `t0` (time.perf_counter), give up `within` s later."""
     deadline = t0 + within
-    seen = Sighting(math.nan, math.nan, sys.maxsize, 0, 0, None)
+    seen = Sighting(math.nan, math.nan, sys.maxsize, 0, None)
     first: Look | None = None
     while True:
         now = await asyncio.to_thread(look, client, service)
@@ -151,7 +150,6 @@ async def watch_plan(
         first = first or now
         if now != first and math.isnan(seen.first_change_s):
             seen.first_change_s = returned - t0
-        seen.looks += 1
         seen.last = now
         seen.min_running = min(seen.min_running, sum(now.running.values()))
         seen.max_containers = max(seen.max_containers, now.containers)

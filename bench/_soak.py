@@ -39,7 +39,6 @@ TASK_CHANNELS = ("C0WEB", "C0GENERAL")
 BUILD_CHANNEL = "C0DEPLOYS"
 HELP_CHANNEL = "C0GENERAL"
 ALERT_CHANNELS = {"critical": "C0INCIDENT", "warning": "C0ALERTS"}
-SLACK_ACK_SECONDS = 3.0  # Slack's wait for an ack before it retries
 SLACK_RETRY_PAUSES = (1.0, 3.0, 8.0)
 SLOW_ACK_RETRY_WITHIN = 1.0
 RETYPES = 2
@@ -70,7 +69,6 @@ class Item:
     acked: bool = False
     said: Counter[str] = field(default_factory=Counter)  # texts of acks that said something
     response_urls: list[str] = field(default_factory=list)
-    retyped: int = 0
 
     @property
     def deliveries(self) -> int:
@@ -223,7 +221,6 @@ class Sender:
         """A person types the command; Slack delivers and retries; the person retypes."""
         for typing in range(RETYPES + 1):
             if typing:
-                item.retyped += 1
                 await asyncio.sleep(RETYPE_PAUSE)
             request = self.drivers[0].command_request(
                 item.command, item.text, user=PERSON, channel=item.channel

@@ -51,10 +51,7 @@ from typing import Any
 
 import aiohttp
 
-from bench._load import percentile
-from bench._storm import StormGroup, storm_notifications
-from bench.ack_latency import (
-    BenchError,
+from bench._common import (
     Children,
     base_env,
     bench_main,
@@ -65,14 +62,16 @@ from bench.ack_latency import (
     read_port,
     start_redis,
     wait_http_ok,
+    wait_workers,
 )
+from bench._load import percentile
+from bench._storm import StormGroup, storm_notifications
 from bot.jobs import build_worker
 from bot.store.keys import (
     ALERT_BY_KEY,
     ALERTS_OPEN,
     PREFIX,
     QUEUE,
-    WORKERS,
     alert_group_key,
     storm_key,
 )
@@ -174,25 +173,6 @@ def start_stack(children: Children, extra_workers: int) -> Stack:
         pids=pids,
         workers=1 + extra_workers,
     )
-
-
-def wait_workers(children: Children, port: int, wanted: int, deadline: float) -> None:
-    """Every worker has announced itself in Redis (so none starts late into the storm)."""
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
-    try:
-        while time.monotonic() < deadline:
-            alive: Any = client.zcard(WORKERS)
-            if int(alive) >= wanted:
-                return
-            for child in children.started:
-                if child.proc.poll() is not None:
-                    raise BenchError(f"{child.name} exited:\n{child.tail()}")
-            time.sleep(0.05)
-    finally:
-        client.close()
-    raise BenchError(f"only some of the {wanted} workers started in time")
 
 
 @contextlib.contextmanager
@@ -785,10 +765,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not 10 <= args.timeout <= 3600:
         parser.error("--timeout from 10 to 3600 seconds")
     return args
-
-
-def _raise_on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -69,17 +69,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench._deploy import (
-    BareService,
-    EngineError,
-    bare_step,
-    docker_client,
-    engine_missing,
-    fresh_engine,
-    watch_plan,
-)
-from bench._load import percentile
-from bench.ack_latency import (
+from bench._common import (
     BenchError,
     Children,
     base_env,
@@ -91,8 +81,18 @@ from bench.ack_latency import (
     redis_executable,
     start_redis,
     wait_http_ok,
+    wait_workers,
 )
-from bench.alert_storm import wait_workers
+from bench._deploy import (
+    BareService,
+    EngineError,
+    bare_step,
+    docker_client,
+    engine_missing,
+    fresh_engine,
+    watch_plan,
+)
+from bench._load import percentile
 from bot.deploys.ports import canary_count
 from bot.sandbox.emulators.slack import Message, SlackDriver, SlackEmulator
 

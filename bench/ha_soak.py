@@ -52,10 +52,10 @@ import aiohttp
 import redis.asyncio
 import redis.exceptions
 
+from bench._common import REPO, BenchError, bench_main, machine_info
 from bench._soak import KINDS, Item, Replicas, Sender, gist, plan
 from bench._soak_count import count, rows_json, seen, table, verdicts
 from bench._soak_sides import ISSUE_CREATE, PIPELINE_CREATE, GitLabSide, SlackSide
-from bench.ack_latency import REPO, BenchError, bench_main, machine_info
 from bot.sandbox.emulators.gitlab import GitLabEmulator
 from bot.sandbox.emulators.slack import SlackDriver, SlackEmulator
 from bot.serving import served

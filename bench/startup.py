@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench._common import REPO, opsloop_argv
 
 # The floor: import slack-bolt and build the app, as every Bolt bot does before anything else.
 BARE_BOLT = (
@@ -46,13 +46,6 @@ IMPORTS = (
 class Run:
     seconds: float
     max_rss_mib: float
-
-
-def opsloop_argv() -> list[str]:
-    script = Path(sys.executable).parent / "opsloop"
-    if script.exists():
-        return [str(script), "--help"]
-    return [sys.executable, "-m", "bot", "--help"]
 
 
 def measure(argv: list[str]) -> Run:
@@ -87,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     targets = {
-        "opsloop --help": opsloop_argv(),
+        "opsloop --help": opsloop_argv("--help"),
         "bare Bolt AsyncApp": [sys.executable, "-c", BARE_BOLT],
     }
     for argv_ in targets.values():  # warm the page cache once, unmeasured
@@ -105,14 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         text=True,
         check=True,
     ).stdout.split()
-    report = _report(runs, int(imported[0]), imported[1:])
-    print("\n".join(report["lines"]))
+    lines, figures = _report(runs, int(imported[0]), imported[1:])
+    print("\n".join(lines))
     if args.json:
-        args.json.write_text(json.dumps(report["figures"], indent=2))
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
 
-def _report(runs: dict[str, list[Run]], modules: int, sdks: list[str]) -> dict[str, object]:
+def _report(
+    runs: dict[str, list[Run]], modules: int, sdks: list[str]
+) -> tuple[list[str], dict[str, object]]:
+    """The printed table, and the figures for --json."""
     figures: dict[str, dict[str, float]] = {}
     for name, done in runs.items():
         times = [r.seconds for r in done]
@@ -137,7 +133,7 @@ def _report(runs: dict[str, list[Run]], modules: int, sdks: list[str]) -> dict[s
         f"`opsloop --help` imported {modules} modules; SDKs of systems not configured: "
         + (", ".join(sdks) or "none"),
     ]
-    return {"lines": lines, "figures": {**figures, "modules": modules, "sdks_loaded": sdks}}
+    return lines, {**figures, "modules": modules, "sdks_loaded": sdks}
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ environment variable (`OPSLOOP_PORT`) or the YAML path (`services.web.steps`). S
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -241,7 +240,3 @@ def require(settings: Settings, *fields: str) -> None:
     missing = [env_name(f) for f in fields if not getattr(settings, f)]
     if missing:
         raise SettingsError("\n".join(f"{m}: is required for this command" for m in missing))
-
-
-def running_in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -1,9 +1,6 @@
 """A real Prometheus Alertmanager for tests: free loopback port, temporary directory, own PID.
 
-Use the `alertmanager` fixture (import it into a test module or conftest.py):
-
-    from tests.alertmanager_server import alertmanager  # noqa: F401  (in conftest.py)
-    from tests.alertmanager_server import alertmanager as _alertmanager  # noqa: F401  (test module)
+Tests ask for the `alertmanager` fixture (tests/fixtures.py) by name:
 
     async def test_x(alertmanager: AlertmanagerServer) -> None:
         alertmanager.configure("http://127.0.0.1:PORT/hooks/alertmanager", "token")
@@ -18,17 +15,16 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import yaml
 
-from tests.servers import free_port, missing
+from tests.servers import free_port
 
 READY_WITHIN = 10.0
 
@@ -185,20 +181,3 @@ class AlertmanagerServer:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-
-# Named explicitly so that a test module can import it under another name: a test parameter
-# called `alertmanager` would otherwise shadow the import (ruff F811).
-@pytest.fixture(name="alertmanager")
-def alertmanager(tmp_path: Path) -> Iterator[AlertmanagerServer]:
-    """A started Alertmanager whose receiver sends nothing until configure() and reload()."""
-    binary = alertmanager_binary()
-    if binary is None:
-        missing(
-            "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
-        )
-    assert binary is not None
-    server = AlertmanagerServer(binary, tmp_path)
-    server.start()
-    yield server
-    server.stop()

@@ -9,9 +9,8 @@ is needed: the images are made here from busybox-static.
 - `local/app:2`: the same with a HEALTHCHECK every second, so readiness waits for "healthy".
 - `local/app:bad`: exits at once with a line on stderr.
 
-Use the `dockerd` fixture (session scope: starting the engine and building takes about a second):
-
-    from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
+Tests ask for the `dockerd` fixture (tests/fixtures.py) by name: one engine per test module
+(starting it and building the images takes about a second).
 """
 
 from __future__ import annotations
@@ -19,18 +18,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.sandbox.busybox_images import build_context, rootfs_tar
-from tests.servers import missing
 
 READY_WITHIN = 20.0
 
@@ -180,23 +174,3 @@ def why_no_dockerd() -> str | None:
     except ImportError:
         return "the docker SDK is not installed (pip install 'docker>=7,<8')"
     return None
-
-
-@pytest.fixture(name="dockerd", scope="session")
-def dockerd() -> Iterator[DockerEngine]:
-    """A started dockerd with local/busybox:1 and local/app:{1,2,bad}; removed at the end."""
-    reason = why_no_dockerd()
-    if reason is not None:
-        missing(reason)
-    binary, busybox = shutil.which("dockerd"), shutil.which("busybox")
-    assert binary is not None and busybox is not None
-    # A unix socket path must stay under 108 bytes: a short directory right under /tmp.
-    directory = Path(tempfile.mkdtemp(prefix="odk", dir="/tmp"))
-    engine = DockerEngine(binary, directory)
-    try:
-        engine.start()
-        engine.build_images(busybox)
-        yield engine
-    finally:
-        engine.stop()
-        engine.remove_directory()

@@ -21,7 +21,6 @@ from bot.errors import IntegrationError, OutcomeUnknown
 from integrations.alertmanager.client import AlertmanagerClient
 from integrations.alertmanager.shapes import parse_time
 from tests.alertmanager_server import AlertmanagerServer
-from tests.alertmanager_server import alertmanager as _alertmanager  # noqa: F401  (the fixture)
 from tests.servers import free_port
 from tests.waiting import eventually
 

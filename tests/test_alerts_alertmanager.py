@@ -22,7 +22,6 @@ from arq.constants import result_key_prefix
 
 from tests.alert_payloads import TOKEN, alert, alert_config, notification
 from tests.alertmanager_server import AlertmanagerServer
-from tests.alertmanager_server import alertmanager as _alertmanager  # noqa: F401  (the fixture)
 from tests.harness import BotUnderTest, running_bot, running_emulator, start_site
 from tests.servers import own_redis
 from tests.test_alerts_webhook import (

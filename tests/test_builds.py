@@ -4,7 +4,7 @@ itself and sends real Pipeline Hooks to /hooks/gitlab, one live message edited i
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -54,6 +54,15 @@ def shown(message: Any) -> str:
 
 def ephemerals(bot: BotUnderTest, user: str = "U0ALICE") -> list[str]:
     return [e.text for e in bot.emulator.ephemerals(user=user)]
+
+
+def queue_drained(bot: BotUnderTest) -> Callable[[], Awaitable[bool]]:
+    """Whether every job stored so far (a hook's, a poll's) has run."""
+
+    async def check() -> bool:
+        return await bot.deps.store.queue_depth() == 0
+
+    return check
 
 
 async def ended(bot: BotUnderTest, status: str, within: float = 20) -> Any:
@@ -238,4 +247,17 @@ async def test_a_failed_default_branch_started_elsewhere_is_announced(redis_url:
             within=20,
             what="the announcement",
         )
-        gitlab.start_pipeline("acme/web", "develop")  # a failure elsewhere is not announced
+        # A failure on another branch is not announced: let one fail, and the bot take it in.
+        gitlab.fail_job("unit", times=1)
+        develop = gitlab.start_pipeline("acme/web", "develop")
+        assert (await gitlab.wait_for_pipeline(develop["id"], seconds=20))["status"] == "failed"
+        [failed] = [
+            e
+            for e in gitlab.hook_events
+            if e.body["object_attributes"]["id"] == develop["id"] and e.status == "failed"
+        ]
+        await gitlab.hooks_settled()
+        assert [d.status for d in gitlab.hook_deliveries if d.uuid == failed.uuid] == [200]
+        await eventually(queue_drained(bot), what="the bot to handle the hook")
+        announced = [m for m in bot.emulator.messages(GENERAL) if "default branch" in shown(m)]
+        assert len(announced) == 1 and "`main`" in shown(announced[0])

@@ -36,7 +36,6 @@ from integrations.docker.shapes import LABEL_SERVICE
 from integrations.gitlab.config import GitLabService
 from integrations.gitlab.plugin import PLUGIN as GITLAB
 from tests.dockerd_server import DockerEngine
-from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 
 STEP_TIMEOUT = 30.0
 NOT_A_VERSION = (

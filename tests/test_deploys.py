@@ -24,7 +24,6 @@ from integrations.docker.config import DockerService
 from integrations.docker.shapes import LABEL_SERVICE, LABEL_VERSION
 from tests.alert_payloads import TOKEN, alert, notification
 from tests.dockerd_server import DockerEngine
-from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 from tests.harness import BotUnderTest, running_bot
 from tests.waiting import eventually
 
@@ -415,6 +414,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=10)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(90)  # about 20 s: a worker process is killed and another takes over
 async def test_a_worker_killed_mid_promotion_is_resumed_by_the_next_one(
     redis_url: str, engine: DockerEngine, tmp_path: Path
 ) -> None:

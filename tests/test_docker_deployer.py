@@ -12,7 +12,6 @@ from bot.errors import IntegrationError
 from integrations.docker.engine import ContainerEngine
 from integrations.docker.shapes import LABEL_SERVICE, LABEL_VERSION, ServiceState
 from tests.dockerd_server import DockerEngine
-from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 from tests.servers import free_port
 
 APP = "local/app"

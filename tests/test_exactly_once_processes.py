@@ -34,7 +34,8 @@ from tests.processes import (
 )
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.slow
+# 15-35 s each on a quiet machine: processes start, are killed and start again.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 CHANNEL = "C0WEB"
 PERSON = "U0ALICE"

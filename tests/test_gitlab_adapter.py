@@ -410,6 +410,8 @@ def test_a_url_that_is_not_http_is_refused() -> None:
         GitLabClient("gitlab.example.com", "token")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(60)  # about 24 s by design: three attempts that all time out
 async def test_the_worst_case_stays_within_the_contract(
     gitlab: GitLabClient, emu: GitLabEmulator
 ) -> None:

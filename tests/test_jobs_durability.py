@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis.asyncio
 from arq.constants import in_progress_key_prefix
 
@@ -37,6 +38,8 @@ def start_worker(emulator: SlackEmulator, redis_url: str, log: Path) -> subproce
         )
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(60)  # about 14 s: a worker process is killed and another takes over
 async def test_worker_killed_mid_job_and_another_worker_finishes_it(
     redis_url: str, tmp_path: Path
 ) -> None:

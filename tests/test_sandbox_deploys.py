@@ -29,7 +29,6 @@ import pytest
 
 from bot.sandbox.deploys import IMAGE, SANDBOX_LABEL
 from tests.dockerd_server import DockerEngine
-from tests.dockerd_server import dockerd as _dockerd  # noqa: F401
 from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.sandbox.emulators.slack import SlackDriver, SlackEmulator
 from tests.harness import running_emulator
@@ -87,6 +88,7 @@ def ephemeral_texts(emu: SlackEmulator, user: str = "U0ALICE") -> list[str]:
     return [e.text for e in emu.ephemerals(user=user)]
 
 
+@pytest.mark.timeout(60)  # about 12 s: a real `opsloop socket` process, and Slack's retries
 async def test_commands_clicks_and_retries_over_the_socket(redis_url: str) -> None:
     async with socket_bot(redis_url) as bot:
         emu, driver = bot.emulator, bot.driver

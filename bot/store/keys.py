@@ -126,7 +126,6 @@ def usergroup_key(group: str) -> str:
 
 # -- builds ------------------------------------------------------------------------------------
 PIPELINE_TTL = 30 * 86_400
-GITLAB_EVENT_TTL = 86_400  # X-Gitlab-Event-UUIDs seen, so a redelivered hook acts once
 
 
 def pipeline_key(project: str, pipeline_id: int) -> str:

@@ -90,10 +90,6 @@ def task_message(task: Task, created_by: str | None) -> tuple[str, Blocks]:
     return text, blocks
 
 
-def created_reply(task: Task) -> Reply:
-    return Reply(text=f":memo: Created {_link(task)} {escape(task.title)}.")
-
-
 def thread_link(task: Task) -> str:
     """Posted in the thread a task was made from."""
     return f":memo: Task created: {_link(task)} *{escape(task.title)}*"
@@ -113,10 +109,6 @@ def close_refused(task: Task, filer: str | None) -> str:
         f"You may not close {_link(task)}: only {', '.join(who)}, deployers and approvers "
         f"may.{outside}"
     )
-
-
-def assigned_reply(task: Task, username: str) -> Reply:
-    return Reply(text=f":raising_hand: {_link(task)} is assigned to @{escape(username)}.")
 
 
 def list_reply(tasks: list[Task], project: str, mine: bool) -> Reply:
