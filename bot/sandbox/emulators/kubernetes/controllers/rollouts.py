@@ -297,11 +297,14 @@ def sync(emu: Cluster, rollout: JSON) -> None:
     RolloutSync(emu, rollout).run()
 
 
-def pause_inconclusive(status: JSON) -> JSON:
-    """The status after an analysis came back inconclusive: paused until promoted."""
-    status = copy.deepcopy(status)
+def pause_inconclusive(rollout: JSON) -> JSON:
+    """The Rollout after an analysis came back inconclusive: paused until promoted, its
+    phase and message saying so at once (as Argo writes them in the same update)."""
+    rollout = copy.deepcopy(rollout)
+    status = rollout.setdefault("status", {})
     pauses: list[Any] = status.get("pauseConditions") or []
     if not any(p.get("reason") == INCONCLUSIVE for p in pauses):
         status["pauseConditions"] = [*pauses, {"reason": INCONCLUSIVE, "startTime": now_iso()}]
     status["controllerPause"] = True
-    return status
+    status["phase"], status["message"] = canary.phase_and_message(rollout, status)
+    return rollout
