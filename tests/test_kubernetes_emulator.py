@@ -215,3 +215,43 @@ async def test_kubectl_refuses_a_wrong_token(kube: Kube) -> None:
     assert ran.code == 1
     assert "error: You must be logged in to the server" in ran.err
     assert kube.emu.requests and not any(r.token_ok for r in kube.emu.requests)
+
+
+ROLLOUT_MANIFEST = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: app, image: "web:IMAGE"}]
+  strategy:
+    canary:
+      steps: [{setWeight: 25}, {pause: {}}]
+"""
+
+
+async def test_kubectl_apply_creates_a_rollout_and_starts_its_canary(kube: Kube) -> None:
+    manifest = kube.directory / "web.yaml"
+    manifest.write_text(ROLLOUT_MANIFEST.replace("IMAGE", "1"))
+    assert "rollout.argoproj.io/web created" in await kube.ok("apply", "-f", str(manifest))
+    await eventually(
+        lambda: (
+            kube.emu.object("Rollout", "shop", "web").get("status", {}).get("phase") == "Healthy"
+        ),
+        what="the first template at full scale",
+    )
+    manifest.write_text(ROLLOUT_MANIFEST.replace("IMAGE", "2"))
+    assert "rollout.argoproj.io/web configured" in await kube.ok("apply", "-f", str(manifest))
+    [patch] = kube.emu.requests_to("*/rollouts/web", "PATCH")
+    assert patch.content_type == "application/merge-patch+json"  # a CRD: no strategic merge
+    await eventually(
+        lambda: (
+            kube.emu.object("Rollout", "shop", "web")["status"].get("message") == "CanaryPauseStep"
+        ),
+        what="the canary's first pause",
+    )

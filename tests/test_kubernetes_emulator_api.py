@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.kube import Kube, served_kube
+from tests.waiting import eventually
 
 CART = "/apis/apps/v1/namespaces/shop/deployments/cart"
 ROLLOUT = "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/shop"
+MERGE = "application/merge-patch+json"
 
 
 @pytest.fixture
@@ -265,3 +267,52 @@ async def test_faults_answer_as_an_overloaded_server_and_are_recorded(kube: Kube
     started = time.monotonic()
     assert (await kube.http("GET", CART)).status == 200
     assert time.monotonic() - started >= 0.3
+
+
+async def test_bad_writes_are_refused_with_a_status_never_a_5xx(kube: Kube) -> None:
+    json_patch = "application/json-patch+json"
+    bad = [
+        ("PATCH", CART, [{"op": "replace", "path": "/spec/template", "value": "x"}], json_patch),
+        ("PATCH", CART, [{"op": "remove", "path": "/spec/selector"}], json_patch),
+        ("PATCH", CART, {"spec": {"template": {"metadata": {"labels": {"app": "x"}}}}}, MERGE),
+        ("PATCH", CART, [{"op": "bogus", "path": "/spec"}], json_patch),
+        (
+            "PATCH",
+            ROLLOUT,
+            {"spec": {"strategy": {"canary": {"steps": [{"setWeight": "x"}]}}}},
+            MERGE,
+        ),
+        ("PATCH", ROLLOUT, {"spec": {"strategy": {"canary": {"steps": "x"}}}}, MERGE),
+        ("PATCH", CART, "not an object", MERGE),
+        ("PUT", CART, ["a list"], "application/json"),
+        (
+            "POST",
+            "/apis/apps/v1/namespaces/nowhere/deployments",
+            {"metadata": {"name": "x"}},
+            "application/json",
+        ),
+    ]
+    for method, path, body, kind in bad:
+        answer = await kube.http(method, path, body=body, content_type=kind)
+        assert 400 <= answer.status < 500, (method, path, body, answer.body)
+        assert answer.body["kind"] == "Status", answer.body
+    assert kube.emu.object("Deployment", "shop", "cart")["metadata"]["generation"] == 1
+    assert kube.emu.controller_errors == 0
+
+
+async def test_promote_full_skips_the_remaining_steps(kube: Kube) -> None:
+    first = kube.emu.object("Rollout", "shop", "shop")["status"]["stableRS"]
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "s:2"}]}}}}
+    await kube.http("PATCH", ROLLOUT, body=patch, content_type=MERGE)
+    await kube.http(
+        "PATCH", ROLLOUT + "/status", body={"status": {"promoteFull": True}}, content_type=MERGE
+    )
+
+    def healthy() -> bool:
+        status = kube.emu.object("Rollout", "shop", "shop")["status"]
+        return (
+            status["phase"] == "Healthy" and status["stableRS"] == status["currentPodHash"] != first
+        )
+
+    await eventually(healthy, what="a full promotion")
+    assert "promoteFull" not in kube.emu.object("Rollout", "shop", "shop")["status"]

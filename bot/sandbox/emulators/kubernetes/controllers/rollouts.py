@@ -5,7 +5,8 @@ A pod-template change makes a ReplicaSet labelled `rollouts-pod-template-hash`, 
 `setWeight` scales canary and stable by Argo's rounding and moves on once their pods are
 available; `pause: {}` adds the CanaryPauseStep pause condition and waits for the promote
 patch (`{"status":{"pauseConditions":null}}`); `pause: {duration}` resumes by itself after
-the duration × `emu.time_scale`. After the last step the canary becomes `stableRS`.
+the duration × `emu.time_scale`. After the last step (or at once with `status.promoteFull`)
+the canary becomes `stableRS`.
 `status.abort` scales the canary to 0 (Degraded, RolloutAborted); clearing it retries from
 step 0. The first template ever (no stable yet) and a return to the stable template skip
 the steps, as Argo does. `spec.paused` holds everything where it is.
@@ -146,11 +147,16 @@ class RolloutSync:
         if self.status.pop("abortedAt", None) is not None:  # retried after an abort
             self.status.pop("abort", None)
             self._restart_progress()
+        if self.status.get("promoteFull"):  # `kubectl argo rollouts promote --full`
+            for key in ("pauseConditions", "controllerPause"):
+                self.status.pop(key, None)
+            self.status["currentStepIndex"] = len(self.steps)
         index = int(self.status.get("currentStepIndex", 0))
         if index >= len(self.steps):
             new = sync_pods(self.emu, scale(self.emu, new, self.wanted))
             if available(new) >= self.wanted:
                 self.status["stableRS"] = self.pod_hash
+                self.status.pop("promoteFull", None)
                 self._promoted(new, replicasets)
             return
         weight = canary.current_weight(self.steps, index)
