@@ -403,6 +403,22 @@ async def test_events_update_the_request_in_place(redis_url: str) -> None:
         assert "New revision" not in shown(newest(bot)) and len(requests(bot)) == 1
 
 
+async def test_a_canary_flagger_fails_while_waiting_is_no_longer_asked_about(
+    redis_url: str,
+) -> None:
+    async with gate_bot(redis_url) as bot:
+        message = await opened(bot)
+        await event(bot, "Failed", "Canary failed! Scaling down checkout.shop")
+        closed = await says(bot, "ended the canary (Failed)")
+        assert "Approve" not in shown(closed) and "Reject" not in shown(closed)
+        await eventually(
+            lambda: any("Flagger failed the canary" in r for r in thread(bot, message)),
+            what="the thread reply",
+        )
+        assert "deploy.canary_failed" in await actions(bot)
+        assert len(requests(bot)) == 1
+
+
 async def test_an_event_before_any_request_posts_nothing(redis_url: str) -> None:
     async with gate_bot(redis_url) as bot:
         await event(bot, "Initialized", "Initialization done! checkout.shop")

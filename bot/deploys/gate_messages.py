@@ -10,6 +10,7 @@ from typing import Any
 from bot.deploys.rollout import (
     AWAITING,
     COMPLETE,
+    GATE_FINAL_PHASES,
     PROMOTING,
     ROLLED_BACK,
     ROLLING_BACK,
@@ -46,8 +47,9 @@ def _emoji(r: Rollout) -> str:
 
 
 def asks(r: Rollout) -> bool:
-    """Whether the message still offers the buttons: not once Flagger has moved on."""
-    return r.superseded_by is None
+    """Whether the message still offers the buttons: not once Flagger has moved on to another
+    checksum, or ended the canary (Succeeded, Failed) before anyone decided."""
+    return r.superseded_by is None and r.phase not in GATE_FINAL_PHASES
 
 
 def _approvals(r: Rollout) -> str:
@@ -90,7 +92,7 @@ def gate_message(r: Rollout, alerts: list[str], now: float) -> tuple[str, Blocks
     if r.phase_message:
         said = escape(r.phase_message[:EVENT_SHOWN])
         blocks.append(mrkdwn_section(f"*Flagger's last event*\n{said}"))
-    if alerts and r.state == AWAITING and r.superseded_by is None:
+    if alerts and r.state == AWAITING and asks(r):
         blocks.append(
             mrkdwn_section(
                 ":rotating_light: *Firing, unacknowledged:* "
@@ -112,6 +114,8 @@ def _note(r: Rollout, now: float) -> str | None:
             f":fast_forward: Flagger has moved on: its webhooks carry another checksum now, "
             f"asked about in {r.superseded_by}. This message is no longer updated."
         )
+    if not asks(r):
+        return f"Flagger ended this canary ({escape(r.phase or '?')}); nothing is asked any more."
     if r.state == AWAITING and r.expired:
         return (
             ":hourglass: This approval request expired; the gate stays closed and Flagger keeps "

@@ -348,22 +348,17 @@ def gate_open(r: Rollout) -> bool:
 
 def gate_rejected(r: Rollout) -> bool:
     """A gate request a person turned back: Flagger's rollback webhook is answered 200."""
-    return (
-        r.checksum is not None
-        and r.ended_by is not None
-        and r.state
-        in (
-            ROLLING_BACK,
-            ROLLED_BACK,
-            FAILED,
-        )
-    )
+    decided = r.state in (ROLLING_BACK, ROLLED_BACK, FAILED)
+    return r.checksum is not None and r.ended_by is not None and decided
 
 
 def _describe_gate(r: Rollout) -> str:
     phase = f" (Flagger: {r.phase})" if r.phase else ""
-    if r.superseded_by is not None and not gate_open(r) and not gate_rejected(r):
+    undecided = not gate_open(r) and not gate_rejected(r)
+    if r.superseded_by is not None and undecided:
         return "closed: Flagger moved on to another revision before it was approved"
+    if r.phase in GATE_FINAL_PHASES and undecided:
+        return f"closed: Flagger ended the canary ({r.phase}) before it was approved"
     if r.state == AWAITING and r.expired:
         return f"its approval request expired; the gate stays closed{phase}"
     if r.state == AWAITING:
