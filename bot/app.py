@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from bot import outages
 from bot.alerting.webhook import alertmanager_hook
 from bot.builds.webhook import gitlab_hook
+from bot.deploys.flagger_hook import flagger_hook
 from bot.deps import Deps
 from bot.outages import REDIS
 from bot.settings import Settings
@@ -103,6 +104,7 @@ def create_app(settings: Settings, deps: Deps) -> web.Application:
         ("POST", "/slack/events", slack_events_handler(bolt, deps)),
         ("POST", "/hooks/alertmanager", alertmanager_hook(deps)),
         ("POST", "/hooks/gitlab", gitlab_hook(deps)),
+        ("POST", "/hooks/flagger", flagger_hook(deps)),
         ("GET", "/healthz", _healthz),
         ("GET", "/readyz", _readyz),
         ("GET", "/metrics", _metrics),

@@ -29,6 +29,7 @@ SECRET_FIELDS = frozenset(
         "gitlab_token",
         "gitlab_webhook_secret",
         "alertmanager_webhook_token",
+        "flagger_webhook_token",
     }
 )
 
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = Field(None, validation_alias="OPSLOOP_ALERTMANAGER_URL")
     alertmanager_webhook_token: SecretStr | None = Field(
         None, validation_alias="OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN"
+    )
+    flagger_webhook_token: SecretStr | None = Field(
+        None, validation_alias="OPSLOOP_FLAGGER_WEBHOOK_TOKEN"
     )
     # Tuning knobs, not in the contract; README lists them.
     log_level: str = Field("INFO", validation_alias="OPSLOOP_LOG_LEVEL")

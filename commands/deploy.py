@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import partial
 from typing import Any
@@ -9,15 +10,18 @@ from typing import Any
 from arq.worker import Retry
 from slack_bolt.async_app import AsyncApp
 
+from bot.deploys.flagger_gate import FLAGGER_JOB, FlaggerGate
 from bot.deploys.messages import DeployAction
 from bot.deploys.service import EXPIRE_JOB, RECONCILE_JOB, STEP_JOB, DeployService
 from bot.deps import CommandHelp, Deps
 from bot.durable import action_job, add_action, add_slash_command, slash_job
-from bot.errors import UserError
+from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.jobs import JobContext, JobRegistry, keep_alive
 from bot.replies import Reply, unknown_button, usage, usage_error
 from bot.slack_requests import ActionRequest, SlashRequest
 from bot.store.deploys import LeaseBusy
+
+log = logging.getLogger(__name__)
 
 HELP = CommandHelp(
     command="/deploy",
@@ -124,6 +128,19 @@ async def expire(job: JobContext, payload: dict[str, Any]) -> None:
 
 async def reconcile(job: JobContext, payload: dict[str, Any]) -> None:
     await DeployService(job.deps).reconcile()
+    await FlaggerGate(job.deps).reconcile()
+
+
+async def flagger(job: JobContext, payload: dict[str, Any]) -> None:
+    """A Flagger gate request's follow-up: its message posted once, then kept current."""
+    try:
+        await FlaggerGate(job.deps).follow(payload["service"], payload["rollout"])
+    except OutcomeUnknown as e:  # Slack did not confirm the post: look for it again later
+        if e.look_again_in is not None:
+            raise Retry(defer=e.look_again_in) from e
+    except IntegrationError as e:
+        # Nobody typed anything to be told: Flagger keeps waiting (403), the log says why.
+        log.warning("Flagger gate of %s: %s", payload["service"], e)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -139,4 +156,5 @@ def register_jobs(registry: JobRegistry) -> None:
     registry.add(STEP_JOB, step, long=True)
     registry.add(EXPIRE_JOB, expire)
     registry.add(RECONCILE_JOB, reconcile)
+    registry.add(FLAGGER_JOB, flagger)
     registry.run_on_worker_start(RECONCILE_JOB, when=lambda deps: bool(deps.config.services))

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from integrations.alertmanager.plugin import PLUGIN as ALERTMANAGER
 from integrations.docker.plugin import PLUGIN as DOCKER
+from integrations.flagger.plugin import PLUGIN as FLAGGER
 from integrations.gitlab.plugin import PLUGIN as GITLAB
 
-PLUGINS = (GITLAB, DOCKER, ALERTMANAGER)
+PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, FLAGGER)
 
 __all__ = ["PLUGINS"]

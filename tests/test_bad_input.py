@@ -20,6 +20,7 @@ from bot.replies import button
 from bot.sandbox.emulators.slack.payloads import encode_payload
 from bot.tasks import messages as task_messages
 from bot.tasks.messages import Field, TaskAction
+from integrations.flagger.config import FlaggerService
 from tests.harness import BotUnderTest, running_bot
 from tests.waiting import eventually
 
@@ -223,6 +224,51 @@ async def test_gitlab_hooks_a_job_could_not_use_get_400_naming_the_field(
         ignored = {"object_kind": "pipeline", "object_attributes": None}
         assert (await post_hook(bot, "Deployment Hook", ignored))[0] == 200
         await eventually(lambda: _drained(bot), what="the hook jobs to run")
+    assert not tracebacks(caplog)
+
+
+async def test_flagger_calls_a_gate_could_not_use_get_400_naming_the_field(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "flagger-hook-token"
+    call = {
+        "name": "checkout",
+        "namespace": "shop",
+        "phase": "Waiting",
+        "checksum": "a1b2",
+        "metadata": {"token": token},
+    }
+    cases: list[tuple[str, Any, str]] = [
+        ("confirm-rollout", "[]", "the body must be a JSON object"),
+        ("confirm-rollout", {**call, "metadata": {"token": token, "cmd": 1}}, "metadata: must"),
+        ("confirm-rollout", {**call, "checksum": 7}, "checksum: must be a string"),
+        ("confirm-rollout", {**call, "name": ""}, "name: must not be empty"),
+        ("confirm-promotion", {**call, "namespace": None}, "namespace: is missing"),
+        ("post-rollout", call, "unknown webhook type 'post-rollout'"),
+    ]
+    service = FlaggerService.model_validate(
+        {"deployer": "flagger", "namespace": "shop", "canary": "checkout", "channel": GENERAL}
+    )
+    config = OpsConfig(services={"checkout": service})
+    env = {"OPSLOOP_FLAGGER_WEBHOOK_TOKEN": token}
+    async with running_bot(redis_url, config=config, **env) as bot, aiohttp.ClientSession() as http:
+        for hook, body, reason in cases:
+            data = body if isinstance(body, str) else json.dumps(body)
+            url = f"{bot.base_url}/hooks/flagger?type={hook}"
+            async with http.post(url, data=data) as r:
+                text = await r.text()
+                assert (r.status, text.startswith(f"Invalid payload: {reason}")) == (400, True), (
+                    text
+                )
+        # What Flagger does send is answered (403: waiting), and its job runs without a fault.
+        async with http.post(f"{bot.base_url}/hooks/flagger?type=confirm-rollout", json=call) as r:
+            assert r.status == 403
+        [message] = await eventually(
+            lambda: bot.emulator.messages(GENERAL), what="the approval request"
+        )
+        await eventually(
+            lambda: bot.emulator.thread(GENERAL, message.ts), what="the gate's job to finish"
+        )
     assert not tracebacks(caplog)
 
 

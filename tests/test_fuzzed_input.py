@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -25,15 +26,31 @@ from hypothesis import strategies as st
 from bot.alerting.messages import AlertAction
 from bot.builds.messages import BuildAction
 from bot.config_file import OpsConfig, Project
+from bot.deploys.flagger_gate import HOOK_TYPES
 from bot.deploys.messages import DeployAction
+from bot.store.keys import QUEUE
 from bot.tasks.messages import MODAL_CALLBACK, SHORTCUT_CALLBACK, Field, TaskAction
+from integrations.flagger.config import FlaggerService
 from tests.harness import BotUnderTest, running_bot
 
 T = TypeVar("T")
 EXAMPLES = 150
 HOOK_SECRET = "gitlab-hook-secret"
 AM_TOKEN = "alertmanager-hook-token"
-CONFIG = OpsConfig(projects={"web": Project(gitlab="acme/web", channel="C0GENERAL")})
+FLAGGER_TOKEN = "flagger-hook-token"
+CONFIG = OpsConfig(
+    projects={"web": Project(gitlab="acme/web", channel="C0GENERAL")},
+    services={
+        "checkout": FlaggerService.model_validate(
+            {
+                "deployer": "flagger",
+                "namespace": "shop",
+                "canary": "checkout",
+                "channel": "C0GENERAL",
+            }
+        )
+    },
+)
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -53,10 +70,12 @@ class ThreadedBot:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def drain(self) -> None:
-        """Wait until every job the bodies stored has run."""
+        """Wait until every job the bodies stored has run (those due by now: a deferred one,
+        such as an approval request's expiry, runs long after the test)."""
 
         async def drained() -> None:
-            while await self.bot.deps.store.queue_depth():
+            redis = self.bot.deps.store.redis
+            while await redis.zcount(QUEUE, 0, int(time.time() * 1000)):
                 await asyncio.sleep(0.05)
 
         self.run(drained(), timeout=40)
@@ -412,6 +431,27 @@ PIPELINE_HOOK = obj(
 )
 JOB_HOOK = obj({"object_kind": st.just("build")}, {"project": often(PROJECT), "pipeline_id": JUNK})
 GITLAB_EVENTS = st.sampled_from(["Pipeline Hook", "Job Hook", "Deployment Hook", "Push Hook"])
+# Flagger's metadata is a map of strings; junk in it is the body's (`often` on the map).
+FLAGGER_METADATA = obj(
+    {"token": st.sampled_from([FLAGGER_TOKEN, FLAGGER_TOKEN, FLAGGER_TOKEN, "guess"])},
+    {
+        "type": st.sampled_from(HOOK_TYPES),
+        "eventMessage": TEXT,
+        "eventType": st.sampled_from(["Normal", "Warning"]),
+    },
+)
+FLAGGER_CALL = obj(
+    {
+        "name": often(st.sampled_from(["checkout", "checkout", "cart"])),
+        "namespace": often(st.just("shop")),
+        "checksum": often(st.sampled_from(["5d8f7c9b4", "77aa01"]) | TEXT),
+        "metadata": often(FLAGGER_METADATA),
+    },
+    {"phase": often(st.sampled_from(["Waiting", "Progressing", "Succeeded", "Failed"]))},
+)
+FLAGGER_TYPES = (
+    often(st.sampled_from(HOOK_TYPES)) | st.sampled_from(["pre-rollout", ""]) | st.none()
+)
 
 
 def test_token_bearing_arbitrary_webhook_bodies_get_2xx_or_4xx_and_no_traceback(
@@ -420,6 +460,7 @@ def test_token_bearing_arbitrary_webhook_bodies_get_2xx_or_4xx_and_no_traceback(
     env = {
         "OPSLOOP_GITLAB_WEBHOOK_SECRET": HOOK_SECRET,
         "OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN": AM_TOKEN,
+        "OPSLOOP_FLAGGER_WEBHOOK_TOKEN": FLAGGER_TOKEN,
     }
     statuses: list[int] = []
     # With the worker: an accepted body must not fail later in its job either.
@@ -450,8 +491,15 @@ def test_token_bearing_arbitrary_webhook_bodies_get_2xx_or_4xx_and_no_traceback(
             headers = {"X-Gitlab-Event": event, "X-Gitlab-Token": HOOK_SECRET}
             check("/hooks/gitlab", json.dumps(body).encode(), headers)
 
+        @FUZZ
+        @given(FLAGGER_TYPES, st.one_of(FLAGGER_CALL, FLAGGER_CALL, JSON))
+        def flagger(hook: str | None, body: Any) -> None:
+            query = "" if hook is None else "?" + urlencode({"type": hook})
+            check("/hooks/flagger" + query, json.dumps(body).encode(), {})
+
         alertmanager()
         gitlab()
+        flagger()
         bot.drain()
     assert_no_traceback(caplog)
     assert any(s < 300 for s in statuses) and any(s == 400 for s in statuses)

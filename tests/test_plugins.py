@@ -44,15 +44,15 @@ CHANNEL = "C0DEPLOYS"
 
 def test_the_list_names_each_system_once() -> None:
     names = [p.name for p in PLUGINS]
-    assert names == ["gitlab", "docker", "alertmanager"]
+    assert names == ["gitlab", "docker", "alertmanager", "flagger"]
     kinds = [k.name for p in PLUGINS for k in p.deployers]
-    assert sorted(kinds) == ["docker", "gitlab"]
+    assert sorted(kinds) == ["docker", "flagger", "gitlab"]
 
 
 def test_no_file_outside_integrations_names_a_system_module() -> None:
     """Only integrations/__init__.py picks the systems; the families and the wiring reach them
     through the plugins (the sandbox, which emulates them, and the tests may)."""
-    mentions = re.compile(r"\bintegrations\.(gitlab|docker|alertmanager)\b")
+    mentions = re.compile(r"\bintegrations\.(gitlab|docker|alertmanager|flagger)\b")
     found = [
         str(path.relative_to(ROOT))
         for folder in ("bot", "commands")
@@ -204,7 +204,8 @@ def test_the_yaml_knows_a_deployer_only_when_its_plugin_is_listed() -> None:
     with pytest.raises(SettingsError) as e:
         parse_config(yaml.safe_load(YAML))
     assert str(e.value) == (
-        "services.shop.deployer: 'reel' is not a deployer opsloop knows (known: docker, gitlab)"
+        "services.shop.deployer: 'reel' is not a deployer opsloop knows "
+        "(known: docker, flagger, gitlab)"
     )
     with_image = YAML.replace("size: 4", "size: 4\n    image: x")
     with pytest.raises(SettingsError) as e:
@@ -220,6 +221,7 @@ def test_systems_start_only_the_configured_plugins() -> None:
         "GitLab not configured",
         "Docker not used",
         "Alertmanager not configured",
+        "Flagger not used",
         "Reel used by a service",
     ]
     assert systems.tasks is None and systems.missing("tasks").startswith("GitLab is not config")
@@ -260,7 +262,10 @@ async def test_a_listed_plugin_deploys_through_the_bot(redis_url: str) -> None:
             lambda: [t for t in ephemerals(bot, "U0ALICE") if "Integrations" in t],
             what="/ops status",
         )
-        assert "Docker not used, Alertmanager not configured, Reel used by a service" in status[0]
+        assert (
+            "Docker not used, Alertmanager not configured, Flagger not used, Reel used by"
+            in (status[0])
+        )
 
 
 async def test_the_ack_checks_a_version_without_the_deployers_system(redis_url: str) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.deploys import gate_messages
 from bot.deploys.ports import Snapshot
 from bot.deploys.rollout import (
     AWAITING,
@@ -103,6 +104,8 @@ def approval_message(
     r: Rollout, snapshot: Snapshot, alerts: list[str], now: float
 ) -> tuple[str, Blocks]:
     """The rollout's one message, edited in place after every decision."""
+    if r.checksum is not None:  # a request of Flagger's gate: its own words, the same buttons
+        return _gate_message(r, alerts, now)
     emoji = _STATE_EMOJI.get(r.state, ":large_blue_circle:")
     stable = _stable(r)
     head = (
@@ -164,6 +167,18 @@ def approval_message(
     return text, blocks
 
 
+def _gate_message(r: Rollout, alerts: list[str], now: float) -> tuple[str, Blocks]:
+    text, blocks = gate_messages.gate_message(r, alerts, now)
+    elements = []
+    if gate_messages.asks(r) and r.state == AWAITING and not r.expired:
+        elements.append(button("Approve", DeployAction.APPROVE, button_value(r), "primary"))
+    if gate_messages.asks(r) and r.state in (AWAITING, FAILED):
+        elements.append(button("Reject", DeployAction.REJECT, button_value(r), "danger"))
+    if elements:
+        blocks.append({"type": "actions", "block_id": "deploy_actions", "elements": elements})
+    return text, blocks
+
+
 # -- thread replies, one per event --------------------------------------------------------------
 
 
@@ -188,6 +203,8 @@ def first_deploy_reply(r: Rollout) -> str:
 
 
 def approved_reply(r: Rollout, user: str, promotes: bool) -> str:
+    if r.checksum is not None:
+        return gate_messages.approved_reply(r, user, promotes)
     if promotes:
         return (
             f":white_check_mark: Approved by <@{user}> ({len(r.approvals)} of "
@@ -200,6 +217,8 @@ def approved_reply(r: Rollout, user: str, promotes: bool) -> str:
 
 
 def step_reply(r: Rollout, snapshot: Snapshot) -> str:
+    if r.checksum is not None:
+        return gate_messages.opened_reply(r)
     ready = sum(1 for u in snapshot.units if u.version == r.version and u.ok)
     total = len(snapshot.units)
     containers = total and snapshot.link is None
@@ -213,14 +232,20 @@ def step_reply(r: Rollout, snapshot: Snapshot) -> str:
 
 
 def rejected_reply(r: Rollout, user: str) -> str:
+    if r.checksum is not None:
+        return gate_messages.rejected_reply(r, user)
     return f":no_entry: Rejected by <@{user}>; rolling back to `{_stable(r)}`."
 
 
 def rollback_asked_reply(r: Rollout, user: str) -> str:
+    if r.checksum is not None:
+        return gate_messages.rollback_asked_reply(r, user)
     return f":rewind: <@{user}> asked to roll back to `{_stable(r)}`."
 
 
 def rolled_back_reply(r: Rollout, snapshot: Snapshot) -> str:
+    if r.checksum is not None:
+        return gate_messages.rolled_back_reply(r)
     if snapshot.link is not None or not snapshot.units:
         return f":leftwards_arrow_with_hook: Rolled back to `{_stable(r)}`."
     total = len(snapshot.units)
@@ -236,6 +261,8 @@ def failed_reply(r: Rollout) -> str:
 
 
 def expired_reply(r: Rollout) -> str:
+    if r.checksum is not None:
+        return gate_messages.expired_reply(r)
     return (
         f":hourglass: The approval request expired; the canary is held at {r.percent}%. "
         f"`/deploy promote {escape(r.service)}` asks again."
@@ -243,6 +270,8 @@ def expired_reply(r: Rollout) -> str:
 
 
 def renewed_reply(r: Rollout, user: str) -> str:
+    if r.checksum is not None:
+        return gate_messages.renewed_reply(r, user)
     return (
         f":raised_hand: <@{user}> asked again for approval to go to {r.next_percent}% "
         f"({r.approvals_needed} needed)."
@@ -251,6 +280,11 @@ def renewed_reply(r: Rollout, user: str) -> str:
 
 def retry_reply(user: str) -> str:
     return f":repeat: <@{user}> is trying the step again."
+
+
+def _who(started_by: str) -> str:
+    """A person as a mention; a system that started a rollout (Flagger) by its name."""
+    return f"<@{started_by}>" if started_by[:1] in ("U", "W") else escape(started_by)
 
 
 def status_reply(rows: list[tuple[str, Rollout | None, Snapshot | None]], now: float) -> Reply:
@@ -265,7 +299,7 @@ def status_reply(rows: list[tuple[str, Rollout | None, Snapshot | None]], now: f
             mark = _STATE_EMOJI.get(rollout.state, "")
             line = (
                 f"{mark} *{escape(name)}* `{escape(rollout.version)}`"
-                f" ({rollout.id}, by <@{rollout.started_by}>, {age} ago): "
+                f" ({rollout.id}, by {_who(rollout.started_by)}, {age} ago): "
                 f"{escape(describe_state(rollout))}"
             )
         lines.append(line)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.errors import UserError
 
@@ -158,6 +158,17 @@ class Deployer(Protocol):
         ...
 
 
+@runtime_checkable
+class HandsOver(Protocol):
+    """A deployer whose rollouts a controller in the cluster runs (Flagger): `/deploy` only
+    hands it the version, and the controller asks opsloop for approval at its gates."""
+
+    async def hand_over(self, version: str) -> str:
+        """Give the controller `version` to roll out (idempotent); what to tell the person.
+        A UserError when opsloop cannot, saying how the person starts it instead."""
+        ...
+
+
 # How a deployer is made for one service: (service name, its settings, seconds a step may
 # take) -> the deployer. A deployer's system (its client, connections) is bound in beforehand.
 DeployerFactory = Callable[[str, ServiceSettings, float], Deployer]
@@ -214,6 +225,7 @@ __all__ = [
     "IMAGE_TAG",
     "Deployer",
     "DeployerFactory",
+    "HandsOver",
     "RolloutView",
     "ServiceSettings",
     "Snapshot",

@@ -82,6 +82,17 @@ class Rollout:
     # The jobs whose decision is stored (the newest few): a job that runs again after a
     # failure further on (Slack busy, a crash) must not decide twice, nor be refused.
     handled: list[str] = field(default_factory=list)
+    # A request of Flagger's webhook gate (bot/deploys/flagger_gate.py): Flagger runs the canary
+    # and asks opsloop at its gates; None for the rollouts opsloop runs itself.
+    checksum: str | None = None  # the Canary's revision, as Flagger's webhook bodies name it
+    canary: str | None = None  # <namespace>/<name> of the Canary
+    gate: str | None = None  # the webhook that asked: confirm-rollout, confirm-promotion, ...
+    phase: str | None = None  # Flagger's last phase: Waiting, Progressing, Succeeded, Failed...
+    phase_message: str | None = None  # Flagger's last event message
+    superseded_by: str | None = None  # the request that took over when the checksum changed
+    # The requests this one took over from, kept until their outboxes are sent and their
+    # messages say so (bot/deploys/flagger_gate.py).
+    replaced: list[dict[str, Any]] = field(default_factory=list)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -305,6 +316,8 @@ def expire(rollout: Rollout | None, rollout_id: str, requested_at: float) -> Rol
 
 def describe_state(r: Rollout) -> str:
     """A few words for messages: where the rollout stands."""
+    if r.checksum is not None:
+        return _describe_gate(r)
     if r.state == AWAITING:
         if r.expired:
             return f"held at {r.percent}%, its approval request expired"
@@ -322,3 +335,40 @@ def describe_state(r: Rollout) -> str:
     if r.state == COMPLETE:
         return "complete"
     return "rolled back"
+
+
+# Flagger's phases after which it asks nothing more of this revision.
+GATE_FINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
+
+def gate_open(r: Rollout) -> bool:
+    """A gate request that people approved: Flagger's confirm webhooks are answered 200."""
+    return r.checksum is not None and r.state in (PROMOTING, COMPLETE)
+
+
+def gate_rejected(r: Rollout) -> bool:
+    """A gate request a person turned back: Flagger's rollback webhook is answered 200."""
+    decided = r.state in (ROLLING_BACK, ROLLED_BACK, FAILED)
+    return r.checksum is not None and r.ended_by is not None and decided
+
+
+def _describe_gate(r: Rollout) -> str:
+    phase = f" (Flagger: {r.phase})" if r.phase else ""
+    undecided = not gate_open(r) and not gate_rejected(r)
+    if r.superseded_by is not None and undecided:
+        return "closed: Flagger moved on to another revision before it was approved"
+    if r.phase in GATE_FINAL_PHASES and undecided:
+        return f"closed: Flagger ended the canary ({r.phase}) before it was approved"
+    if r.state == AWAITING and r.expired:
+        return f"its approval request expired; the gate stays closed{phase}"
+    if r.state == AWAITING:
+        return f"waiting for approval at Flagger's {r.gate or 'confirm'} gate{phase}"
+    if gate_open(r):
+        if r.phase == "Succeeded":
+            return "approved; Flagger promoted the canary"
+        if r.phase == "Failed":
+            return "approved; Flagger rolled the canary back (Failed)"
+        return f"approved; the gate is open{phase}"
+    if gate_rejected(r):
+        return f"rejected; Flagger's rollback webhook says roll back{phase}"
+    return r.state.replace("_", " ") + phase

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from bot.alerting.routing import labels_match
 from bot.config_file import Service
 from bot.deploys import messages, rollout
-from bot.deploys.ports import Deployer, Snapshot
+from bot.deploys.ports import Deployer, HandsOver, Snapshot
 from bot.deploys.rollout import (
     AWAITING,
     BUSY,
@@ -121,6 +121,8 @@ class DeployService:
                 return self._started_reply(current)
         deployer = self.deployer(name)
         deployer.validate_version(version)
+        if isinstance(deployer, HandsOver):  # a controller in the cluster runs the rollout
+            return Reply(text=await deployer.hand_over(version))
         previous = await self.store.load(name)
         if previous is not None and previous.active:
             rollout.start(previous, previous)  # raises the one-rollout-at-a-time refusal
@@ -453,6 +455,11 @@ class DeployService:
 
     # -- after every change: the job it needs, the outbox, the message ----------------------
 
+    async def after_change(self, r: Rollout) -> None:
+        """What follows a change of `r` stored elsewhere (bot/deploys/flagger_gate.py): its
+        step job or expiry, its outbox and its message."""
+        await self._after_change(r)
+
     async def _after_change(self, r: Rollout) -> None:
         # The engine work is queued before anything is said in Slack: a busy channel (the job
         # then runs again later) must not hold up, or lose, the step. The message is out
@@ -491,7 +498,10 @@ class DeployService:
                 raise Stale(r.id)
             r = current
             ts = r.ts
-            assert ts is not None, "start() posts the message before it stores the rollout"
+            # start() posts the message before it stores the rollout; a request of Flagger's
+            # gate is stored first, and its own job delivers once it has posted the message.
+            if ts is None:
+                return
             while r.outbox:  # what other jobs added meanwhile goes out too, before the render
                 item = r.outbox[0]
                 if "audit" in item:
