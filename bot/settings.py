@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     docker_host: str | None = Field(
         None, validation_alias=AliasChoices("OPSLOOP_DOCKER_HOST", "DOCKER_HOST")
     )
+    # Kubernetes: unset, the pod's service account, else KUBECONFIG, else ~/.kube/config.
+    kubeconfig: Path | None = Field(None, validation_alias="OPSLOOP_KUBECONFIG")
+    kube_context: str | None = Field(None, validation_alias="OPSLOOP_KUBE_CONTEXT")
     alertmanager_url: str | None = Field(None, validation_alias="OPSLOOP_ALERTMANAGER_URL")
     alertmanager_webhook_token: SecretStr | None = Field(
         None, validation_alias="OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN"

@@ -14,7 +14,8 @@ from __future__ import annotations
 from integrations.alertmanager.plugin import PLUGIN as ALERTMANAGER
 from integrations.docker.plugin import PLUGIN as DOCKER
 from integrations.gitlab.plugin import PLUGIN as GITLAB
+from integrations.kubernetes.plugin import PLUGIN as KUBERNETES
 
-PLUGINS = (GITLAB, DOCKER, ALERTMANAGER)
+PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES)
 
 __all__ = ["PLUGINS"]
