@@ -26,7 +26,11 @@ RETRY = {"status": {"abort": False}}
 PROMOTE_FULL = {"status": {"promoteFull": True}}
 
 CANARY_PAUSE = "CanaryPauseStep"
-INCONCLUSIVE = frozenset({"InconclusiveAnalysisRun", "InconclusiveExperiment"})
+# Argo's PauseReason values for an analysis or experiment that could not decide (the
+# emulator's shorter "InconclusiveAnalysis" too).
+INCONCLUSIVE = frozenset(
+    {"InconclusiveAnalysisRun", "InconclusiveExperiment", "InconclusiveAnalysis"}
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,12 @@ class Seen:
             and CANARY_PAUSE in self.pause_reasons
             and self.step_index == index
         )
+
+    @property
+    def retrying(self) -> bool:
+        """A retry (abort cleared) that the controller has not reconciled yet: what the
+        status says about the abort is old news."""
+        return not self.aborted and self.abort_done
 
     @property
     def inconclusive(self) -> bool:

@@ -98,7 +98,7 @@ class ArgoDeployer(KubeDeployer):
     ) -> bool | None:
         if seen.version != rollout.version:
             raise self._moved(seen, rollout)
-        if not seen.observed:
+        if not seen.observed or seen.retrying:
             return None
         self._check_failed(seen)
         if seen.healthy:
@@ -129,7 +129,7 @@ class ArgoDeployer(KubeDeployer):
         if seen.version == rollout.version and not seen.fully_promoted:
             if not seen.aborted:
                 await self._status_patch(argo.ABORT)
-            await self._until(rollout, lambda s: True if s.aborted and s.abort_done else None, -1)
+            await self._until(rollout, _aborted, -1)
             return
         if rollout.stable is None:
             raise IntegrationError(SYSTEM, f"{self.what} ran nothing before `{rollout.version}`")
@@ -190,7 +190,8 @@ class ArgoDeployer(KubeDeployer):
             return Change(seen="gone", failure=f"{self.what} was deleted")
         seen = self._seen(obj)
         failure = None
-        if seen.version == rollout.version and seen.observed and not seen.fully_promoted:
+        live = seen.observed and not seen.retrying and not seen.fully_promoted
+        if seen.version == rollout.version and live:
             try:
                 self._check_failed(seen)
             except IntegrationError as e:
@@ -273,3 +274,8 @@ class ArgoDeployer(KubeDeployer):
             f"{self.what} now runs `{seen.version}`, not `{rollout.version}`: its image was "
             "changed outside opsloop",
         )
+
+
+def _aborted(seen: argo.Seen) -> bool | None:
+    """Argo has reconciled the abort: the stable pods serve alone again."""
+    return True if seen.aborted and seen.abort_done and seen.available >= seen.replicas else None

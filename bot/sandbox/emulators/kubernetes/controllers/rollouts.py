@@ -111,7 +111,7 @@ class RolloutSync:
         )
 
     def _new_template(self, replicasets: list[JSON]) -> None:
-        for key in ("abort", "abortedAt", "pauseConditions", "controllerPause"):
+        for key in ("abort", "abortedAt", "pauseConditions", "controllerPause", "promoteFull"):
             self.status.pop(key, None)
         self.status["currentPodHash"] = self.pod_hash
         stable = self.status.get("stableRS")
@@ -146,11 +146,16 @@ class RolloutSync:
         if self.status.pop("abortedAt", None) is not None:  # retried after an abort
             self.status.pop("abort", None)
             self._restart_progress()
+        if self.status.get("promoteFull"):  # `promote --full`: skip the remaining steps
+            self.status.pop("pauseConditions", None)
+            self.status.pop("controllerPause", None)
+            self.status["currentStepIndex"] = len(self.steps)
         index = int(self.status.get("currentStepIndex", 0))
         if index >= len(self.steps):
             new = sync_pods(self.emu, scale(self.emu, new, self.wanted))
             if available(new) >= self.wanted:
                 self.status["stableRS"] = self.pod_hash
+                self.status.pop("promoteFull", None)
                 self._promoted(new, replicasets)
             return
         weight = canary.current_weight(self.steps, index)
