@@ -1,8 +1,8 @@
 """The Kubernetes emulator for tests: served on a free port, with a kubeconfig for the bot.
 
-    async with running_kube(tmp_path) as kube:
-        kube.emu.add_rollout("shop", "shop", image="registry.example.com/shop:1")
-        async with running_bot(redis_url, config=..., **kube.env) as bot: ...
+async with running_kube(tmp_path) as kube:
+    kube.emu.add_rollout("shop", "shop", image="registry.example.com/shop:1")
+    async with running_bot(redis_url, config=..., **kube.env) as bot: ...
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ class Unit:
     status: str  # a few words: "running, healthy", "manual", "success"
     ok: bool
     url: str | None = None
+    count: int = 1  # how many like things the row stands for (a Deployment's available pods)
 
 
 @dataclass(frozen=True)

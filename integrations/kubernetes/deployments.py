@@ -15,6 +15,7 @@ count when the rollout starts, recorded on the rollout by `prepare`.
 from __future__ import annotations
 
 import contextlib
+import datetime
 from typing import Any
 
 from bot.deploys.ports import RolloutView, Snapshot, Unit, plan
@@ -25,6 +26,8 @@ from integrations.kubernetes.client import MERGE_PATCH, KubeClient
 from integrations.kubernetes.config import KubernetesService
 from integrations.kubernetes.errors import DEPLOYMENT, SYSTEM, Conflict, NotFound
 from integrations.kubernetes.watching import wait_for
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
 
 
 class DeploymentDeployer(KubeDeployer):
@@ -90,6 +93,7 @@ class DeploymentDeployer(KubeDeployer):
             version=n.version,
             status=words,
             ok=n.ready >= n.wanted > 0 and not n.failure,
+            count=n.ready,
         )
 
     # -- the steps -------------------------------------------------------------------------
@@ -104,21 +108,35 @@ class DeploymentDeployer(KubeDeployer):
         await self._scale_stable(rollout.stable, wanted.get(rollout.stable, 0))
 
     async def revert(self, rollout: RolloutView) -> None:
-        await self.client.delete(DEPLOYMENT, self.namespace, self.canary)
         if rollout.stable is None:  # a first deploy rolled back: nothing ran before
             await self._scale_stable(None, 0)
-            return
-        await self._set_image(DEPLOYMENT, self.stable, rollout.stable)
-        await self._scale_stable(rollout.stable, self._size(rollout))
+        else:  # the stable pods back at full size first, so that nothing is left short
+            await self._set_image(DEPLOYMENT, self.stable, rollout.stable)
+            await self._scale_stable(rollout.stable, self._size(rollout))
+        await self._drop_canary()
 
     async def retry(self, rollout: RolloutView) -> None:
-        pass  # applying the step again converges on it
+        """A Deployment that gave up progressing (its deadline passed) starts its pods again,
+        as `kubectl rollout restart` does; then applying the step again converges on it."""
+        stable, found = await self._both()
+        for obj in (stable, found):
+            if obj is not None and self._count(obj).failure:
+                at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+                body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}}
+                name = str(obj["metadata"]["name"])
+                await self.client.patch(
+                    DEPLOYMENT, self.namespace, name, body, content_type=MERGE_PATCH
+                )
 
     async def _complete(self, version: str, replicas: int) -> None:
         """The new version on the stable Deployment at full size; then no canary."""
         await self._set_image(DEPLOYMENT, self.stable, version)
         await self._scale_stable(version, replicas)
-        await self.client.delete(DEPLOYMENT, self.namespace, self.canary)
+        await self._drop_canary()
+
+    async def _drop_canary(self) -> None:
+        if await self.client.find(DEPLOYMENT, self.namespace, self.canary) is not None:
+            await self.client.delete(DEPLOYMENT, self.namespace, self.canary)
 
     async def _run_canary(self, version: str, replicas: int) -> None:
         found = await self.client.find(DEPLOYMENT, self.namespace, self.canary)
@@ -142,6 +160,10 @@ class DeploymentDeployer(KubeDeployer):
     # -- writing and waiting ---------------------------------------------------------------
 
     async def _scale(self, name: str, replicas: int) -> None:
+        """Deployment `name` asks for `replicas` pods (nothing sent when it does)."""
+        obj = await self.client.get(DEPLOYMENT, self.namespace, name)
+        if (obj.get("spec") or {}).get("replicas", 1) == replicas:
+            return
         body = {"spec": {"replicas": replicas}}
         await self.client.patch(
             DEPLOYMENT, self.namespace, name, body, content_type=MERGE_PATCH, subresource="scale"
