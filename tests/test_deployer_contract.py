@@ -5,8 +5,9 @@ GitLab through python-gitlab against the GitLab emulator, and Kubernetes (a plai
 and its canary; an Argo Rollout) through kubernetes-asyncio against the Kubernetes emulator.
 A deployer is made the way the bot makes it: its system's plugin
 (integrations/<system>/plugin.py) is started on settings that point at the test's system, and
-the factory it provides for the service's `deployer:` value makes it. A new deployer joins by adding a `System` below (its plugin and settings, its
-service, and how to see what it changed) to `SYSTEMS`.
+the factory it provides for the service's `deployer:` value makes it. A new deployer joins by
+adding a `System` below (its plugin and settings, its service, and how to see what it changed)
+to `SYSTEMS`.
 
 Three kinds of deployer are told apart by what they can say: one that runs units by count
 (containers, pods) reports `running_versions`, which must match `plan()`; one that runs a
