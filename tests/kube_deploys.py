@@ -4,6 +4,9 @@ plain Deployment) on the Kubernetes emulator, and what a person sees in Slack.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from tests.harness import BotUnderTest, running_bot
 from tests.kube import Kube, running_kube
 from tests.waiting import eventually
 
+REPO = Path(__file__).resolve().parent.parent
 CHANNEL = "C0DEPLOYS"
 NS = "shop"
 PROMOTE = {"status": {"pauseConditions": None}}
@@ -178,3 +182,23 @@ async def canary(bot: BotUnderTest, kube: Kube, kind: Kind) -> Any:
     message = await says(bot, "2", f"waiting for approval to go to {kind.percents[1]}%")
     assert kind.at(kube, 0)
     return message
+
+
+def start_worker(
+    bot: BotUnderTest, kube: Kube, config_file: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """`opsloop worker` as a process of its own, on the bot's Redis, Slack and cluster."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLOOP_", "SLACK_"))}
+    env.update(
+        {k: str(v) for k, v in kube.env.items()},
+        SLACK_BOT_TOKEN=bot.emulator.bot_token,
+        OPSLOOP_SLACK_API_URL=bot.emulator.api_url,
+        OPSLOOP_REDIS_URL=bot.settings.redis_url or "",
+        OPSLOOP_CONFIG_FILE=str(config_file),
+        OPSLOOP_DEPLOY_LEASE_SECONDS="2",
+        PYTHONPATH=str(REPO),
+    )
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "worker"], env=env, stdout=out, stderr=out, cwd=REPO
+        )
