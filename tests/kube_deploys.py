@@ -16,7 +16,7 @@ from typing import Any
 from bot.config_file import AlertRoute, Alerts, OpsConfig, Roles
 from integrations.kubernetes.config import KubernetesService
 from tests.harness import BotUnderTest, running_bot
-from tests.kube import Kube, running_kube
+from tests.kube_cluster import Cluster, running_cluster
 from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ class Kind:
         spec.update(overrides)
         return KubernetesService.model_validate(spec)
 
-    def set_up(self, kube: Kube, **kwargs: Any) -> None:
+    def set_up(self, kube: Cluster, **kwargs: Any) -> None:
         image = f"reg.example.com/{self.service}:1"
         if self.name == "argo":  # 20%, pause, 50%, pause: steps [20, 50, 100]
             kube.emu.add_rollout(NS, self.service, image=image, replicas=4, **kwargs)
@@ -61,7 +61,7 @@ class Kind:
     def percents(self) -> list[int]:
         return [20, 50, 100] if self.name == "argo" else [25, 50, 100]
 
-    def at(self, kube: Kube, step: int) -> bool:
+    def at(self, kube: Cluster, step: int) -> bool:
         """The cluster stands where step `step` of the rollout of version 2 put it."""
         if self.name == "argo":
             status = kube.emu.object("Rollout", NS, self.service).get("status") or {}
@@ -75,19 +75,19 @@ class Kind:
             return canary is None and _runs(stable, 4) and self.image(kube) == "2"
         return _runs(canary, [1, 2][step]) and _runs(stable, [3, 2][step])
 
-    def promotions(self, kube: Kube) -> int:
+    def promotions(self, kube: Cluster) -> int:
         """The writes that promoted the canary from its first step to its second."""
         if self.name == "argo":
             return kube.sent(f"*/rollouts/{self.service}/status", PROMOTE)
         return kube.sent(f"*/deployments/{self.service}-canary/scale", {"spec": {"replicas": 2}})
 
-    def image(self, kube: Kube) -> str:
+    def image(self, kube: Cluster) -> str:
         kind = "Rollout" if self.name == "argo" else "Deployment"
         obj = kube.emu.object(kind, NS, self.service)
         return str(obj["spec"]["template"]["spec"]["containers"][0]["image"]).rsplit(":", 1)[1]
 
     @staticmethod
-    def deployment(kube: Kube, name: str) -> dict[str, Any] | None:
+    def deployment(kube: Cluster, name: str) -> dict[str, Any] | None:
         try:
             return kube.emu.object("Deployment", NS, name)
         except KeyError:
@@ -123,9 +123,9 @@ def config(kind: Kind, **overrides: Any) -> OpsConfig:
 @asynccontextmanager
 async def kube_bot(
     redis_url: str, tmp_path: Path, kind: Kind, cfg: OpsConfig | None = None, **env: Any
-) -> AsyncIterator[tuple[BotUnderTest, Kube]]:
+) -> AsyncIterator[tuple[BotUnderTest, Cluster]]:
     """The emulator with the kind's object, and the bot deploying to it."""
-    async with running_kube(tmp_path) as kube:
+    async with running_cluster(tmp_path) as kube:
         kind.set_up(kube)
         async with running_bot(
             redis_url, config=cfg or config(kind), OPSLOOP_DEPLOY_STEP_TIMEOUT="20", **kube.env,
@@ -176,7 +176,7 @@ async def actions(bot: BotUnderTest) -> list[str]:
     return [e.action for e in reversed(await bot.deps.store.audit_recent(200))]
 
 
-async def canary(bot: BotUnderTest, kube: Kube, kind: Kind) -> Any:
+async def canary(bot: BotUnderTest, kube: Cluster, kind: Kind) -> Any:
     """`/deploy <service> 2` by Alice, until its first step waits for approval."""
     await bot.driver.command("/deploy", f"{kind.service} 2", user="U0ALICE")
     message = await says(bot, "2", f"waiting for approval to go to {kind.percents[1]}%")
@@ -185,7 +185,7 @@ async def canary(bot: BotUnderTest, kube: Kube, kind: Kind) -> Any:
 
 
 def start_worker(
-    bot: BotUnderTest, kube: Kube, config_file: Path, log: Path
+    bot: BotUnderTest, kube: Cluster, config_file: Path, log: Path
 ) -> subprocess.Popen[bytes]:
     """`opsloop worker` as a process of its own, on the bot's Redis, Slack and cluster."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLOOP_", "SLACK_"))}

@@ -43,7 +43,7 @@ from integrations.gitlab.plugin import PLUGIN as GITLAB
 from integrations.kubernetes.config import KubernetesService
 from integrations.kubernetes.plugin import PLUGIN as KUBERNETES
 from tests.dockerd_server import DockerEngine
-from tests.kube import Kube, running_kube
+from tests.kube_cluster import Cluster, running_cluster
 
 STEP_TIMEOUT = 30.0
 NOT_A_VERSION = (
@@ -243,7 +243,7 @@ class GitLabSystem:
 
 @dataclass
 class KubeSystem:
-    kube: Kube
+    kube: Cluster
     spec: dict[str, Any]
     name: str = "cart"
     _broken: str | None = None
@@ -311,7 +311,7 @@ SYSTEMS = ["docker", "gitlab", "deployment", "argo"]
 @pytest.fixture(params=SYSTEMS)
 async def system(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[System]:
     if request.param in ("deployment", "argo"):
-        async with running_kube(tmp_path) as kube:
+        async with running_cluster(tmp_path) as kube:
             if request.param == "argo":
                 kube.emu.add_rollout(
                     "shop", "cart", image="reg.example.com/cart:1", replicas=2,

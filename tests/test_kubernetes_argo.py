@@ -15,7 +15,7 @@ from bot.config_load import parse_config
 from integrations.kubernetes.client import KubeClient
 from integrations.kubernetes.errors import ROLLOUT
 from tests.harness import running_bot
-from tests.kube import running_kube
+from tests.kube_cluster import running_cluster
 from tests.kube_deploys import (
     ABORT,
     ARGO,
@@ -88,7 +88,7 @@ async def test_promote_after_a_reject_retries_the_rollout_from_its_first_pause(
 async def test_a_degraded_canary_fails_the_step_with_argos_own_message(
     redis_url: str, tmp_path: Path
 ) -> None:
-    async with running_kube(tmp_path) as kube:
+    async with running_cluster(tmp_path) as kube:
         ARGO.set_up(kube, progress_deadline_seconds=100)  # 1 s at the emulator's time scale
         kube.emu.fail_image("reg.example.com/shop:2")
         async with running_bot(redis_url, config=config(ARGO), **kube.env) as bot:
@@ -178,7 +178,7 @@ async def test_a_worker_killed_mid_promotion_is_resumed_and_promotes_once(
 ) -> None:
     config_file = tmp_path / "opsloop.yml"
     config_file.write_text(YAML, encoding="utf-8")
-    async with running_kube(tmp_path) as kube:
+    async with running_cluster(tmp_path) as kube:
         ARGO.set_up(kube)
         cfg = parse_config(yaml.safe_load(YAML))
         async with running_bot(redis_url, config=cfg, worker=False, **kube.env) as bot:

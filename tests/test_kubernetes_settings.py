@@ -17,7 +17,7 @@ from bot.errors import SettingsError
 from integrations.kubernetes import argo, pods
 from integrations.kubernetes.client import kubeconfig_source
 from integrations.kubernetes.errors import ROLLOUT, Call, from_status
-from tests.kube import running_kube
+from tests.kube_cluster import running_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -111,7 +111,7 @@ async def test_opsloop_check_says_whether_the_cluster_answers_and_may_change_eac
 ) -> None:
     config_file = tmp_path / "opsloop.yml"
     config_file.write_text(YAML, encoding="utf-8")
-    async with running_kube(tmp_path) as kube:
+    async with running_cluster(tmp_path) as kube:
         kube.emu.add_rollout("shop", "shop", image="reg.example.com/shop:1")
         kube.emu.add_deployment("shop", "cart", image="reg.example.com/cart:1")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLOOP_", "SLACK_"))}

@@ -158,11 +158,11 @@ def _rollout_status_via_object(current: Any, incoming: Any) -> Any:
         return current
     status = dict(current or {})
     for key in ROLLOUT_STATUS_VIA_OBJECT:
-        if key in incoming and incoming[key] != status.get(key):
-            if incoming[key] is None:
-                status.pop(key, None)
-            else:
-                status[key] = incoming[key]
+        # A merge patch's null has already removed the key: absent means cleared.
+        if incoming.get(key) is None:
+            status.pop(key, None)
+        else:
+            status[key] = incoming[key]
     return status
 
 

@@ -179,8 +179,7 @@ class Cluster:
     def inconclusive(self, namespace: str, name: str) -> JSON:
         """Pauses the Rollout as an inconclusive analysis does (reason InconclusiveAnalysis),
         until promoted."""
-        rollout = self.object("Rollout", namespace, name)
-        rollout["status"] = rollouts.pause_inconclusive(rollout.get("status") or {})
+        rollout = rollouts.pause_inconclusive(self.object("Rollout", namespace, name))
         return self.store.replace(ROLLOUTS, rollout)
 
     def compact(self) -> None:

@@ -47,13 +47,56 @@ def validate(resource: Resource, obj: JSON) -> None:
         raise invalid(
             resource, name, "spec.replicas", replicas, "must be greater than or equal to 0"
         )
-    containers = (spec.get("template") or {}).get("spec", {}).get("containers")
-    if resource is ROLLOUTS and spec.get("workloadRef"):
-        return
+    _template(resource, name, spec)
+    if resource is ROLLOUTS:
+        _steps(resource, name, spec)
+
+
+def _template(resource: Resource, name: str, spec: JSON) -> None:
+    """A selector, a pod template whose labels it selects, containers with names and images."""
+    selector = spec.get("selector")
+    match = selector.get("matchLabels") if isinstance(selector, dict) else None
+    if not isinstance(match, dict) or not match:
+        raise required(resource, name, "spec.selector")
+    template = spec.get("template")
+    if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+        raise required(resource, name, "spec.template")
+    labels = (template.get("metadata") or {}).get("labels")
+    if not isinstance(labels, dict) or any(labels.get(k) != v for k, v in match.items()):
+        raise invalid(
+            resource,
+            name,
+            "spec.template.metadata.labels",
+            str(labels),
+            "`selector` does not match template `labels`",
+        )
+    containers = template["spec"].get("containers")
     if not isinstance(containers, list) or not containers:
         raise required(resource, name, "spec.template.spec.containers")
     for index, container in enumerate(containers):
         _container(resource, name, index, container)
+
+
+def _steps(resource: Resource, name: str, spec: JSON) -> None:
+    """The types the Rollout CRD's schema enforces on the canary steps this emulator walks."""
+    strategy = spec.get("strategy")
+    canary = strategy.get("canary") if isinstance(strategy, dict) else None
+    if not isinstance(canary, dict):
+        raise required(resource, name, "spec.strategy.canary")
+    steps = canary.get("steps") or []
+    if not isinstance(steps, list):
+        raise invalid(resource, name, "spec.strategy.canary.steps", str(steps), "must be a list")
+    for index, step in enumerate(steps):
+        where = f"spec.strategy.canary.steps[{index}]"
+        if not isinstance(step, dict):
+            raise invalid(resource, name, where, str(step), "must be an object")
+        weight = step.get("setWeight", 0)
+        if "setWeight" in step and (not isinstance(weight, int) or not 0 <= weight <= 100):
+            raise invalid(
+                resource, name, f"{where}.setWeight", weight, "must be an integer from 0 to 100"
+            )
+        if "pause" in step and not isinstance(step["pause"], dict):
+            raise invalid(resource, name, f"{where}.pause", str(step["pause"]), "must be an object")
 
 
 def _container(resource: Resource, name: str, index: int, container: Any) -> None:

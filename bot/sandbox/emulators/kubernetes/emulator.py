@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.serving import served
 
-from . import api_discovery, api_objects
+from . import api_discovery, api_objects, api_openapi
 from .controls import Controls
 from .middleware import make_middleware
 from .state import STATE
@@ -107,6 +107,7 @@ class KubernetesEmulator(Controls):
         app = web.Application(middlewares=[make_middleware(self)], client_max_size=8 * 2**20)
         app[STATE] = self
         api_discovery.add_routes(app)
+        api_openapi.add_routes(app)
         api_objects.add_routes(app)
         app.on_shutdown.append(self._on_shutdown)
         app.cleanup_ctx.append(self._controllers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from .models import RecordedRequest
 
 if TYPE_CHECKING:
     from .emulator import KubernetesEmulator
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -93,3 +96,7 @@ async def _answer(
         return method_not_allowed(e.method).response()
     except web.HTTPNotFound:
         return path_not_found(request.path).response()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        # An emulator bug or an input it did not foresee: a Status, and the trace in the log.
+        log.exception("the Kubernetes emulator failed on %s %s", request.method, request.path)
+        return KubeError(500, "InternalError", "Internal error occurred: see the log").response()

@@ -5,7 +5,8 @@ A pod-template change makes a ReplicaSet labelled `rollouts-pod-template-hash`, 
 `setWeight` scales canary and stable by Argo's rounding and moves on once their pods are
 available; `pause: {}` adds the CanaryPauseStep pause condition and waits for the promote
 patch (`{"status":{"pauseConditions":null}}`); `pause: {duration}` resumes by itself after
-the duration × `emu.time_scale`. After the last step the canary becomes `stableRS`.
+the duration × `emu.time_scale`. After the last step (or at once with `status.promoteFull`)
+the canary becomes `stableRS`.
 `status.abort` scales the canary to 0 (Degraded, RolloutAborted); clearing it retries from
 step 0. The first template ever (no stable yet) and a return to the stable template skip
 the steps, as Argo does. `spec.paused` holds everything where it is.
@@ -111,7 +112,7 @@ class RolloutSync:
         )
 
     def _new_template(self, replicasets: list[JSON]) -> None:
-        for key in ("abort", "abortedAt", "pauseConditions", "controllerPause", "promoteFull"):
+        for key in ("abort", "abortedAt", "pauseConditions", "controllerPause"):
             self.status.pop(key, None)
         self.status["currentPodHash"] = self.pod_hash
         stable = self.status.get("stableRS")
@@ -146,9 +147,9 @@ class RolloutSync:
         if self.status.pop("abortedAt", None) is not None:  # retried after an abort
             self.status.pop("abort", None)
             self._restart_progress()
-        if self.status.get("promoteFull"):  # `promote --full`: skip the remaining steps
-            self.status.pop("pauseConditions", None)
-            self.status.pop("controllerPause", None)
+        if self.status.get("promoteFull"):  # `kubectl argo rollouts promote --full`
+            for key in ("pauseConditions", "controllerPause"):
+                self.status.pop(key, None)
             self.status["currentStepIndex"] = len(self.steps)
         index = int(self.status.get("currentStepIndex", 0))
         if index >= len(self.steps):
@@ -302,11 +303,14 @@ def sync(emu: Cluster, rollout: JSON) -> None:
     RolloutSync(emu, rollout).run()
 
 
-def pause_inconclusive(status: JSON) -> JSON:
-    """The status after an analysis came back inconclusive: paused until promoted."""
-    status = copy.deepcopy(status)
+def pause_inconclusive(rollout: JSON) -> JSON:
+    """The Rollout after an analysis came back inconclusive: paused until promoted, its
+    phase and message saying so at once (as Argo writes them in the same update)."""
+    rollout = copy.deepcopy(rollout)
+    status = rollout.setdefault("status", {})
     pauses: list[Any] = status.get("pauseConditions") or []
     if not any(p.get("reason") == INCONCLUSIVE for p in pauses):
         status["pauseConditions"] = [*pauses, {"reason": INCONCLUSIVE, "startTime": now_iso()}]
     status["controllerPause"] = True
-    return status
+    status["phase"], status["message"] = canary.phase_and_message(rollout, status)
+    return rollout
