@@ -1,6 +1,7 @@
-"""The Kubernetes emulator for tests: served on a free port, with a kubeconfig for the bot.
+"""The Kubernetes emulator as the bot's cluster: served on a free port, with a kubeconfig
+for the bot, and the patches it received (tests/kube.py drives it with kubectl instead).
 
-async with running_kube(tmp_path) as kube:
+async with running_cluster(tmp_path) as kube:
     kube.emu.add_rollout("shop", "shop", image="registry.example.com/shop:1")
     async with running_bot(redis_url, config=..., **kube.env) as bot: ...
 """

@@ -232,12 +232,21 @@ class KubeClient:
         return bool(review.status is not None and review.status.allowed)
 
     async def version(self) -> str:
-        """The API server's version (`/version`), proving that it answers."""
-        from kubernetes_asyncio.client import VersionApi
-
+        """The API server's version (`GET /version`), proving that it answers."""
         call = Call("get", _VERSION, "")
-        info = await self._call(call, lambda api: VersionApi(api).get_code())
-        return str(info.git_version)
+
+        async def send(api: Any) -> Any:
+            return await api.call_api(
+                "/version",
+                "GET",
+                header_params={"Accept": "application/json"},
+                response_types_map={200: "object"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )
+
+        info = await self._call(call, send)
+        return str(info.get("gitVersion", "unknown")) if isinstance(info, dict) else "unknown"
 
     # -- watching ------------------------------------------------------------------------------
 
