@@ -323,6 +323,8 @@ class DeployService:
         system runs its change again from the first step (asked of a deployer that can)."""
         if current is None or current.state not in (FAILED, ROLLED_BACK):
             return False
+        if current.state == FAILED and current.ended_by is not None:
+            return False  # a failed rollback is tried again as a rollback
         try:
             deployer = self.deployer(name)
         except UserError:
