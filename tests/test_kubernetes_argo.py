@@ -209,3 +209,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
     process.wait(timeout=10)
+
+
+async def test_the_same_version_deployed_again_after_a_reject_retries_the_old_abort(
+    redis_url: str, tmp_path: Path
+) -> None:
+    async with kube_bot(redis_url, tmp_path, ARGO) as (bot, kube):
+        await canary(bot, kube, ARGO)
+        await bot.driver.click("Reject", user="U0BOB", channel=CHANNEL)
+        await says(bot, "2", "rolled back")
+        await asyncio.sleep(1)  # Argo's abortedAt has whole seconds
+        await bot.driver.command("/deploy", "shop 2", user="U0ALICE")
+        await eventually(
+            lambda: len([m for m in bot.emulator.messages(CHANNEL) if " 2 (" in m.text]) == 2,
+            what="a second rollout of 2",
+        )
+        await eventually(lambda: ARGO.at(kube, 0), within=15, what="Argo at its first pause")
+        await says(bot, "2", "waiting for approval to go to 50%")  # the newest message
+        assert kube.patches(STATUS) == [ABORT, RETRY]
