@@ -8,6 +8,7 @@ plain Deployment, canaried by a second Deployment `<name>-canary`.
 - errors.py: the one place its failures become `IntegrationError("Kubernetes", ...)`.
 - watching.py: following one object (watch, relist on 410, poll fallback).
 - pods.py: a pod template's containers and the JSON patch that sets an image.
+- base.py: what both deployers share; `set_image_tag` (public) sets a container's image.
 - argo.py, rollouts.py: a Rollout read, the patches of `kubectl argo rollouts`, the deployer.
 - canary.py, deployments.py: the canary Deployment and the plain-Deployment deployer.
 - access.py: `opsloop check`'s line (SelfSubjectAccessReviews).

@@ -32,16 +32,42 @@ class KubeDeployer:
 
     async def _set_image(self, kind: Kind, name: str, version: str) -> None:
         """The deployed container of object `name` runs `version` (nothing sent when it does)."""
-        what = f"{kind.name} {self.namespace}/{name}"
+        await set_image_tag(
+            self.client,
+            kind,
+            self.namespace,
+            name,
+            version,
+            container=self.service.container,
+            repository=self.service.image,
+        )
 
-        async def attempt() -> None:
-            obj = await self.client.get(kind, self.namespace, name)
-            template = (obj.get("spec") or {}).get("template") or {}
-            index, container = pods.pick(template, self.service.container, what)
-            image = pods.image_for(self.service.image, str(container.get("image", "")), version)
-            if container.get("image") == image:
-                return
-            patch = pods.set_image(index, str(container.get("name")), image)
-            await self.client.patch(kind, self.namespace, name, patch, content_type=JSON_PATCH)
 
-        await on_fresh_read(attempt)
+async def set_image_tag(
+    client: KubeClient,
+    kind: Kind,
+    namespace: str,
+    name: str,
+    version: str,
+    *,
+    container: str | None = None,
+    repository: str | None = None,
+) -> bool:
+    """Make `container` (default: the only one) of the object's pod template run `version`:
+    `<repository>:<version>`, the repository defaulting to the container's own. A JSON patch
+    naming the container, sent only when the image differs, again on a fresh read after a
+    conflict; True when it was sent. Public: the Flagger gate sets a target's image with it."""
+    what = f"{kind.name} {namespace}/{name}"
+
+    async def attempt() -> bool:
+        obj = await client.get(kind, namespace, name)
+        template = (obj.get("spec") or {}).get("template") or {}
+        index, found = pods.pick(template, container, what)
+        image = pods.image_for(repository, str(found.get("image", "")), version)
+        if found.get("image") == image:
+            return False
+        patch = pods.set_image(index, str(found.get("name")), image)
+        await client.patch(kind, namespace, name, patch, content_type=JSON_PATCH)
+        return True
+
+    return await on_fresh_read(attempt)

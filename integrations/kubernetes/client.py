@@ -7,7 +7,8 @@ an object is what the API server sent, with no model in between; each patch says
 type explicitly (a JSON patch, or a JSON merge patch: strategic merge does not work on CRDs).
 
 `KubeClient` is public: another package (the Flagger gate) may use it to read and patch a
-Deployment (`get_deployment`, `patch_deployment`).
+Deployment (`get_deployment`, `patch_deployment`; base.py's `set_image_tag` sets a container's
+image the way the deployers do).
 """
 
 from __future__ import annotations
