@@ -151,6 +151,11 @@ class Settings(BaseSettings):
             _check_port(parts)
         return v
 
+    @field_validator("kubeconfig", "kube_context", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, v: Any) -> Any:
+        return None if v == "" else v
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, v: str) -> str:
