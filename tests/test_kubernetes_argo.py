@@ -41,7 +41,10 @@ async def test_the_image_and_the_promotes_are_the_patches_kubectl_sends(
     redis_url: str, tmp_path: Path
 ) -> None:
     async with kube_bot(redis_url, tmp_path, ARGO) as (bot, kube):
-        await canary(bot, kube, ARGO)
+        text = shown(await canary(bot, kube, ARGO))
+        assert "Argo Rollout `shop/shop`: *Paused* (CanaryPauseStep)" in text
+        assert "approval point 1 of 2" in text and "canary weight 20%" in text, text
+        assert "ready of 4 (1 of `2`)" in text, "pods: ready, of the new version"
         [image] = kube.emu.requests_to("*/rollouts/shop", "PATCH")
         assert image.content_type == "application/json-patch+json"
         assert image.body == [

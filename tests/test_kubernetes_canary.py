@@ -9,6 +9,8 @@ from pathlib import Path
 from bot.deploys.service import DeployService
 from integrations.kubernetes.client import KubeClient
 from integrations.kubernetes.errors import DEPLOYMENT as DEPLOYMENTS
+from tests.harness import running_bot
+from tests.kube_cluster import running_cluster
 from tests.kube_deploys import (
     CHANNEL,
     DEPLOYMENT,
@@ -100,3 +102,23 @@ async def test_a_refused_create_reaches_the_person_naming_the_verb(
         assert (
             DEPLOYMENT.at(kube, 2) is False and DEPLOYMENT.deployment(kube, "cart-canary") is None
         )
+
+
+async def test_a_canary_whose_pods_never_come_up_fails_with_kubernetes_words_and_retries(
+    redis_url: str, tmp_path: Path
+) -> None:
+    async with running_cluster(tmp_path) as kube:
+        DEPLOYMENT.set_up(kube, progress_deadline_seconds=100)  # 1 s at the emulator's scale
+        kube.emu.fail_image("reg.example.com/cart:2")
+        async with running_bot(redis_url, config=config(DEPLOYMENT), **kube.env) as bot:
+            await bot.driver.command("/deploy", "cart 2", user="U0ALICE")
+            text = shown(await says(bot, "2", "failed going to 25%"))
+            assert "Deployment shop/cart-canary is not progressing" in text
+            assert "ProgressDeadlineExceeded" in text
+            stable = DEPLOYMENT.deployment(kube, "cart")
+            assert stable is not None and stable["status"]["availableReplicas"] == 4
+
+            kube.emu.failing_images.discard("reg.example.com/cart:2")  # the image is fixed
+            await bot.driver.command("/deploy", "promote cart", user="U0ALICE")
+            await says(bot, "2", "waiting for approval to go to 50%")
+            assert DEPLOYMENT.at(kube, 0)
