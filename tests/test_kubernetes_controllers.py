@@ -219,7 +219,7 @@ async def test_a_new_rollout_goes_straight_to_full(kube: Kube) -> None:
 
 
 async def test_deployment_pods_come_up_after_ready_seconds(kube: Kube) -> None:
-    kube.emu.ready_seconds = 0.5
+    kube.emu.ready_seconds = 1.0
     path = "/apis/apps/v1/namespaces/shop/deployments/cart/scale"
     await kube.http("PATCH", path, body={"spec": {"replicas": 4}}, content_type=MERGE)
     deployment = await eventually(

@@ -75,11 +75,11 @@ async def test_kubectl_set_image_merges_the_container_by_name(kube: Kube) -> Non
 async def test_kubectl_rollout_status_follows_the_deployment_until_available(
     kube: Kube,
 ) -> None:
-    kube.emu.ready_seconds = 0.5
+    kube.emu.ready_seconds = 1.0
     await kube.ok("set", "image", "deployment/cart", "app=registry.example/cart:2")
     started = time.monotonic()
     out = await kube.ok("rollout", "status", "deployment/cart", "--timeout=20s")
-    assert time.monotonic() - started >= 0.4
+    assert time.monotonic() - started >= 0.5  # it waited for the pods
     assert out.strip().endswith('deployment "cart" successfully rolled out')
     assert kube.emu.requests_to("*/deployments", "GET")[-1].query.get("watch") == "true"
     replicasets = kube.emu.objects("ReplicaSet", "shop")

@@ -316,3 +316,17 @@ async def test_promote_full_skips_the_remaining_steps(kube: Kube) -> None:
 
     await eventually(healthy, what="a full promotion")
     assert "promoteFull" not in kube.emu.object("Rollout", "shop", "shop")["status"]
+
+
+async def test_a_hold_keeps_the_change_back_until_released(kube: Kube) -> None:
+    hold = kube.emu.hold("*/deployments/cart/scale", 30, method="PATCH")
+    scaling = asyncio.create_task(
+        kube.http("PATCH", CART + "/scale", body={"spec": {"replicas": 4}}, content_type=MERGE)
+    )
+    await asyncio.sleep(0.3)
+    assert not scaling.done()
+    assert kube.emu.object("Deployment", "shop", "cart")["spec"]["replicas"] == 2
+    assert (await kube.http("GET", CART)).status == 200  # other requests pass meanwhile
+    hold.seconds = 0
+    assert (await scaling).status == 200
+    assert kube.emu.object("Deployment", "shop", "cart")["spec"]["replicas"] == 4

@@ -8,27 +8,47 @@ emu.add_rollout("shop", "shop", image="shop:1", replicas=5,
                 steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}])
 async with emu.serve() as url:                 # https://127.0.0.1:<free port>
     emu.kubeconfig(path, context="opsloop-emulator", namespace="shop")  # CA, token, context
-    # ... kubectl --kubeconfig path get deployments; kubernetes_asyncio.config.load_kube_config
+    # kubectl --kubeconfig path ...; await kubernetes_asyncio.config.load_kube_config(path)
     emu.object("Rollout", "shop", "shop")      # as the API shows it (KeyError if absent)
     emu.objects("ReplicaSet", "shop")          # every one, by name
     emu.requests                               # every request: method, path, query,
                                                # content_type, body (parsed), token_ok, status
 
-The controllers run while serving (`emu.reconcile()` is one pass, `emu.settle()` passes as if
-pods were ready): a Deployment's new ReplicaSet becomes available `emu.ready_seconds` after a
-change; a Rollout walks its canary steps like Argo Rollouts (controllers/rollouts.py) and
-answers the promote (`{"status":{"pauseConditions":null}}`), abort and retry patches.
-Durations the objects state (progressDeadlineSeconds, `pause: {duration}`) are multiplied
-by `emu.time_scale` (default 0.01: a 600 s deadline passes in 6 s).
+The stable interface (other branches build on it; extend, do not change):
+- KubernetesEmulator(token=, user=, ready_seconds=0.3, time_scale=0.01); `serve(host, port)`,
+  `url`, `token`, `user` (named in Forbidden messages), `ca_pem`, `client_ssl_context()`,
+  `kubeconfig(path, context=, namespace=, token=)` (a wrong `token` to test a refusal).
+- Arranging: `add_namespace(name)`, `add_deployment(ns, name, image=, replicas=1, labels=,
+  container="app", progress_deadline_seconds=600, settled=True)`, `add_rollout(ns, name,
+  image=, replicas=5, steps=, labels=, container="app", progress_deadline_seconds=600,
+  settled=True)`; pod labels default to `{"app": name}`, the container is named "app".
+- Reading: `object(kind, ns, name)`, `objects(kind, ns="")`, `has(kind, ns, name)`; kinds by
+  name, plural or short name (`Deployment`, `rollouts`, `rs`). `requests`, `requests_to(glob,
+  method)`, `max_requests` (10 000: past twice that, the oldest are dropped; None: keep all).
+- Controllers: run while serving; `reconcile()` is one pass, `settle()` passes as if pods were
+  ready. `ready_seconds`: delay before new pods are available. `time_scale`: factor on the
+  durations objects state (progressDeadlineSeconds, `pause: {duration}`; 0.01: 600 s -> 6 s).
+  `fail_image(image or tag)` / `heal_images()`: its pods never become available (Deployment:
+  Progressing False ProgressDeadlineExceeded after the deadline; Rollout: Degraded with
+  Argo's message). `inconclusive(ns, name)`: paused, reason InconclusiveAnalysis.
+- Faults: `fail(status, times=, path=glob, method=, retry_after=1)` answers a Status (429 and
+  503 with Retry-After), `heal()`; `delay` (seconds before every answer); `hold(glob,
+  seconds, method=)` returns a Hold to release (`hold.seconds = 0`), `release_holds()`.
+- Access: `deny(verb=, resource=, namespace=, name=, group=)` (None: any; resource
+  `deployments` or `rollouts/status`): 403 Forbidden in kube-apiserver's words on the real
+  path, `allowed: false` from a SelfSubjectAccessReview; `allow_all()`.
+- Watch: `compact()` drops the event history (a watch from before answers 410 Expired);
+  `bookmark_seconds` (1.0) between BOOKMARK events when a watch allows them.
 
-Switches for tests (controls.py, cluster.py):
-    emu.fail(503, times=2, path="*/rollouts/shop/status", method="PATCH")  # Status answers
-    emu.delay = 2.0; emu.hold("*/deployments/*", 5.0)  # slow answers
-    emu.deny(verb="patch", resource="deployments", namespace="shop")       # 403, can-i: no
-    emu.fail_image("shop:2")                   # or a tag: its pods never become available
-    emu.inconclusive("shop", "shop")           # paused, reason InconclusiveAnalysis
-    emu.compact()                              # watches from older versions answer 410
-    emu.token, emu.user, emu.ca_pem, emu.client_ssl_context()
+What it simulates (controllers/): a Deployment makes one ReplicaSet per pod template
+(`pod-template-hash`), scales the new one to spec.replicas and the old ones to 0 once the new
+pods are available (no surge arithmetic), and writes status and the Available/Progressing
+conditions. A Rollout walks its canary steps like Argo Rollouts' basic canary (replica counts
+by Argo's rounding, pause conditions, promote `{"status":{"pauseConditions":null}}`, abort
+`{"status":{"abort":true}}`, retry `{"status":{"abort":false}}`, `promoteFull`,
+`spec.paused`); analysis and experiment steps pass at once. Strategic merge patches on a
+Rollout answer 415, as a CRD does; status written through the Rollout itself keeps
+`pauseConditions` and `abort` only (what `kubectl argo rollouts promote` falls back to).
 """
 
 from .emulator import DEFAULT_TOKEN, DEFAULT_USER, KubernetesEmulator

@@ -9,23 +9,23 @@ from typing import Any
 from aiohttp import web
 
 from . import api_subresources, api_watch, tables
+from .api_authz import review
 from .defaults import validate, with_defaults
-from .errors import KubeError, already_exists, bad_request, conflict, not_found, unsupported_patch
+from .errors import already_exists, not_found
 from .models import JSON
-from .patches import APPLY, JSON_PATCH, MERGE, STRATEGIC, PatchError, apply_patch
 from .requests import (
     Target,
     authorize,
-    json_body,
     list_of,
     object_body,
     require_namespace,
     target_of,
 )
-from .resources import ROLLOUTS, SELF_SUBJECT_ACCESS_REVIEWS, Resource
+from .resources import ROLLOUTS, SELF_SUBJECT_ACCESS_REVIEWS
 from .selectors import object_matcher
 from .state import emulator_of
 from .store import Store
+from .writes import check_version, patched_object
 
 # Status fields a client may set through a Rollout itself (not its status subresource):
 # `kubectl argo rollouts promote` falls back to the object when the subresource is missing.
@@ -42,9 +42,9 @@ def _existing(store: Store, target: Target) -> JSON:
 async def collection(request: web.Request) -> web.StreamResponse:
     target = target_of(request)
     if target.resource is SELF_SUBJECT_ACCESS_REVIEWS:
-        from .api_authz import review  # the access review is its own kind of answer
-
-        return await review(request)
+        return await review(request)  # the access review is its own kind of answer
+    if request.method == "POST" and target.resource.namespaced and not target.namespace:
+        raise web.HTTPMethodNotAllowed("POST", ["GET"])  # create in a namespace's path
     if request.method == "POST":
         return await create(request, target)
     watching = request.query.get("watch", "").lower() in ("1", "true")
@@ -104,30 +104,6 @@ async def item(request: web.Request) -> web.StreamResponse:
         authorize(request, "delete", target)
         return web.json_response(delete(request, target))
     raise web.HTTPMethodNotAllowed(request.method, ["GET", "PUT", "PATCH", "DELETE"])
-
-
-async def patched_object(request: web.Request, resource: Resource, current: Any) -> Any:
-    """The object after the request's patch, by its content type (415 where not allowed)."""
-    kind = request.content_type
-    if (kind == STRATEGIC and resource.custom) or kind == APPLY:
-        raise unsupported_patch()
-    if kind not in (MERGE, JSON_PATCH, STRATEGIC):
-        raise unsupported_patch()
-    patch = await json_body(request)
-    try:
-        patched = apply_patch(kind, current, patch)
-    except PatchError as e:
-        raise KubeError(422 if kind == JSON_PATCH else 400, "BadRequest", str(e)) from e
-    if not isinstance(patched, dict):
-        raise bad_request("the patch did not leave an object")
-    return patched
-
-
-def check_version(target: Target, current: JSON, incoming: JSON) -> None:
-    """A write naming a resourceVersion other than the stored one loses: 409 Conflict."""
-    wanted = (incoming.get("metadata") or {}).get("resourceVersion")
-    if wanted and wanted != current["metadata"]["resourceVersion"]:
-        raise conflict(target.resource, target.name)
 
 
 def write(request: web.Request, target: Target, current: JSON, incoming: JSON) -> JSON:

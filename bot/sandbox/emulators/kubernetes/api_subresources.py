@@ -10,6 +10,7 @@ from .errors import invalid, not_found
 from .models import JSON
 from .requests import Target, authorize, object_body
 from .state import emulator_of
+from .writes import check_version, patched_object
 
 _VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch"}
 
@@ -38,8 +39,6 @@ def scale_of(obj: JSON) -> JSON:
 
 
 async def handle(request: web.Request, target: Target) -> web.Response:
-    from .api_objects import check_version, patched_object
-
     verb = _VERBS.get(request.method)
     if verb is None:
         raise web.HTTPMethodNotAllowed(request.method, list(_VERBS))

@@ -13,6 +13,8 @@ class Controls(Cluster):
     def __init__(self, *, ready_seconds: float, time_scale: float) -> None:
         super().__init__(ready_seconds=ready_seconds, time_scale=time_scale)
         self.requests: list[RecordedRequest] = []
+        # Requests kept (the latest); None keeps all. Tests see far fewer than this.
+        self.max_requests: int | None = 10_000
         self.switches = Switches()
         self.denials: list[Denial] = []
 

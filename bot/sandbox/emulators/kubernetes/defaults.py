@@ -82,7 +82,13 @@ def _steps(resource: Resource, name: str, spec: JSON) -> None:
     strategy = spec.get("strategy")
     canary = strategy.get("canary") if isinstance(strategy, dict) else None
     if not isinstance(canary, dict):
-        raise required(resource, name, "spec.strategy.canary")
+        raise invalid(
+            resource,
+            name,
+            "spec.strategy",
+            str(strategy),
+            "the emulator runs the canary strategy only: set strategy.canary",
+        )
     steps = canary.get("steps") or []
     if not isinstance(steps, list):
         raise invalid(resource, name, "spec.strategy.canary.steps", str(steps), "must be a list")

@@ -53,6 +53,8 @@ async def _record(emu: KubernetesEmulator, request: web.Request) -> RecordedRequ
         headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
     )
     emu.requests.append(recorded)
+    if emu.max_requests and len(emu.requests) > 2 * emu.max_requests:
+        del emu.requests[: -emu.max_requests]  # a long sandbox run keeps the latest only
     return recorded
 
 
