@@ -84,3 +84,19 @@ async def test_an_api_server_that_does_not_answer_is_said_within_30_seconds(
         answer = await told(bot, "U0ALICE", "unreachable", within=40)
         assert time.monotonic() - started < 30
         assert "Kubernetes" in answer and "127.0.0.1" in answer and "Traceback" not in answer
+
+
+async def test_refused_credentials_are_said_and_a_renewed_kubeconfig_is_read_again(
+    redis_url: str, tmp_path: Path
+) -> None:
+    async with running_cluster(tmp_path) as kube:
+        ARGO.set_up(kube)
+        kube.emu.kubeconfig(kube.kubeconfig, token="expired-token")
+        async with running_bot(redis_url, config=config(ARGO), **kube.env) as bot:
+            await bot.driver.command("/deploy", "shop 2", user="U0ALICE")
+            answer = await told(bot, "U0ALICE", "401")
+            assert "refused opsloop's credentials (401 Unauthorized)" in answer
+            assert "expired-token" not in answer
+            # An exec plugin's token renewed in the file, as `aws eks get-token` would.
+            kube.emu.kubeconfig(kube.kubeconfig)
+            await canary(bot, kube, ARGO)

@@ -26,6 +26,7 @@ from integrations.kubernetes.errors import (
     Call,
     Kind,
     NotFound,
+    Unauthorized,
     config_error,
     from_exception,
     from_status,
@@ -114,6 +115,7 @@ class KubeClient:
     async def _call(self, call: Call, request: Callable[[Any], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.budget
         pause = 0.2
+        reloaded = False
         while True:
             api = await self._client()
             try:
@@ -122,10 +124,24 @@ class KubeClient:
                 error = from_exception(e, call, self.where, self.timeout)
                 if error is None:
                     raise
+                if isinstance(error, Unauthorized) and not reloaded:
+                    # A kubeconfig's exec or OIDC token expires and kubernetes-asyncio does
+                    # not renew it by itself: read the config again (which runs the plugin
+                    # again) and try once more.
+                    reloaded = True
+                    await self._forget(api)
+                    continue
                 if not error.retryable or time.monotonic() + pause >= deadline:
                     raise error from None
             await asyncio.sleep(pause)
             pause = min(pause * 2, 2.0)
+
+    async def _forget(self, api: Any) -> None:
+        """Drop the connection `api`, so that the next call reads the config again."""
+        async with self._lock:
+            if self._api is api:
+                self._api = None
+        await api.close()
 
     @staticmethod
     def _objects(api: Any) -> Any:

@@ -63,6 +63,10 @@ class Conflict(IntegrationError):
     """409: the object changed between our read and our write; read it again and retry."""
 
 
+class Unauthorized(IntegrationError):
+    """401: the credentials were refused (an expired token, say)."""
+
+
 class NotFound(IntegrationError):
     """404: the object (or its namespace, or its resource type) does not exist."""
 
@@ -87,7 +91,7 @@ def from_status(status: int, body: Any, call: Call, where: str) -> IntegrationEr
     """The bot's error for an HTTP error answer of the API server to `call`."""
     said = status_message(body)
     if status == 401:
-        return IntegrationError(
+        return Unauthorized(
             SYSTEM,
             f"the API server at {where} refused opsloop's credentials (401 Unauthorized); "
             "check OPSLOOP_KUBECONFIG (or the pod's service account token)",
