@@ -230,3 +230,24 @@ async def test_the_same_version_deployed_again_after_a_reject_retries_the_old_ab
         await eventually(lambda: ARGO.at(kube, 0), within=15, what="Argo at its first pause")
         await says(bot, "2", "waiting for approval to go to 50%")  # the newest message
         assert kube.patches(STATUS) == [ABORT, RETRY]
+
+
+async def test_an_inconclusive_pause_during_a_step_fails_it_and_promote_goes_on_past_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    async with kube_bot(redis_url, tmp_path, ARGO) as (bot, kube):
+        await canary(bot, kube, ARGO)
+        kube.emu.ready_seconds = 3.0  # the 50% step's pods take a while
+        await bot.driver.click("Approve", user="U0BOB", channel=CHANNEL)
+        await eventually(lambda: kube.sent(STATUS, PROMOTE) == 1, what="the promote")
+        kube.emu.inconclusive("shop", "shop")  # Argo's analysis could not decide
+        text = shown(await says(bot, "2", "failed going to 50%"))
+        assert "its analysis was inconclusive" in text and "not an approval point" in text
+        kube.emu.ready_seconds = 0.3
+
+        await bot.driver.command("/deploy", "promote shop", user="U0ALICE")
+        await says(bot, "2", "waiting for approval to go to 100%")
+        assert ARGO.at(kube, 1)
+        past = kube.patches(STATUS)[-1]
+        assert past["status"]["pauseConditions"] is None
+        assert past["status"]["controllerPause"] is False
