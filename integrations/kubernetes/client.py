@@ -14,6 +14,7 @@ image the way the deployers do).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from bot.errors import IntegrationError
 from integrations.kubernetes.errors import (
     DEPLOYMENT,
+    SYSTEM,
     Call,
     Kind,
     NotFound,
@@ -307,8 +310,6 @@ class KubeClient:
             _preload_content=False,
             _request_timeout=seconds + self.timeout,
         )
-        import json
-
         try:
             if response.status >= 400:
                 raise from_status(response.status, await response.read(), call, self.where)
@@ -322,10 +323,15 @@ class KubeClient:
                     raise error from None
                 if not line:
                     return
-                event = json.loads(line)
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise IntegrationError(
+                        SYSTEM, f"the watch of {call.obj} sent no JSON"
+                    ) from None
                 yield str(event.get("type", "")), dict(event.get("object") or {})
         finally:
-            response.release()
+            response.close()  # a watch cut short must not go back to the pool half read
 
     # -- for other packages: a Deployment --------------------------------------------------------
 
