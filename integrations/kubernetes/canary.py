@@ -47,7 +47,13 @@ def canary_of(
             "labels": labels,
             "annotations": {CANARY_OF: str(meta.get("name", ""))},
         },
-        "spec": {"replicas": replicas, "selector": selector, "template": template},
+        "spec": {
+            "replicas": replicas,
+            "selector": selector,
+            "template": template,
+            # When a pod counts as available, and how long it may take: as for the stable pods.
+            **{k: spec[k] for k in ("minReadySeconds", "progressDeadlineSeconds") if k in spec},
+        },
     }
 
 
