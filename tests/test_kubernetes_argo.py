@@ -5,6 +5,7 @@ an abort) reaching the person in the rollout's one message."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 from pathlib import Path
 
@@ -38,8 +39,9 @@ STATUS = "*/rollouts/shop/status"
 
 
 async def test_the_image_and_the_promotes_are_the_patches_kubectl_sends(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     async with kube_bot(redis_url, tmp_path, ARGO) as (bot, kube):
         text = shown(await canary(bot, kube, ARGO))
         assert "Argo Rollout `shop/shop`: *Paused* (CanaryPauseStep)" in text
@@ -64,6 +66,8 @@ async def test_the_image_and_the_promotes_are_the_patches_kubectl_sends(
         assert {r.content_type for r in promotes} == {"application/merge-patch+json"}
         assert len(kube.emu.requests_to("*/rollouts/shop", "PATCH")) == 1, "spec.paused unset"
         assert "*Healthy*" in shown(await says(bot, "2", "Healthy"))
+        said = [shown(m) for m in bot.emulator.messages(CHANNEL)]
+        assert not [t for t in [*said, caplog.text] if kube.emu.token in t], "the token leaked"
 
 
 async def test_promote_after_a_reject_retries_the_rollout_from_its_first_pause(
