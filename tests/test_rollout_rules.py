@@ -148,3 +148,19 @@ def test_a_rollout_its_system_gave_up_on_fails_where_it_stands_only_while_awaiti
     assert rollout.describe_state(failed) == "failed at 50%"
     with pytest.raises(rollout.Stale):
         rollout.gave_up(awaiting(state=PROMOTING), "D-1", "late")
+
+
+async def test_one_follower_at_a_time_holds_a_service(redis_url: str) -> None:
+    redis = connect(redis_url)
+    store = DeployStore(redis)
+    try:
+        async with (
+            store.following("web", 5) as first,
+            store.following("web", 5) as second,
+            store.following("api", 5) as other,
+        ):
+            assert (first, second, other) == (True, False, True)
+        async with store.following("web", 5) as after:
+            assert after, "released when its holder is done"
+    finally:
+        await close(redis)
