@@ -21,6 +21,7 @@ from tests.kube_deploys import (
     says,
     shown,
     thread,
+    told,
 )
 from tests.waiting import eventually
 
@@ -122,3 +123,13 @@ async def test_a_canary_whose_pods_never_come_up_fails_with_kubernetes_words_and
             await bot.driver.command("/deploy", "promote cart", user="U0ALICE")
             await says(bot, "2", "waiting for approval to go to 50%")
             assert DEPLOYMENT.at(kube, 0)
+
+
+async def test_a_missing_deployment_reaches_the_person_naming_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    gone = config(DEPLOYMENT, deployment="gone")
+    async with kube_bot(redis_url, tmp_path, DEPLOYMENT, gone) as (bot, _):
+        await bot.driver.command("/deploy", "cart 2", user="U0ALICE")
+        answer = await told(bot, "U0ALICE", "was not found")
+        assert "Deployment shop/gone was not found (404)" in answer and "Traceback" not in answer
