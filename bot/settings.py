@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     docker_host: str | None = Field(
         None, validation_alias=AliasChoices("OPSLOOP_DOCKER_HOST", "DOCKER_HOST")
     )
+    # Kubernetes: unset, the pod's service account, else KUBECONFIG, else ~/.kube/config.
+    kubeconfig: Path | None = Field(None, validation_alias="OPSLOOP_KUBECONFIG")
+    kube_context: str | None = Field(None, validation_alias="OPSLOOP_KUBE_CONTEXT")
     alertmanager_url: str | None = Field(None, validation_alias="OPSLOOP_ALERTMANAGER_URL")
     alertmanager_webhook_token: SecretStr | None = Field(
         None, validation_alias="OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN"
@@ -151,6 +154,11 @@ class Settings(BaseSettings):
         if parts.scheme != "npipe":
             _check_port(parts)
         return v
+
+    @field_validator("kubeconfig", "kube_context", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, v: Any) -> Any:
+        return None if v == "" else v
 
     @field_validator("log_level")
     @classmethod

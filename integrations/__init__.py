@@ -15,7 +15,8 @@ from integrations.alertmanager.plugin import PLUGIN as ALERTMANAGER
 from integrations.docker.plugin import PLUGIN as DOCKER
 from integrations.flagger.plugin import PLUGIN as FLAGGER
 from integrations.gitlab.plugin import PLUGIN as GITLAB
+from integrations.kubernetes.plugin import PLUGIN as KUBERNETES
 
-PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, FLAGGER)
+PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER)
 
 __all__ = ["PLUGINS"]

@@ -152,7 +152,7 @@ async def test_an_inconclusive_analysis_pauses_until_promoted(kube: Kube) -> Non
     kube.emu.inconclusive("shop", "shop")
     await reaches(kube, "Paused", 3)
     reasons = [p["reason"] for p in status(kube)["pauseConditions"]]
-    assert reasons == ["CanaryPauseStep", "InconclusiveAnalysis"]
+    assert reasons == ["CanaryPauseStep", "InconclusiveAnalysisRun"]
     assert status(kube)["message"] == "CanaryPauseStep"  # the first reason, as Argo shows it
     await patch_status(kube, {"pauseConditions": None})
     await reaches(kube, "Healthy", 4)
@@ -164,7 +164,7 @@ async def test_an_inconclusive_analysis_between_pauses_holds_the_canary(kube: Ku
     await patch_status(kube, {"pauseConditions": None})
     kube.emu.inconclusive("shop", "shop")
     await reaches(kube, "Paused")
-    assert status(kube)["message"] == "InconclusiveAnalysis"
+    assert status(kube)["message"] == "InconclusiveAnalysisRun"
     assert status(kube)["currentStepIndex"] in (1, 2)
     await patch_status(kube, {"pauseConditions": None})
     await reaches(kube, "Paused", 3)

@@ -38,21 +38,21 @@ from tests.harness import BotUnderTest, running_bot
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
-SDKS = ("gitlab", "docker", "requests")
+SDKS = ("gitlab", "docker", "requests", "kubernetes_asyncio")
 CHANNEL = "C0DEPLOYS"
 
 
 def test_the_list_names_each_system_once() -> None:
     names = [p.name for p in PLUGINS]
-    assert names == ["gitlab", "docker", "alertmanager", "flagger"]
+    assert names == ["gitlab", "docker", "alertmanager", "kubernetes", "flagger"]
     kinds = [k.name for p in PLUGINS for k in p.deployers]
-    assert sorted(kinds) == ["docker", "flagger", "gitlab"]
+    assert sorted(kinds) == ["docker", "flagger", "gitlab", "kubernetes"]
 
 
 def test_no_file_outside_integrations_names_a_system_module() -> None:
     """Only integrations/__init__.py picks the systems; the families and the wiring reach them
     through the plugins (the sandbox, which emulates them, and the tests may)."""
-    mentions = re.compile(r"\bintegrations\.(gitlab|docker|alertmanager|flagger)\b")
+    mentions = re.compile(r"\bintegrations\.(gitlab|docker|alertmanager|kubernetes|flagger)\b")
     found = [
         str(path.relative_to(ROOT))
         for folder in ("bot", "commands")
@@ -108,6 +108,51 @@ def test_python_gitlab_is_loaded_by_the_runtime_that_uses_it(redis_url: str) -> 
         OPSLOOP_GITLAB_TOKEN="glpat-not-a-secret",
     )
     assert out.split() == ["False", "True", "False"]
+
+
+def test_kubernetes_asyncio_is_loaded_only_for_a_kubernetes_service(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Started for a `deployer: kubernetes` service, the plugin still loads its client only
+    when it first calls the cluster; a process without such a service never does."""
+    config = tmp_path / "opsloop.yml"
+    config.write_text(
+        "services:\n  shop: {deployer: kubernetes, rollout: shop}\n", encoding="utf-8"
+    )
+    code = """
+        import asyncio, sys
+        from bot.config_load import load_config
+        from bot.runtime import Runtime
+        from bot.settings import load_settings
+
+        settings = load_settings()
+        runtime = Runtime.start(settings, load_config(settings))
+        print("kubernetes_asyncio" in sys.modules)
+
+        async def deploy() -> None:
+            deployer = runtime.deps.deployers.make("shop", runtime.deps.config.services["shop"], 5)
+            try:
+                await deployer.running_versions()
+            except Exception as e:
+                print(type(e).__name__)
+            await runtime.close()
+
+        asyncio.run(deploy())
+        print("kubernetes_asyncio" in sys.modules)
+        """
+    out = run_python(
+        code,
+        OPSLOOP_REDIS_URL=redis_url,
+        OPSLOOP_CONFIG_FILE=str(config),
+        OPSLOOP_KUBECONFIG=str(tmp_path / "no-such-kubeconfig"),
+    )
+    assert out.split() == ["False", "IntegrationError", "True"]
+    without = run_python(
+        code.split('        print("kubernetes_asyncio" in sys.modules)')[0]
+        + "        print('kubernetes_asyncio' in sys.modules)\n",
+        OPSLOOP_REDIS_URL=redis_url,
+    )
+    assert without.split() == ["False"]
 
 
 # -- a system added to the list: "reel", whose deployer keeps its units in memory ------------
@@ -205,7 +250,7 @@ def test_the_yaml_knows_a_deployer_only_when_its_plugin_is_listed() -> None:
         parse_config(yaml.safe_load(YAML))
     assert str(e.value) == (
         "services.shop.deployer: 'reel' is not a deployer opsloop knows "
-        "(known: docker, flagger, gitlab)"
+        "(known: docker, flagger, gitlab, kubernetes)"
     )
     with_image = YAML.replace("size: 4", "size: 4\n    image: x")
     with pytest.raises(SettingsError) as e:
@@ -221,6 +266,7 @@ def test_systems_start_only_the_configured_plugins() -> None:
         "GitLab not configured",
         "Docker not used",
         "Alertmanager not configured",
+        "Kubernetes not used",
         "Flagger not used",
         "Reel used by a service",
     ]
@@ -263,7 +309,7 @@ async def test_a_listed_plugin_deploys_through_the_bot(redis_url: str) -> None:
             what="/ops status",
         )
         assert (
-            "Docker not used, Alertmanager not configured, Flagger not used, Reel used by"
+            "Alertmanager not configured, Kubernetes not used, Flagger not used, Reel used by"
             in (status[0])
         )
 

@@ -125,3 +125,42 @@ async def test_two_decisions_at_the_same_moment_are_judged_one_after_the_other(
     finally:
         await redis.flushdb()
         await close(redis)
+
+
+def test_a_system_that_starts_over_restarts_a_failed_or_rolled_back_rollout_at_step_0() -> None:
+    rejected = awaiting(state="rolled_back", step=1, ended_by="U0BOB", approvals=["U0BOB"])
+    with pytest.raises(Refused):  # a system that keeps nothing: nothing to promote
+        rollout.promote(rejected, "U0ALICE", 10.0, 60.0)
+    again, what = rollout.promote(rejected, "U0ALICE", 10.0, 60.0, restart=True)
+    assert what == "restart" and again.state == PROMOTING
+    assert (again.step, again.target, again.ended_by, again.approvals) == (-1, 0, None, [])
+    assert again.tries == rejected.tries + 1
+
+    failed = awaiting(state="failed", step=1, target=2, error="boom")
+    retried, what = rollout.promote(failed, "U0ALICE", 10.0, 60.0)
+    assert what == "retry" and (retried.step, retried.target) == (1, 2)
+
+
+def test_a_rollout_its_system_gave_up_on_fails_where_it_stands_only_while_awaiting() -> None:
+    r = awaiting(step=1, approvals=["U0BOB"])
+    failed = rollout.gave_up(r, "D-1", "Argo aborted it")
+    assert failed.state == "failed" and failed.approvals == [] and failed.target == 1
+    assert rollout.describe_state(failed) == "failed at 50%"
+    with pytest.raises(rollout.Stale):
+        rollout.gave_up(awaiting(state=PROMOTING), "D-1", "late")
+
+
+async def test_one_follower_at_a_time_holds_a_service(redis_url: str) -> None:
+    redis = connect(redis_url)
+    store = DeployStore(redis)
+    try:
+        async with (
+            store.following("web", 5) as first,
+            store.following("web", 5) as second,
+            store.following("api", 5) as other,
+        ):
+            assert (first, second, other) == (True, False, True)
+        async with store.following("web", 5) as after:
+            assert after, "released when its holder is done"
+    finally:
+        await close(redis)

@@ -70,11 +70,14 @@ _JOB_EMOJI = {
 
 
 def _units(snapshot: Snapshot, version: str) -> str:
-    """Containers with their health, or a pipeline's jobs (a snapshot with a link)."""
+    """Containers with their health, or a pipeline's jobs (a snapshot with a link), under
+    the system's own view of the rollout when it gives one (`detail`)."""
     pipeline = snapshot.link is not None
+    lines = [escape(snapshot.detail)] if snapshot.detail else []
     if not snapshot.units:
-        return f"<{snapshot.link}|Pipeline>" if pipeline else "nothing runs"
-    lines = []
+        if pipeline:
+            lines.append(f"<{snapshot.link}|Pipeline>")
+        return "\n".join(lines) or "nothing runs"
     for unit in snapshot.units[:MAX_UNITS_SHOWN]:
         name = f"<{unit.url}|{escape(unit.name)}>" if unit.url else f"`{escape(unit.name)}`"
         if pipeline:  # a job not played yet is waiting, not failing
@@ -92,6 +95,8 @@ def _units(snapshot: Snapshot, version: str) -> str:
 
 
 def _heading(snapshot: Snapshot) -> str:
+    if snapshot.heading:
+        return snapshot.heading
     return "Pipeline jobs" if snapshot.link is not None else "Containers"
 
 
@@ -221,8 +226,10 @@ def step_reply(r: Rollout, snapshot: Snapshot) -> str:
         return gate_messages.opened_reply(r)
     ready = sum(1 for u in snapshot.units if u.version == r.version and u.ok)
     total = len(snapshot.units)
-    containers = total and snapshot.link is None
+    containers = total and snapshot.link is None and snapshot.heading is None
     runs = f" {ready} of {total} containers run `{escape(r.version)}`." if containers else ""
+    if snapshot.detail:
+        runs = f" {escape(snapshot.detail)}"
     if r.state == COMPLETE:
         return f":white_check_mark: Complete: `{escape(r.version)}` is stable.{runs}"
     return (
@@ -246,7 +253,7 @@ def rollback_asked_reply(r: Rollout, user: str) -> str:
 def rolled_back_reply(r: Rollout, snapshot: Snapshot) -> str:
     if r.checksum is not None:
         return gate_messages.rolled_back_reply(r)
-    if snapshot.link is not None or not snapshot.units:
+    if snapshot.link is not None or not snapshot.units or snapshot.heading is not None:
         return f":leftwards_arrow_with_hook: Rolled back to `{_stable(r)}`."
     total = len(snapshot.units)
     return f":leftwards_arrow_with_hook: Rolled back: {total} container(s) run `{_stable(r)}`."
@@ -285,6 +292,21 @@ def retry_reply(user: str) -> str:
 def _who(started_by: str) -> str:
     """A person as a mention; a system that started a rollout (Flagger) by its name."""
     return f"<@{started_by}>" if started_by[:1] in ("U", "W") else escape(started_by)
+
+
+def restart_reply(r: Rollout, user: str) -> str:
+    return (
+        f":repeat: <@{user}> is starting `{escape(r.version)}` again from its first step "
+        f"({r.percents[0]}%); each next step needs {r.approvals_needed} approval(s) again."
+    )
+
+
+def gave_up_reply(r: Rollout) -> str:
+    return (
+        f":x: {escape(r.error or 'the system gave up on this rollout')}. "
+        f"`/deploy promote {escape(r.service)}` tries again; "
+        f"`/deploy rollback {escape(r.service)}` goes back."
+    )
 
 
 def status_reply(rows: list[tuple[str, Rollout | None, Snapshot | None]], now: float) -> Reply:

@@ -7,8 +7,10 @@ a service (integrations/<system>/config.py): the rollout reaches it through the 
 below, and `plan` turns a step into the {version: count} a deployer that runs units by count
 should run.
 
-Implementations: integrations/docker/deployer.py (containers on a Docker Engine) and
-integrations/gitlab/deployer.py (manual jobs of a GitLab pipeline); each system's plugin
+Implementations: integrations/docker/deployer.py (containers on a Docker Engine),
+integrations/gitlab/deployer.py (manual jobs of a GitLab pipeline) and
+integrations/kubernetes/ (an Argo Rollout, which also has the optional capabilities below, or
+a plain Deployment and its `-canary` copy); each system's plugin
 (integrations/<system>/plugin.py) offers its factory. tests/test_deployer_contract.py holds
 every deployer to the behaviour this module describes.
 """
@@ -32,6 +34,7 @@ class Unit:
     status: str  # a few words: "running, healthy", "manual", "success"
     ok: bool
     url: str | None = None
+    count: int = 1  # how many like things the row stands for (a Deployment's available pods)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class Snapshot:
 
     units: tuple[Unit, ...] = ()
     link: str | None = None  # e.g. the pipeline
+    # How the message heads the units ("Pods"; None: containers, or a pipeline's jobs), and a
+    # few lines of the system's own view above them (a controller's phase, step and weight).
+    heading: str | None = None
+    detail: str | None = None
 
 
 class RolloutView(Protocol):
@@ -71,6 +78,11 @@ class RolloutView(Protocol):
         ...
 
     @property
+    def started_at(self) -> float:
+        """When the rollout started (epoch seconds)."""
+        ...
+
+    @property
     def target(self) -> int:
         """The step being applied while promoting."""
         ...
@@ -87,6 +99,12 @@ class RolloutView(Protocol):
 
     @property
     def pipeline_url(self) -> str | None: ...
+
+    @property
+    def size(self) -> int | None:
+        """What `prepare` recorded as the units at 100%, for a deployer that reads it from
+        its system when the rollout starts."""
+        ...
 
     @property
     def pipeline_asked_at(self) -> float | None: ...
@@ -169,6 +187,54 @@ class HandsOver(Protocol):
         ...
 
 
+# -- what some deployers can do besides (each checked with isinstance, so a deployer that
+# cannot leaves them out) -----------------------------------------------------------------------
+
+
+@runtime_checkable
+class OwnSteps(Protocol):
+    """A deployer whose system holds the canary's steps (an Argo Rollout's pauses)."""
+
+    async def own_steps(self) -> list[int] | None:
+        """The new version's share at each approval point, ending at 100, read from the
+        system when a rollout starts; None: the service's `steps` apply."""
+        ...
+
+
+@runtime_checkable
+class StartsOver(Protocol):
+    """A deployer whose system keeps a reverted change and can run it again (Argo's retry of
+    an aborted Rollout): `/deploy promote` of a rolled-back or failed rollout then starts it
+    again from its first step."""
+
+    async def start_over(self, rollout: RolloutView) -> bool:
+        """Make the system run the change of `rollout` again from its first step, when it
+        can (safe to repeat); True when it does (or already did), so the rollout restarts at
+        step 0; False: `retry` applies, or nothing can be started again."""
+        ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a following deployer saw of its system."""
+
+    seen: str  # a fingerprint of what the message shows: a new one means "render again"
+    # The system gave up on the rollout by itself (Argo aborted it, or it is Degraded): the
+    # system's own words, and the rollout fails with them.
+    failure: str | None = None
+
+
+@runtime_checkable
+class Follows(Protocol):
+    """A deployer whose system moves by itself between the bot's steps (a controller), so
+    the rollout's message follows it while the rollout is active."""
+
+    async def next_change(self, rollout: RolloutView, seen: str | None, wait: float) -> Change:
+        """Once what the message shows differs from `seen` (None: at once), or after `wait`
+        seconds, what the system shows now."""
+        ...
+
+
 # How a deployer is made for one service: (service name, its settings, seconds a step may
 # take) -> the deployer. A deployer's system (its client, connections) is bound in beforehand.
 DeployerFactory = Callable[[str, ServiceSettings, float], Deployer]
@@ -223,12 +289,16 @@ IMAGE_TAG = VersionRule(
 
 __all__ = [
     "IMAGE_TAG",
+    "Change",
     "Deployer",
     "DeployerFactory",
+    "Follows",
     "HandsOver",
+    "OwnSteps",
     "RolloutView",
     "ServiceSettings",
     "Snapshot",
+    "StartsOver",
     "StepSettings",
     "Unit",
     "VersionRule",

@@ -11,6 +11,8 @@ States:
         |                            \\--(reject, rollback)--> rolling_back --> rolled_back
         \\--(the engine failed)--> failed --(promote: try the step again)--> promoting
                                        \\--(rollback)--> rolling_back
+    awaiting --(the system gave up by itself, e.g. its controller aborted)--> failed
+    failed, rolled_back --(promote, the system starts the change over)--> promoting step 0
 
 `step` is the index of the last applied step of the service's `steps` (-1: none yet, only the
 stable version runs); `target` is the step being applied while promoting.
@@ -74,6 +76,9 @@ class Rollout:
     # When the rollout's pipeline was first asked for: after a crash between making the
     # pipeline and recording it, the pipeline is found again by its marker, not made twice.
     pipeline_asked_at: float | None = None
+    # Units at 100%, for a deployer that reads the service's size from its system when the
+    # rollout starts (recorded by its `prepare`); None: the service's settings say.
+    size: int | None = None
     tries: int = 0  # times the engine was asked to change; part of the step job's id
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per applied step
     # Thread replies and audit entries decided with a change and not yet sent: stored in the
@@ -236,17 +241,38 @@ def roll_back(rollout: Rollout | None, user: str) -> Rollout:
     return replace(r, state=ROLLING_BACK, ended_by=user, tries=r.tries + 1)
 
 
-def promote(rollout: Rollout | None, user: str, now: float, timeout: float) -> tuple[Rollout, str]:
+def promote(
+    rollout: Rollout | None, user: str, now: float, timeout: float, *, restart: bool = False
+) -> tuple[Rollout, str]:
     """A deployer's `/deploy promote`: try a failed step again, or ask again for approval.
 
-    Approvals are never skipped: an expired or unanswered request is renewed. Returns the
-    changed rollout and what happened: "retry" or "renewed".
+    Approvals are never skipped: an expired or unanswered request is renewed. `restart`: the
+    deployer's system runs the change again from its first step (StartsOver in
+    bot/deploys/ports.py), so a failed or rolled-back rollout starts again at step 0, as a new
+    `/deploy` would. Returns the changed rollout and what happened: "retry", "restart" or
+    "renewed".
     """
     r = _current(rollout, None)
+    if restart and r.state in (FAILED, ROLLED_BACK):
+        again = replace(
+            r,
+            state=PROMOTING,
+            step=-1,
+            target=0,
+            approvals=[],
+            ended_by=None,
+            error=None,
+            finished_at=None,
+            requested_at=None,
+            expires_at=None,
+            expired=False,
+            tries=r.tries + 1,
+        )
+        return again, "restart"
     if r.state == FAILED:
         # A failed rollback is tried again as a rollback, never turned into a promotion.
-        again = ROLLING_BACK if r.ended_by is not None else PROMOTING
-        return replace(r, state=again, error=None, tries=r.tries + 1), "retry"
+        again_state = ROLLING_BACK if r.ended_by is not None else PROMOTING
+        return replace(r, state=again_state, error=None, tries=r.tries + 1), "retry"
     if r.state == AWAITING:
         renewed = replace(
             r, expired=False, approvals=[], requested_at=now, expires_at=now + timeout
@@ -299,6 +325,15 @@ def step_failed(rollout: Rollout | None, rollout_id: str, error: str) -> Rollout
     return replace(r, state=FAILED, error=error)
 
 
+def gave_up(rollout: Rollout | None, rollout_id: str, error: str) -> Rollout:
+    """The deployer's system gave up on an awaiting rollout by itself (its controller aborted
+    it): the rollout fails where it stands, and a person decides (promote, or roll back)."""
+    r = _current(rollout, rollout_id)
+    if r.state != AWAITING:
+        raise Stale("not awaiting")
+    return replace(r, state=FAILED, target=r.step, error=error, approvals=[], expires_at=None)
+
+
 def rolled_back(rollout: Rollout | None, rollout_id: str, now: float) -> Rollout:
     r = _current(rollout, rollout_id)
     if r.state != ROLLING_BACK:
@@ -330,6 +365,8 @@ def describe_state(r: Rollout) -> str:
         return "rolling back"
     if r.state == FAILED and r.ended_by is not None:
         return "failed while rolling back"
+    if r.state == FAILED and r.target <= r.step:  # the system gave up between steps
+        return f"failed at {r.percent}%"
     if r.state == FAILED:
         return f"failed going to {r.percents[r.target]}% (still at {r.percent}%)"
     if r.state == COMPLETE:

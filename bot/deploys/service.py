@@ -20,13 +20,14 @@ from typing import Any, TypeVar
 from bot.alerting.routing import labels_match
 from bot.config_file import Service
 from bot.deploys import messages, rollout
-from bot.deploys.ports import Deployer, HandsOver, Snapshot
+from bot.deploys.ports import Deployer, Follows, HandsOver, OwnSteps, Snapshot, StartsOver
 from bot.deploys.rollout import (
     AWAITING,
     BUSY,
     COMPLETE,
     FAILED,
     PROMOTING,
+    ROLLED_BACK,
     Refused,
     Rollout,
     Stale,
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 STEP_JOB = "deploys.step"
 EXPIRE_JOB = "deploys.expire"
 RECONCILE_JOB = "deploys.reconcile"
+FOLLOW_JOB = "deploys.follow"
 HANDLED_KEPT = 20  # decisions remembered per rollout; a job is retried long before 20 more
 
 T = TypeVar("T")
@@ -132,6 +134,8 @@ class DeployService:
             raise UserError(f"{name} already runs `{version}` everywhere; nothing to deploy.")
         now = time.time()
         percents = [s.percent for s in service.steps]
+        if isinstance(deployer, OwnSteps):  # the system's own approval points (Argo's pauses)
+            percents = await deployer.own_steps() or percents
         new = Rollout(
             # The id the first run chose, so that a re-run finds the message it posted.
             id=done or await self.store.new_id(),
@@ -275,7 +279,8 @@ class DeployService:
         service = self.service(name)
         await self._require_deployer(user, "promote a deploy")
         current = await self.store.load(name)
-        if current is not None and current.state == FAILED:
+        restart = await self._start_over(name, current)
+        if current is not None and current.state == FAILED and not restart:
             # Before the decision: a GitLab job that failed runs again, or GitLab's refusal is
             # the answer and nothing changes. Done again if this job runs again: harmless,
             # since a job is retried only while it is the newest of its name.
@@ -283,11 +288,13 @@ class DeployService:
         now = time.time()
 
         def decide(cur: Rollout | None) -> tuple[Rollout, str]:
-            r, what = rollout.promote(cur, user, now, self._timeout(service))
-            reply = (
-                messages.retry_reply(user) if what == "retry" else messages.renewed_reply(r, user)
-            )
-            action = "deploy.retried" if what == "retry" else "deploy.approval_requested"
+            r, what = rollout.promote(cur, user, now, self._timeout(service), restart=restart)
+            replies = {
+                "retry": messages.retry_reply(user),
+                "restart": messages.restart_reply(r, user),
+            }
+            reply = replies.get(what) or messages.renewed_reply(r, user)
+            action = "deploy.approval_requested" if what == "renewed" else "deploy.retried"
             r.outbox = [
                 *r.outbox,
                 _audit(user, action, r.subject(), {"next_percent": r.next_percent}),
@@ -301,12 +308,34 @@ class DeployService:
             return Reply(text=f"{name}: {describe_state(changed)} ({changed.id}).")
         if what == "retry":
             return Reply(text=f"Trying {name}'s step again ({changed.id}).")
+        if what == "restart":
+            return Reply(
+                text=f"Starting {name} `{changed.version}` again from its first step "
+                f"({changed.id})."
+            )
         return Reply(
             text=(
                 f"Asked again for approval of {name} to go to {changed.next_percent}% "
                 f"({changed.id}); {changed.approvals_needed} approver(s) needed."
             )
         )
+
+    async def _start_over(self, name: str, current: Rollout | None) -> bool:
+        """For `/deploy promote` of a failed or rolled-back rollout: whether the deployer's
+        system runs its change again from the first step (asked of a deployer that can)."""
+        if current is None or current.state not in (FAILED, ROLLED_BACK):
+            return False
+        if current.state == FAILED and current.ended_by is not None:
+            return False  # a failed rollback is tried again as a rollback
+        try:
+            deployer = self.deployer(name)
+        except UserError:
+            if current.state == FAILED:
+                raise
+            return False  # rolled back: the refusal says there is nothing to promote
+        if not isinstance(deployer, StartsOver):
+            return False
+        return await deployer.start_over(current)
 
     async def _decide_once(
         self, name: str, job_id: str, decide: Callable[[Rollout | None], tuple[Rollout, T]]
@@ -451,7 +480,48 @@ class DeployService:
                 )
             if r.state == AWAITING and not r.expired and r.expires_at is not None:
                 await self._schedule_expiry(r)
+            await self._follow_later(r, f"resume{time.time_ns()}")
             await self._deliver(r)
+
+    # -- following a system that moves by itself (a controller): bot/deploys/following.py ----
+
+    async def gave_up(self, name: str, rollout_id: str, error: str) -> None:
+        """The service's system gave up on the awaiting rollout by itself: it fails."""
+
+        def decide(cur: Rollout | None) -> tuple[Rollout, None]:
+            f = rollout.gave_up(cur, rollout_id, error)
+            f.outbox = [
+                *f.outbox,
+                _audit("opsloop", "deploy.failed", f.subject(), {"error": error}),
+                _reply(messages.gave_up_reply(f)),
+            ]
+            return f, None
+
+        changed = await self._quietly(name, decide)
+        if changed is not None:
+            await self._after_change(changed)
+
+    async def deliver(self, r: Rollout) -> None:
+        """Send what the rollout's outbox holds and render its message again."""
+        await self._deliver(r)
+
+    def made(self, name: str) -> Deployer | None:
+        """The service's deployer, or None when it cannot be made (its system is not
+        configured, the service is gone)."""
+        try:
+            return self.deployer(name)
+        except UserError:
+            return None
+
+    async def _follow_later(self, r: Rollout, origin: str) -> None:
+        """Start a follower chain for an active rollout whose deployer follows its system."""
+        if not r.active or not isinstance(self.made(r.service), Follows):
+            return
+        await self.deps.queue.enqueue(
+            FOLLOW_JOB,
+            {"service": r.service, "rollout": r.id, "origin": origin, "n": 0, "seen": None},
+            job_id=f"{FOLLOW_JOB}:{r.id}:{origin}:0",
+        )
 
     # -- after every change: the job it needs, the outbox, the message ----------------------
 
@@ -472,6 +542,7 @@ class DeployService:
             )
         elif r.state == AWAITING and not r.expired and r.expires_at is not None:
             await self._schedule_expiry(r)
+        await self._follow_later(r, f"t{r.tries}")
         await self._deliver(r)
 
     async def _schedule_expiry(self, r: Rollout) -> None:
@@ -604,6 +675,7 @@ def _reply(text: str) -> dict[str, Any]:
 
 __all__ = [
     "EXPIRE_JOB",
+    "FOLLOW_JOB",
     "RECONCILE_JOB",
     "STEP_JOB",
     "DeployService",

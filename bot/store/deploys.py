@@ -1,16 +1,16 @@
-"""Rollouts in Redis: each service's latest rollout, changed only by atomic transactions, and
-the lease held by whichever job is changing the service's containers."""
+"""Rollouts in Redis: each service's latest rollout, changed only by atomic transactions, the
+lease held by whichever job is changing the service's containers, and the one held by the job
+following its system between steps."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from arq.connections import ArqRedis
-from redis.exceptions import LockError, WatchError
+from redis.exceptions import WatchError
 
 from bot.deploys.rollout import Rollout
 from bot.store.keys import (
@@ -19,10 +19,11 @@ from bot.store.keys import (
     GROUP_LOCK_WAIT,
     ROLLOUT_TTL,
     deploy_deliver_lock_key,
+    deploy_follow_key,
     deploy_lease_key,
     rollout_key,
 )
-from bot.store.locks import held, renewed
+from bot.store.locks import held, kept
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,18 @@ class DeployStore:
         )
         if not await lock.acquire():
             raise LeaseBusy(service)
-        renew = asyncio.create_task(renewed(lock, seconds))
-        try:
+        async with kept(lock, seconds):
             yield
-        finally:
-            renew.cancel()
-            with suppress(asyncio.CancelledError):
-                await renew
-            with suppress(LockError):
-                await lock.release()
+
+    @asynccontextmanager
+    async def following(self, service: str, seconds: float) -> AsyncIterator[bool]:
+        """Hold the service's follower lease while the block runs, if nobody else does
+        (True); renewed while held, lapsing `seconds` after its holder dies."""
+        lock = self.redis.lock(
+            deploy_follow_key(service), timeout=seconds, blocking=False, thread_local=False
+        )
+        if not await lock.acquire():
+            yield False
+            return
+        async with kept(lock, seconds):
+            yield True

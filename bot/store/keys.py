@@ -152,6 +152,11 @@ def deploy_lease_key(service: str) -> str:
     return f"{PREFIX}lock:deploys:{service}"
 
 
+def deploy_follow_key(service: str) -> str:
+    """Held by the one job following the service's system between steps (deploys.follow)."""
+    return f"{PREFIX}lock:deploys:follow:{service}"
+
+
 def deploy_deliver_lock_key(service: str) -> str:
     """Held while a rollout's thread replies, audit entries and message go out."""
     return f"{PREFIX}lock:deploys:deliver:{service}"

@@ -24,6 +24,13 @@ async def held(redis: Redis, key: str, *, ttl: float, wait: float) -> AsyncItera
     lock = redis.lock(key, timeout=ttl, blocking_timeout=wait, thread_local=False)
     if not await lock.acquire():
         raise LockError(f"{key} stayed held for {wait:g} s")  # type: ignore[no-untyped-call]
+    async with kept(lock, ttl):
+        yield
+
+
+@asynccontextmanager
+async def kept(lock: Lock, ttl: float) -> AsyncIterator[None]:
+    """An acquired lock, renewed while the block runs and released after it."""
     renew = asyncio.create_task(renewed(lock, ttl))
     try:
         yield

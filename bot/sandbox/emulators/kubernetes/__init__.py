@@ -30,7 +30,7 @@ The stable interface (other branches build on it; extend, do not change):
   durations objects state (progressDeadlineSeconds, `pause: {duration}`; 0.01: 600 s -> 6 s).
   `fail_image(image or tag)` / `heal_images()`: its pods never become available (Deployment:
   Progressing False ProgressDeadlineExceeded after the deadline; Rollout: Degraded with
-  Argo's message). `inconclusive(ns, name)`: paused, reason InconclusiveAnalysis.
+  Argo's message). `inconclusive(ns, name)`: paused, reason InconclusiveAnalysisRun.
 - Faults: `fail(status, times=, path=glob, method=, retry_after=1)` answers a Status (429 and
   503 with Retry-After), `heal()`; `delay` (seconds before every answer); `hold(glob,
   seconds, method=)` returns a Hold to release (`hold.seconds = 0`), `release_holds()`.

@@ -123,6 +123,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/version", version)
+    app.router.add_get("/version/", version)  # kubernetes-asyncio's VersionApi asks here
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)
     app.router.add_get("/api", core_versions)

@@ -177,7 +177,7 @@ class Cluster:
         return self.object("Rollout", namespace, name)
 
     def inconclusive(self, namespace: str, name: str) -> JSON:
-        """Pauses the Rollout as an inconclusive analysis does (reason InconclusiveAnalysis),
+        """Pauses the Rollout as an inconclusive analysis does (reason InconclusiveAnalysisRun),
         until promoted."""
         rollout = rollouts.pause_inconclusive(self.object("Rollout", namespace, name))
         return self.store.replace(ROLLOUTS, rollout)

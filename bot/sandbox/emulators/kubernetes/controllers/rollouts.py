@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION = "rollout.argoproj.io/revision"
 CANARY_PAUSE = "CanaryPauseStep"
-INCONCLUSIVE = "InconclusiveAnalysis"
+INCONCLUSIVE = "InconclusiveAnalysisRun"  # Argo's PauseReasonInconclusiveAnalysis
 
 
 def steps_of(rollout: JSON) -> list[JSON]:
