@@ -15,6 +15,10 @@ A call with another checksum opens a new request that takes the old one's place;
 travels with it (`replaced`) until the job has sent what it still had to say and edited its
 message to say that Flagger moved on. `event` calls record Flagger's phase and event message
 on the request and refresh its message; they never post one.
+
+A request is started by Flagger, unless a person's `/deploy` set the Canary target's image
+within the last hour and no request opened since: then it is theirs (`started_by`, recorded by
+bot/deploys/service.py's hand-over), so four eyes apply: they may reject it, not approve it.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from bot.deploys.rollout import (
 )
 
 # The deploy flow's own helpers: a change of one rollout only, and its outbox entries.
-from bot.deploys.service import DeployService, _audit, _only, _reply
+from bot.deploys.service import DeployService, _audit, _only, _reply, handed_over_key
 from bot.deps import Deps
 from bot.slack_once import post_once
 
@@ -54,6 +58,9 @@ EVENT = "event"
 HOOK_TYPES = (*CONFIRM, ROLLBACK, EVENT)
 STABLE = "primary"  # what Flagger runs while a canary is tried: its primary Deployment
 MESSAGE_KEPT = 2000  # characters of an event message recorded
+# How long after a person's `/deploy` set the target's image Flagger's next new request is
+# theirs (so they may not approve it); Flagger sees the change within its analysis interval.
+ASKED_WITHIN = 3600.0
 
 
 @runtime_checkable
@@ -128,10 +135,15 @@ class FlaggerGate:
         new_id = await self.store.new_id()  # unused when a concurrent call opened it first
         now = time.time()
         timeout = settings.approval_timeout.total_seconds()
+        asked = await self.deps.store.effects.load(handed_over_key(service))
+        asked_at = asked.intent_at or 0.0
+        asked_by = str(asked.intent.get("by") or "") if now - asked_at < ASKED_WITHIN else ""
 
         def decide(cur: Rollout | None) -> tuple[Rollout, None]:
             if cur is not None and cur.checksum == call.checksum:
                 return cur, None  # a concurrent first call opened it
+            # The first request opened since a person's /deploy is theirs: four eyes apply.
+            theirs = bool(asked_by) and (cur is None or cur.started_at < asked_at)
             new = Rollout(
                 id=new_id,
                 service=service,
@@ -139,7 +151,7 @@ class FlaggerGate:
                 stable=STABLE,
                 percents=[100],
                 approvals_needed=settings.approvals,
-                started_by=STARTED_BY,
+                started_by=asked_by if theirs else STARTED_BY,
                 channel=settings.channel or "",
                 started_at=now,
                 state=AWAITING,
@@ -151,6 +163,8 @@ class FlaggerGate:
                 phase=call.phase or None,
             )
             detail = {"canary": call.canary, "checksum": call.checksum, "webhook": call.hook}
+            if theirs:
+                detail["asked_by"] = asked_by
             new.outbox = [
                 _audit(STARTED_BY, "deploy.requested", new.subject(), detail),
                 _reply(gate_messages.requested_reply(new)),

@@ -50,6 +50,12 @@ HANDLED_KEPT = 20  # decisions remembered per rollout; a job is retried long bef
 T = TypeVar("T")
 
 
+def handed_over_key(service: str) -> str:
+    """The effect-ledger key whose intent says who last handed a version of `service` over to
+    its controller (`by`, `version`, and when: the intent's time)."""
+    return f"deploys.handed_over:{service}"
+
+
 class DeployService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -124,7 +130,7 @@ class DeployService:
         deployer = self.deployer(name)
         deployer.validate_version(version)
         if isinstance(deployer, HandsOver):  # a controller in the cluster runs the rollout
-            return Reply(text=await deployer.hand_over(version))
+            return await self._hand_over(deployer, name, version, user=user, job_id=job_id)
         previous = await self.store.load(name)
         if previous is not None and previous.active:
             rollout.start(previous, previous)  # raises the one-rollout-at-a-time refusal
@@ -179,6 +185,31 @@ class DeployService:
             raise
         await self._after_change(started)
         return self._started_reply(started)
+
+    async def _hand_over(
+        self, deployer: HandsOver, name: str, version: str, *, user: str, job_id: str
+    ) -> Reply:
+        """Hand `version` to the service's controller, once however often the job runs. Who
+        asked is recorded first (the intent of `handed_over_key`): the controller may ask for
+        approval as soon as it sees the change, and its next request is this person's, so
+        they may not approve it (bot/deploys/flagger_gate.py). Withdrawn when the deployer
+        refused before changing anything (a UserError); kept after an outside failure, which
+        may have changed the target."""
+        key = f"{job_id}:hand-over"
+        ledger = self.deps.store.effects
+        done = (await ledger.load(key)).effect
+        if done is None:
+            await ledger.intend(handed_over_key(name), {"by": user, "version": version})
+            try:
+                said = await deployer.hand_over(version)
+            except UserError:
+                await ledger.withdraw(handed_over_key(name))
+                raise
+            done = {"said": said}
+            await ledger.done(key, done)
+        detail = {"version": version, "handed_over": True}
+        await self.deps.store.audit_once(key, user, "deploy.requested", f"{name} {version}", detail)
+        return Reply(text=f"{done['said']} You asked, so another approver must approve it.")
 
     @staticmethod
     def _stable(

@@ -7,14 +7,15 @@ the gate's: applying the step changes nothing outside (the approved rollout is w
 route answer 200), nor does reverting it (the rejected rollout makes the `rollback` webhook
 answer 200). What runs is Flagger's to say, through its events, which the message shows.
 
-`/deploy <service> <version>` hands the version over (bot/deploys/ports.py `HandsOver`): until
-opsloop has a Kubernetes client, it says how a Flagger canary starts. Setting the image of the
-Canary's target Deployment through that client belongs in `hand_over`, and nowhere else.
+`/deploy <service> <version>` hands the version over (bot/deploys/ports.py `HandsOver`): with
+the service's `image` and a cluster, it sets the image of the Canary's target (target.py), and
+Flagger starts the canary; without either, it says how a person starts one, naming what is
+missing. Who asked is recorded by the deploy flow, so that Flagger's next request is theirs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot.deploys.ports import (
     IMAGE_TAG,
@@ -27,6 +28,9 @@ from bot.deploys.ports import (
 from bot.errors import UserError
 from integrations.flagger.config import FlaggerService
 
+if TYPE_CHECKING:
+    from integrations.kubernetes.client import KubeClient
+
 KIND = "flagger"
 
 
@@ -35,11 +39,15 @@ class FlaggerDeployer:
 
     kind = KIND
 
-    def __init__(self, name: str, service: ServiceSettings) -> None:
+    def __init__(
+        self, name: str, service: ServiceSettings, client: KubeClient | None = None
+    ) -> None:
+        """`client`: the cluster, when one is configured; None: /deploy says how instead."""
         if not isinstance(service, FlaggerService):
             raise ValueError("a flagger service needs a canary")
         self.name = name
         self.service = service
+        self.client = client
 
     @staticmethod
     def validate_version(version: str) -> None:
@@ -47,14 +55,29 @@ class FlaggerDeployer:
         IMAGE_TAG.check(version)
 
     async def hand_over(self, version: str) -> str:
-        """Start a canary of `version`: not yet possible from opsloop, so say how."""
+        """Set the image of the Canary's target to `<image>:<version>` (idempotent); without
+        `image` or a cluster, a UserError saying how to start the canary by hand."""
+        from integrations.flagger.target import set_target_image
+
         self.validate_version(version)
+        s = self.service
+        if s.image is None:
+            self._how_to(version, "the service has no `image:` (the repository /deploy sets)")
+        if self.client is None:
+            self._how_to(version, f"no Kubernetes cluster is configured ({NO_CLUSTER})")
+        done = await set_target_image(self.client, s.namespace, s.canary, s.image, version)
+        return (
+            f"{done} The approval request will appear in <#{s.channel}> when Flagger calls "
+            "its gate."
+        )
+
+    def _how_to(self, version: str, missing: str) -> NoReturn:
         s = self.service
         image = f"{s.image}:{version}" if s.image else f"<image>:{version}"
         raise UserError(
             f"{self.name} is a Flagger canary ({s.namespace}/{s.canary}): Flagger starts it "
-            "when the image of the Canary's target Deployment changes, and opsloop cannot set "
-            "that image yet.",
+            f"when the image of the Canary's target Deployment changes, and opsloop cannot set "
+            f"that image: {missing}.",
             f"Push it yourself, e.g. `kubectl -n {s.namespace} set image deployment/<target> "
             f"<container>={image}`; opsloop asks for approval here when Flagger calls its gate.",
         )
@@ -81,10 +104,17 @@ class FlaggerDeployer:
         return Snapshot()
 
 
-def flagger_deployers() -> DeployerFactory:
-    """Makes the gate of each Flagger service."""
+# Where opsloop looks for a cluster, as integrations/kubernetes/client.py `kubeconfig_source`.
+NO_CLUSTER = (
+    "set OPSLOOP_KUBECONFIG; none of it, a pod's service account, KUBECONFIG or ~/.kube/config "
+    "was found"
+)
+
+
+def flagger_deployers(client: KubeClient | None = None) -> DeployerFactory:
+    """Makes the gate of each Flagger service; `client` sets its target's image."""
 
     def make(name: str, service: ServiceSettings, step_timeout: float) -> Deployer:
-        return FlaggerDeployer(name, service)
+        return FlaggerDeployer(name, service, client)
 
     return make

@@ -34,6 +34,8 @@ class Kind:
 
 ROLLOUT = Kind("Rollout", "argoproj.io", "v1alpha1", "rollouts")
 DEPLOYMENT = Kind("Deployment", "apps", "v1", "deployments")
+# The controllers whose custom resources opsloop reads: asked of a 404 of the whole resource.
+_INSTALLED = {ROLLOUT.group: "is Argo Rollouts installed?", "flagger.app": "is Flagger installed?"}
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,7 @@ def from_status(status: int, body: Any, call: Call, where: str) -> IntegrationEr
                 SYSTEM,
                 f"{call.obj}: the API server does not serve `{call.resource}` of "
                 f"{call.kind.group}/{call.kind.version} (404); "
-                + (
-                    "is Argo Rollouts installed?"
-                    if call.kind.group == ROLLOUT.group
-                    else "is the namespace right?"
-                ),
+                + _INSTALLED.get(call.kind.group, "is the namespace right?"),
             )
         return NotFound(SYSTEM, f"{call.obj} was not found (404: {said})")
     if status == 409:

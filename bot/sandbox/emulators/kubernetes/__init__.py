@@ -1,4 +1,5 @@
-"""An in-process Kubernetes API server: Deployments, ReplicaSets, Argo Rollouts, for tests
+"""An in-process Kubernetes API server: Deployments, ReplicaSets, Argo Rollouts (and Flagger
+Canaries, stored only), for tests
 and the sandbox. kubectl and kubernetes-asyncio talk to it as to a real cluster (HTTPS with a
 CA it makes, a bearer token, discovery, watch, Kubernetes `Status` errors).
 
@@ -21,7 +22,9 @@ The stable interface (other branches build on it; extend, do not change):
 - Arranging: `add_namespace(name)`, `add_deployment(ns, name, image=, replicas=1, labels=,
   container="app", progress_deadline_seconds=600, settled=True)`, `add_rollout(ns, name,
   image=, replicas=5, steps=, labels=, container="app", progress_deadline_seconds=600,
-  settled=True)`; pod labels default to `{"app": name}`, the container is named "app".
+  settled=True)`; pod labels default to `{"app": name}`, the container is named "app";
+  `add_canary(ns, name, target=, target_kind="Deployment")`: a Flagger Canary
+  (flagger.app/v1beta1, canaries.py), stored and served only (no Flagger controller).
 - Reading: `object(kind, ns, name)`, `objects(kind, ns="")`, `has(kind, ns, name)`; kinds by
   name, plural or short name (`Deployment`, `rollouts`, `rs`). `requests`, `requests_to(glob,
   method)`, `max_requests` (10 000: past twice that, the oldest are dropped; None: keep all).

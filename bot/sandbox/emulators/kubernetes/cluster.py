@@ -6,9 +6,10 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+from .canaries import canary
 from .controllers import deployments, rollouts
 from .models import JSON
-from .resources import DEPLOYMENTS, NAMESPACES, REPLICASETS, ROLLOUTS, by_kind
+from .resources import CANARIES, DEPLOYMENTS, NAMESPACES, REPLICASETS, ROLLOUTS, by_kind
 from .store import Store
 
 
@@ -175,6 +176,15 @@ class Cluster:
         if settled:
             self.settle()
         return self.object("Rollout", namespace, name)
+
+    def add_canary(
+        self, namespace: str, name: str, *, target: str, target_kind: str = "Deployment"
+    ) -> JSON:
+        """A Flagger Canary whose `spec.targetRef` names `target_kind` `target` (no controller
+        runs it: opsloop only reads it)."""
+        self.add_namespace(namespace)
+        self.store.create(CANARIES, canary(namespace, name, target=target, target_kind=target_kind))
+        return self.object("Canary", namespace, name)
 
     def inconclusive(self, namespace: str, name: str) -> JSON:
         """Pauses the Rollout as an inconclusive analysis does (reason InconclusiveAnalysisRun),

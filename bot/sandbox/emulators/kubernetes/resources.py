@@ -79,6 +79,19 @@ ROLLOUTS = Resource(
     subresources=("scale", "status"),
     custom=True,
 )
+# Flagger's Canary: stored and served only (no controller; bot/sandbox/.../canaries.py).
+CANARIES = Resource(
+    "canaries",
+    "canary",
+    "Canary",
+    "flagger.app",
+    "v1beta1",
+    True,
+    short_names=("canary",),
+    subresources=("status",),
+    categories=("all",),
+    custom=True,
+)
 SELF_SUBJECT_ACCESS_REVIEWS = Resource(
     "selfsubjectaccessreviews",
     "selfsubjectaccessreview",
@@ -89,12 +102,20 @@ SELF_SUBJECT_ACCESS_REVIEWS = Resource(
     verbs=("create",),
 )
 
-RESOURCES = (NAMESPACES, DEPLOYMENTS, REPLICASETS, ROLLOUTS, SELF_SUBJECT_ACCESS_REVIEWS)
+RESOURCES = (
+    NAMESPACES,
+    DEPLOYMENTS,
+    REPLICASETS,
+    ROLLOUTS,
+    CANARIES,
+    SELF_SUBJECT_ACCESS_REVIEWS,
+)
 # Resources stored as objects (the access review is answered, never kept).
-STORED = (NAMESPACES, DEPLOYMENTS, REPLICASETS, ROLLOUTS)
+STORED = (NAMESPACES, DEPLOYMENTS, REPLICASETS, ROLLOUTS, CANARIES)
 GROUP_VERSIONS = {
     "apps": "v1",
     "argoproj.io": "v1alpha1",
+    "flagger.app": "v1beta1",
     "authorization.k8s.io": "v1",
 }
 

@@ -2,7 +2,7 @@
 
 kubectl asks with `Accept: application/json;as=Table;v=v1;g=meta.k8s.io,...`; the columns
 are those of the real server (Deployments, ReplicaSets, Namespaces) and of Argo's CRD's
-additionalPrinterColumns (Rollouts).
+additionalPrinterColumns (Rollouts, Flagger's Canaries).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .models import JSON
-from .resources import DEPLOYMENTS, NAMESPACES, REPLICASETS, ROLLOUTS, Resource
+from .resources import CANARIES, DEPLOYMENTS, NAMESPACES, REPLICASETS, ROLLOUTS, Resource
 
 Cell = Callable[[JSON], Any]
 
@@ -71,6 +71,12 @@ COLUMNS: dict[str, list[tuple[str, str, Cell]]] = {
         ("Current", "", lambda o: _status(o, "replicas")),
         ("Up-to-date", "", lambda o: _status(o, "updatedReplicas")),
         ("Available", "", lambda o: _status(o, "availableReplicas")),
+        _AGE,
+    ],
+    CANARIES.plural: [  # Flagger's CRD's additionalPrinterColumns (priority 0)
+        _NAME,
+        ("Status", "", lambda o: (o.get("status") or {}).get("phase", "")),
+        ("Weight", "", lambda o: _status(o, "canaryWeight")),
         _AGE,
     ],
     NAMESPACES.plural: [
