@@ -302,12 +302,13 @@ async def live_silences(am: AlertmanagerServer) -> list[dict[str, Any]]:
     return [s for s in found if s["status"]["state"] != "expired"]
 
 
-async def run_the_same_job_again(bot: BotUnderTest, redis_url: str) -> str:
-    """Enqueue the finished click job once more under its own id, as a redelivery after its
-    result expired would; wait until it has run. Returns the job id."""
+async def run_the_same_job_again(bot: BotUnderTest, redis_url: str, kind: str = "action") -> str:
+    """Enqueue the finished click job (`kind` "slash": slash command job) once more under its
+    own id, as a redelivery after its result expired would; wait until it has run. Returns
+    the job id."""
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
-        [key] = [k async for k in client.scan_iter(result_key_prefix + "action:*")]
+        [key] = [k async for k in client.scan_iter(f"{result_key_prefix}{kind}:*")]
         result = json.loads(await client.get(key))
         await client.delete(key)
         job_id = key.decode().removeprefix(result_key_prefix)

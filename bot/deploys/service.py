@@ -192,9 +192,9 @@ class DeployService:
         """Hand `version` to the service's controller, once however often the job runs. Who
         asked is recorded first (the intent of `handed_over_key`): the controller may ask for
         approval as soon as it sees the change, and its next request is this person's, so
-        they may not approve it (bot/deploys/flagger_gate.py). Withdrawn when the deployer
-        refused before changing anything (a UserError); kept after an outside failure, which
-        may have changed the target."""
+        they may not approve it (bot/deploys/flagger_gate.py). Withdrawn when nothing changed
+        (a UserError, or a refusal such as 403 or 404); kept when the outcome is unknown (a
+        time-out, the cluster unreachable: the change may have gone through)."""
         key = f"{job_id}:hand-over"
         ledger = self.deps.store.effects
         done = (await ledger.load(key)).effect
@@ -202,8 +202,9 @@ class DeployService:
             await ledger.intend(handed_over_key(name), {"by": user, "version": version})
             try:
                 said = await deployer.hand_over(version)
-            except UserError:
-                await ledger.withdraw(handed_over_key(name))
+            except (UserError, IntegrationError) as e:
+                if isinstance(e, UserError) or not e.retryable:
+                    await ledger.withdraw(handed_over_key(name))
                 raise
             done = {"said": said}
             await ledger.done(key, done)

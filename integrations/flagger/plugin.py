@@ -25,6 +25,7 @@ from integrations.flagger.deployer import KIND, flagger_deployers
 if TYPE_CHECKING:
     from integrations.kubernetes.client import KubeClient
 
+CHECK_TIMEOUT = 4.0  # seconds one call of `opsloop check` may take
 _NO_TOKEN = (
     "OPSLOOP_FLAGGER_WEBHOOK_TOKEN is not set, so /hooks/flagger answers 404 and Flagger's "
     "gates stay closed"
@@ -48,7 +49,10 @@ def _start(settings: Settings, config: OpsConfig) -> Provided:
         # Flagger calls opsloop, not the other way round: what can be checked is the token.
         if not token_set:
             raise RuntimeError(_NO_TOKEN)
-        return f"webhook token set; gates for {', '.join(canaries)} at /hooks/flagger"
+        said = f"webhook token set; gates for {', '.join(canaries)} at /hooks/flagger"
+        if client is not None:  # /deploy sets targets' images: may it?
+            said += "; " + await _check_targets(settings, config)
+        return said
 
     status = "Flagger gate on" if token_set else "Flagger gate off (no webhook token)"
     close = client.close if client is not None else _nothing
@@ -68,6 +72,33 @@ def _cluster(settings: Settings, config: OpsConfig) -> KubeClient | None:
     if settings.kubeconfig is None and source is not None and not source.is_file():
         return None  # nothing names a cluster: /deploy says how to start a canary by hand
     return KubeClient(settings.kubeconfig, settings.kube_context)
+
+
+async def _check_targets(settings: Settings, config: OpsConfig) -> str:
+    """Each Canary with `image` exists, and opsloop may patch its target; raises otherwise."""
+    from integrations.flagger.target import target_of
+    from integrations.kubernetes.client import KubeClient
+
+    probe = KubeClient(
+        settings.kubeconfig, settings.kube_context, timeout=CHECK_TIMEOUT, budget=CHECK_TIMEOUT
+    )
+    targets = []
+    try:
+        for s in config.services.values():
+            if not (isinstance(s, FlaggerService) and s.image):
+                continue
+            kind, name = await target_of(probe, s.namespace, s.canary)
+            what = f"{kind.name} {s.namespace}/{name}"
+            if not await probe.may("patch", kind, s.namespace, name):
+                raise RuntimeError(
+                    f"opsloop may not patch {what}, the target of Canary "
+                    f"{s.namespace}/{s.canary}: grant `patch` on `{kind.plural}` "
+                    "(README: Flagger)"
+                )
+            targets.append(what)
+    finally:
+        await probe.close()
+    return f"/deploy sets the image of {', '.join(targets)}"
 
 
 async def _nothing() -> None:
