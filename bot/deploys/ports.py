@@ -183,7 +183,10 @@ class HandsOver(Protocol):
 
     async def hand_over(self, version: str) -> str:
         """Give the controller `version` to roll out (idempotent); what to tell the person.
-        A UserError when opsloop cannot, saying how the person starts it instead."""
+        A UserError when opsloop cannot, saying how the person starts it instead. The deploy
+        flow records who asked beforehand, so the controller's next request is theirs (four
+        eyes), and forgets it after a UserError or an IntegrationError that is not
+        `retryable`: raise those only when nothing was changed."""
         ...
 
 

@@ -46,7 +46,7 @@ def _start(settings: Settings, config: OpsConfig) -> Provided:
     client = _cluster(settings, config)
 
     async def check() -> str:
-        # Flagger calls opsloop, not the other way round: what can be checked is the token.
+        # Flagger calls opsloop: the token; and, where /deploy sets images, their targets.
         if not token_set:
             raise RuntimeError(_NO_TOKEN)
         said = f"webhook token set; gates for {', '.join(canaries)} at /hooks/flagger"
