@@ -124,10 +124,11 @@ async def _serve_everything(
     if gitlab is not None:
         await stack.enter_async_context(gitlab.serve(settings.host, 0))
         deploys.prepare_gitlab(gitlab)
-    # The emulated Kubernetes, unless the person's own YAML file is meant for their cluster
-    # (OPSLOOP_KUBECONFIG); the sample services never reach a real one.
+    # The emulated Kubernetes, unless the person's own YAML file (then `docker` is None) is
+    # meant for their cluster (OPSLOOP_KUBECONFIG); the sample services never reach a real one.
+    sample = docker is not None
     kube = None
-    if docker is not None or settings.kubeconfig is None:
+    if sample or settings.kubeconfig is None:
         kube = await cluster.start_cluster(stack, _state_dir(settings))
     bot_settings = _bot_settings(settings, page_url, gitlab, kube)
     bot_url = await stack.enter_async_context(bot.start(bot_settings, config))
