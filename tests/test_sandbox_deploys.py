@@ -40,6 +40,8 @@ GITLAB_TOKEN = "glpat-sandbox-not-a-secret"  # bot/sandbox/runner.py's, not a se
 NO_DOCKER = "unix:///nonexistent/docker.sock"
 
 Json = dict[str, Any]
+# The last line the sandbox prints at start: with its sample services, or with a YAML file's.
+LAST_LINE = r"deploys: web on Docker|deploys: none|deploys \(from the YAML file\)"
 
 
 class Sandbox:
@@ -50,6 +52,7 @@ class Sandbox:
         self.output: list[str] = []
         self.url = ""
         self.gitlab_url = ""
+        self.kubeconfig = ""
         self._started = threading.Event()
         # Read everything it prints: an unread pipe would block it once full.
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -63,7 +66,9 @@ class Sandbox:
                 self.url = found.group(1)
             if found := re.search(r"emulated GitLab: (http://\S+)\)", line):
                 self.gitlab_url = found.group(1)
-            if "deploys: web on Docker" in line:
+            if found := re.search(r"kubectl --kubeconfig (\S+) get", line):
+                self.kubeconfig = found.group(1)
+            if re.search(LAST_LINE, line):
                 self._started.set()  # the last start-up line
         self._started.set()
 
@@ -73,7 +78,7 @@ class Sandbox:
             pytest.fail("opsloop sandbox did not start:\n" + "\n".join(self.output))
 
     def start_lines(self) -> list[str]:
-        return [line for line in self.output if "deploys:" in line]
+        return [line for line in self.output if re.search(r"deploys( \(.*\))?:", line)]
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGINT)
@@ -83,13 +88,15 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(tmp_path: Path, docker_host: str) -> Iterator[Sandbox]:
+def sandbox(tmp_path: Path, docker_host: str, **settings: str) -> Iterator[Sandbox]:
+    """`opsloop sandbox` in `tmp_path` (an opsloop.yml there is its config), with `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLOOP_", "SLACK_"))}
     env.pop("DOCKER_HOST", None)
     env.update(
         PYTHONPATH=str(REPO),
         OPSLOOP_DATA_DIR=str(tmp_path / "data"),
         OPSLOOP_DOCKER_HOST=docker_host,
+        **settings,
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "sandbox", "--port", str(free_port())],
@@ -232,7 +239,12 @@ async def test_deploy_api_through_the_emulated_gitlab(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as http:
             page = Page(http, box)
             examples = (await page.info())["examples"]
-            assert examples == ["/deploy api 1.2.0", "/deploy status"]
+            assert examples == [
+                "/deploy api 1.2.0",
+                "/deploy shop 2",
+                "/deploy cart 2",
+                "/deploy status",
+            ]
 
             await page.command(ALICE, "api 1.2.0")
             asking = await page.deploy_message(
@@ -341,6 +353,8 @@ async def test_deploy_web_on_docker(tmp_path: Path, dockerd: DockerEngine) -> No
                 examples = (await page.info())["examples"]
                 assert examples == [
                     "/deploy api 1.2.0",
+                    "/deploy shop 2",
+                    "/deploy cart 2",
                     "/deploy web 1",
                     "/deploy web 2",
                     "/deploy status",

@@ -25,12 +25,14 @@ from typing import Any
 
 from bot.config_file import CanaryStep, OpsConfig
 from bot.errors import IntegrationError
+from bot.sandbox import cluster
 from bot.sandbox.busybox_images import build_context, rootfs_tar
 from bot.sandbox.emulators.gitlab import GitLabEmulator, JobSpec
 from integrations.docker.config import DockerService
 from integrations.docker.engine import ContainerEngine
 from integrations.docker.shapes import LABEL_SERVICE, engine_address
 from integrations.gitlab.config import GitLabService, JobStep
+from integrations.kubernetes.config import KubernetesService
 
 log = logging.getLogger("opsloop.sandbox")
 
@@ -236,6 +238,8 @@ def describe_services(config: OpsConfig) -> list[str]:
     lines = []
     for name, s in sorted(config.services.items()):
         steps = ", ".join(f"{st.percent}%" for st in s.steps)
+        if isinstance(s, KubernetesService) and s.rollout is not None:
+            steps = "the Rollout's own"  # Argo's, read from the Rollout when a deploy starts
         lines.append(f"{name} ({s.destination()}; steps {steps})")
     return lines
 
@@ -246,6 +250,8 @@ def example_commands(config: OpsConfig) -> list[str]:
     api = config.services.get("api")
     if isinstance(api, GitLabService) and api.project == API_PROJECT:
         examples.append("/deploy api 1.2.0")
+    if cluster.is_sample(config):
+        examples += cluster.EXAMPLES
     web = config.services.get(WEB)
     if isinstance(web, DockerService) and web.image == IMAGE:
         # The first deploy starts at full size; the second is the canary that asks for approval.

@@ -5,8 +5,10 @@ bot's own HTTP server (Slack endpoint, webhooks, health, metrics) listens on a f
 it, and the emulator delivers signed requests there exactly as Slack would. The page's "Fire
 sample alert" control (bot/sandbox/alerts.py) posts Alertmanager webhooks to that server too. An
 emulated GitLab (bot/sandbox/emulators/gitlab) on another free port answers the bot's /task and
-/build calls and runs the acme/api pipelines that `/deploy api` plays. When a Docker Engine
-answers, `/deploy web` runs real containers on it (bot/sandbox/deploys.py).
+/build calls and runs the acme/api pipelines that `/deploy api` plays. An emulated Kubernetes
+(bot/sandbox/cluster.py) on another free port holds the Argo Rollout `/deploy shop` walks and the
+Deployment `/deploy cart` canaries; its kubeconfig is in the sandbox's data directory. When a
+Docker Engine answers, `/deploy web` runs real containers on it (bot/sandbox/deploys.py).
 
 The sandbox knows the bot only as the `Bot` it is handed (bot/cli.py builds it) and through HTTP.
 """
@@ -18,6 +20,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -25,7 +28,7 @@ from pydantic import SecretStr
 from bot.config_file import OpsConfig
 from bot.config_load import load_config
 from bot.errors import SettingsError
-from bot.sandbox import deploys
+from bot.sandbox import cluster, deploys
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
 from bot.sandbox.emulators.gitlab import GitLabEmulator
 from bot.sandbox.emulators.slack import SlackEmulator
@@ -121,7 +124,13 @@ async def _serve_everything(
     if gitlab is not None:
         await stack.enter_async_context(gitlab.serve(settings.host, 0))
         deploys.prepare_gitlab(gitlab)
-    bot_settings = _bot_settings(settings, page_url, gitlab)
+    # The emulated Kubernetes, unless the person's own YAML file (then `docker` is None) is
+    # meant for their cluster (OPSLOOP_KUBECONFIG); the sample services never reach a real one.
+    sample = docker is not None
+    kube = None
+    if sample or settings.kubeconfig is None:
+        kube = await cluster.start_cluster(stack, _state_dir(settings))
+    bot_settings = _bot_settings(settings, page_url, gitlab, kube)
     bot_url = await stack.enter_async_context(bot.start(bot_settings, config))
     emulator.bot_events_url = bot_url + "/slack/events"
     if gitlab is not None:  # GitLab tells the bot about pipelines, as a project hook would
@@ -133,27 +142,42 @@ async def _serve_everything(
     print(f"  (the bot itself listens on {bot_url}; Ctrl-C stops everything)", flush=True)
     if gitlab is not None:
         print(f"  (emulated GitLab: {gitlab.base_url})", flush=True)
+    for line in kube.lines() if kube is not None else []:
+        print(line, flush=True)
     for line in _deploy_lines(config, docker, emulated_gitlab=gitlab is not None):
         print(line, flush=True)
 
 
-def _bot_settings(settings: Settings, page_url: str, gitlab: GitLabEmulator | None) -> Settings:
-    """The person's settings, pointed at the emulated Slack (and GitLab) with their secrets."""
-    gitlab_settings: dict[str, object] = {}
+def _state_dir(settings: Settings) -> Path:
+    """The sandbox's own files (its Redis, the emulated cluster's kubeconfig): apart from a
+    real bot's data in the same directory."""
+    return settings.data_dir / "sandbox"
+
+
+def _bot_settings(
+    settings: Settings,
+    page_url: str,
+    gitlab: GitLabEmulator | None,
+    kube: cluster.SandboxCluster | None,
+) -> Settings:
+    """The person's settings, pointed at the emulated Slack (GitLab, Kubernetes) with their
+    secrets."""
+    emulated: dict[str, object] = {}
     if gitlab is not None:
-        gitlab_settings = {
+        emulated |= {
             "gitlab_url": gitlab.base_url,
             "gitlab_token": SecretStr(GITLAB_TOKEN),
             "gitlab_webhook_secret": SecretStr(GITLAB_HOOK_SECRET),
         }
+    if kube is not None:
+        emulated |= {"kubeconfig": kube.kubeconfig, "kube_context": cluster.CONTEXT}
     return settings.model_copy(
         update={
-            **gitlab_settings,
+            **emulated,
             "slack_bot_token": SecretStr(BOT_TOKEN),
             "slack_signing_secret": SecretStr(SIGNING_SECRET),
             "slack_api_url": page_url + "/api/",
-            # Keep sandbox data apart from a real bot's data in the same directory.
-            "data_dir": settings.data_dir / "sandbox",
+            "data_dir": _state_dir(settings),
             "deploy_poll_seconds": (
                 settings.deploy_poll_seconds
                 if "deploy_poll_seconds" in settings.model_fields_set
@@ -178,6 +202,8 @@ def _deploy_lines(
         return [f"  deploys (from the YAML file): {'; '.join(services)}"]
     gitlab = "the emulated GitLab" if emulated_gitlab else "your GitLab (OPSLOOP_GITLAB_URL)"
     lines = [f"  deploys: api through {gitlab}: yes (try /deploy api 1.2.0)"]
+    if cluster.is_sample(config):
+        lines.append(cluster.deploy_line())
     if docker.available:
         lines.append(f"  deploys: web on Docker: yes, {docker.why} (try /deploy web 1)")
         if docker.removed:

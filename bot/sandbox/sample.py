@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.config_file import AlertRoute, Alerts, OpsConfig, Project, Roles, Service
+from bot.sandbox.cluster import cart_service, shop_service
 from bot.sandbox.deploys import api_service, web_service
 from bot.sandbox.emulators.slack import EmulatorUser
 
@@ -25,8 +26,9 @@ USERGROUPS = {SRE: [BOB]}
 def sample_config(*, docker: bool = False) -> OpsConfig:
     """Roles for the sample people, alert routes for the sample alert (the sandbox page's
     "Fire sample alert"): critical alerts escalate to @sre (Bob) after two minutes unanswered,
-    and deploy services: `api` through the emulated GitLab, and `web` on Docker when `docker`
-    (the sandbox found an engine and its images; bot/sandbox/deploys.py).
+    and deploy services: `api` through the emulated GitLab, `shop` (an Argo Rollout) and `cart`
+    (a plain Deployment) on the emulated Kubernetes (bot/sandbox/cluster.py), and `web` on
+    Docker when `docker` (the sandbox found an engine and its images; bot/sandbox/deploys.py).
 
     The same as this opsloop.yml:
 
@@ -44,6 +46,20 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
             rollback_job: rollback
             approvals: 1
             alert_labels: {service: api}
+          shop:                     # the Rollout's steps: 20%, pause, 50%, pause, 80%, 5s, 100%
+            deployer: kubernetes
+            namespace: shop
+            rollout: shop
+            image: registry.example.com/acme/shop
+            channel: C0DEPLOYS
+          cart:                     # its canary is Deployment cart-canary
+            deployer: kubernetes
+            namespace: shop
+            deployment: cart
+            image: registry.example.com/acme/cart
+            replicas: 4
+            steps: [25, 50, 100]
+            channel: C0DEPLOYS
           web:                      # only when Docker answers
             deployer: docker
             image: opsloop-sandbox/app
@@ -59,7 +75,11 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
               escalate_to: [S0SRE]
             - channel: C0ALERTS
     """
-    services: dict[str, Service] = {"api": api_service(DEPLOYS)}
+    services: dict[str, Service] = {
+        "api": api_service(DEPLOYS),
+        "shop": shop_service(DEPLOYS),
+        "cart": cart_service(DEPLOYS),
+    }
     if docker:
         services["web"] = web_service(DEPLOYS)
     return OpsConfig(
