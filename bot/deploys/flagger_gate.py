@@ -33,6 +33,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from bot.deploys import gate_messages
+
+# The deploy flow's own helpers: a change of one rollout only, and its outbox entries.
+from bot.deploys.changes import audit_entry, only, reply_entry
 from bot.deploys.rollout import (
     AWAITING,
     GATE_FINAL_PHASES,
@@ -41,9 +44,7 @@ from bot.deploys.rollout import (
     gate_open,
     gate_rejected,
 )
-
-# The deploy flow's own helpers: a change of one rollout only, and its outbox entries.
-from bot.deploys.service import DeployService, _audit, _only, _reply, handed_over_key
+from bot.deploys.service import DeployService, handed_over_key
 from bot.deps import Deps
 from bot.slack_once import post_once
 
@@ -166,8 +167,8 @@ class FlaggerGate:
             if theirs:
                 detail["asked_by"] = asked_by
             new.outbox = [
-                _audit(STARTED_BY, "deploy.requested", new.subject(), detail),
-                _reply(gate_messages.requested_reply(new)),
+                audit_entry(STARTED_BY, "deploy.requested", new.subject(), detail),
+                reply_entry(gate_messages.requested_reply(new)),
             ]
             if cur is not None:
                 new.replaced = [*cur.replaced, _superseded(cur, new)]
@@ -199,8 +200,8 @@ class FlaggerGate:
                 )
                 changed.outbox = [
                     *changed.outbox,
-                    _audit(STARTED_BY, action, changed.subject(), {"event": said or ""}),
-                    _reply(gate_messages.finished_reply(changed, phase, said)),
+                    audit_entry(STARTED_BY, action, changed.subject(), {"event": said or ""}),
+                    reply_entry(gate_messages.finished_reply(changed, phase, said)),
                 ]
             return changed, True
 
@@ -269,11 +270,11 @@ class FlaggerGate:
                 elif old.ts is not None:
                     await self.deps.slack.post_message(old.channel, item["reply"], thread_ts=old.ts)
                 old.outbox.remove(item)
-                r, _ = await self.store.change(r.service, _only(r.id, _with_replaced(old)))
+                r, _ = await self.store.change(r.service, only(r.id, _with_replaced(old)))
             if old.ts is not None:
                 text, blocks = await self.deploys.render(old)
                 await self.deps.slack.request_update(old.channel, old.ts, text, blocks)
-            r, _ = await self.store.change(r.service, _only(r.id, _without_replaced(old.id)))
+            r, _ = await self.store.change(r.service, only(r.id, _without_replaced(old.id)))
         return r
 
     async def reconcile(self) -> None:
@@ -332,8 +333,8 @@ def _superseded(old: Rollout, new: Rollout) -> dict[str, Any]:
         detail = {"checksum": old.checksum, "by": new.id}
         closed.outbox = [
             *closed.outbox,
-            _audit(STARTED_BY, "deploy.superseded", old.subject(), detail),
-            _reply(gate_messages.superseded_reply(old, new)),
+            audit_entry(STARTED_BY, "deploy.superseded", old.subject(), detail),
+            reply_entry(gate_messages.superseded_reply(old, new)),
         ]
     return dataclasses.asdict(closed)
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from bot.alerting.routing import labels_match
 from bot.config_file import Service
 from bot.deploys import messages, rollout
+from bot.deploys.changes import audit_entry, only, parse_button, reply_entry, without
 from bot.deploys.ports import Deployer, Follows, HandsOver, OwnSteps, Snapshot, StartsOver
 from bot.deploys.rollout import (
     AWAITING,
@@ -165,8 +166,8 @@ class DeployService:
         detail = {"stable": stable, "steps": percents, "channel": new.channel, "first": first}
         first_reply = messages.first_deploy_reply(new) if first else messages.requested_reply(new)
         new.outbox = [
-            _audit(user, "deploy.requested", new.subject(), detail),
-            _reply(first_reply),
+            audit_entry(user, "deploy.requested", new.subject(), detail),
+            reply_entry(first_reply),
         ]
         # The message goes out before the rollout is stored: a channel Slack refuses (the bot
         # not invited, a wrong ID) then stops the deploy before anything changes.
@@ -240,7 +241,7 @@ class DeployService:
     # -- people's decisions -------------------------------------------------------------------
 
     async def approve(self, value: str, user: str, job_id: str) -> None:
-        name, rollout_id, step = _parse_value(value)
+        name, rollout_id, step = parse_button(value)
         service = self.service(name)
         may = await holds(self.deps, user, self.approvers(service))
         alerts = await self.blocking_alerts(service)
@@ -263,8 +264,8 @@ class DeployService:
             }
             r.outbox = [
                 *r.outbox,
-                _audit(user, "deploy.approved", r.subject(), detail),
-                _reply(messages.approved_reply(r, user, promotes)),
+                audit_entry(user, "deploy.approved", r.subject(), detail),
+                reply_entry(messages.approved_reply(r, user, promotes)),
             ]
             return r, promotes
 
@@ -272,7 +273,7 @@ class DeployService:
         await self._after_change(changed)
 
     async def reject(self, value: str, user: str, job_id: str) -> None:
-        name, rollout_id, _ = _parse_value(value)
+        name, rollout_id, _ = parse_button(value)
         service = self.service(name)
         may = await holds(self.deps, user, self.approvers(service))
 
@@ -280,8 +281,8 @@ class DeployService:
             r = rollout.reject(cur, rollout_id, user, may_approve=may)
             r.outbox = [
                 *r.outbox,
-                _audit(user, "deploy.rejected", r.subject(), {"percent": r.percent}),
-                _reply(messages.rejected_reply(r, user)),
+                audit_entry(user, "deploy.rejected", r.subject(), {"percent": r.percent}),
+                reply_entry(messages.rejected_reply(r, user)),
             ]
             return r, None
 
@@ -298,8 +299,8 @@ class DeployService:
             detail = {"from_state": was, "percent": r.percent}
             r.outbox = [
                 *r.outbox,
-                _audit(user, "deploy.rollback_requested", r.subject(), detail),
-                _reply(messages.rollback_asked_reply(r, user)),
+                audit_entry(user, "deploy.rollback_requested", r.subject(), detail),
+                reply_entry(messages.rollback_asked_reply(r, user)),
             ]
             return r, None
 
@@ -329,8 +330,8 @@ class DeployService:
             action = "deploy.approval_requested" if what == "renewed" else "deploy.retried"
             r.outbox = [
                 *r.outbox,
-                _audit(user, action, r.subject(), {"next_percent": r.next_percent}),
-                _reply(reply),
+                audit_entry(user, action, r.subject(), {"next_percent": r.next_percent}),
+                reply_entry(reply),
             ]
             return r, what
 
@@ -422,8 +423,8 @@ class DeployService:
                 f = rollout.step_failed(cur, r.id, error)
                 f.outbox = [
                     *f.outbox,
-                    _audit("opsloop", "deploy.failed", f.subject(), {"error": error}),
-                    _reply(messages.failed_reply(f)),
+                    audit_entry("opsloop", "deploy.failed", f.subject(), {"error": error}),
+                    reply_entry(messages.failed_reply(f)),
                 ]
                 return f, None
 
@@ -435,7 +436,7 @@ class DeployService:
             def applied(cur: Rollout | None) -> tuple[Rollout, None]:
                 a = rollout.step_applied(cur, r.id, now(), self._timeout(service))
                 entries = [
-                    _audit(
+                    audit_entry(
                         "opsloop",
                         "deploy.promoted",
                         a.subject(),
@@ -443,8 +444,8 @@ class DeployService:
                     )
                 ]
                 if a.state == COMPLETE:
-                    entries.append(_audit("opsloop", "deploy.completed", a.subject(), {}))
-                a.outbox = [*a.outbox, *entries, _reply(messages.step_reply(a, snapshot))]
+                    entries.append(audit_entry("opsloop", "deploy.completed", a.subject(), {}))
+                a.outbox = [*a.outbox, *entries, reply_entry(messages.step_reply(a, snapshot))]
                 return a, None
 
             done = await self._quietly(name, applied)
@@ -456,8 +457,8 @@ class DeployService:
                 b = rollout.rolled_back(cur, r.id, now())
                 b.outbox = [
                     *b.outbox,
-                    _audit(b.ended_by or "opsloop", "deploy.rolled_back", b.subject(), {}),
-                    _reply(messages.rolled_back_reply(b, snapshot)),
+                    audit_entry(b.ended_by or "opsloop", "deploy.rolled_back", b.subject(), {}),
+                    reply_entry(messages.rolled_back_reply(b, snapshot)),
                 ]
                 return b, None
 
@@ -465,7 +466,7 @@ class DeployService:
 
     async def _record(self, r: Rollout, fields: dict[str, Any]) -> Rollout:
         """Store what the deployer's prepare found out (e.g. the pipeline) on the rollout."""
-        changed, _ = await self.store.change(r.service, _only(r.id, lambda c: replace(c, **fields)))
+        changed, _ = await self.store.change(r.service, only(r.id, lambda c: replace(c, **fields)))
         return changed
 
     async def _restore(self, r: Rollout) -> None:
@@ -488,8 +489,8 @@ class DeployService:
             r = rollout.expire(cur, rollout_id, requested_at)
             r.outbox = [
                 *r.outbox,
-                _audit("opsloop", "deploy.expired", r.subject(), {"percent": r.percent}),
-                _reply(messages.expired_reply(r)),
+                audit_entry("opsloop", "deploy.expired", r.subject(), {"percent": r.percent}),
+                reply_entry(messages.expired_reply(r)),
             ]
             return r, None
 
@@ -524,8 +525,8 @@ class DeployService:
             f = rollout.gave_up(cur, rollout_id, error)
             f.outbox = [
                 *f.outbox,
-                _audit("opsloop", "deploy.failed", f.subject(), {"error": error}),
-                _reply(messages.gave_up_reply(f)),
+                audit_entry("opsloop", "deploy.failed", f.subject(), {"error": error}),
+                reply_entry(messages.gave_up_reply(f)),
             ]
             return f, None
 
@@ -613,7 +614,7 @@ class DeployService:
                 else:
                     await self.deps.slack.post_message(r.channel, item["reply"], thread_ts=ts)
                 # Drained one by one: a busy channel part-way must not send the first ones again.
-                r, _ = await self.store.change(r.service, _only(r.id, _without(item)))
+                r, _ = await self.store.change(r.service, only(r.id, without(item)))
             text, blocks = await self.render(r)
             await self.deps.slack.request_update(r.channel, ts, text, blocks)
 
@@ -662,47 +663,6 @@ class DeployService:
                     snapshot = None
             rows.append((n, r, snapshot))
         return messages.status_reply(rows, time.time())
-
-
-def _parse_value(value: str) -> tuple[str, str, int | None]:
-    """A button's `<service>|<rollout id>|<step>`."""
-    parts = value.split("|")
-    if len(parts) not in (2, 3) or not all(parts) or (len(parts) == 3 and not _is_step(parts[2])):
-        raise UserError("This button is not one opsloop made.")
-    return parts[0], parts[1], int(parts[2]) if len(parts) == 3 else None
-
-
-def _is_step(text: str) -> bool:
-    return text.lstrip("-").isdigit()
-
-
-def _only(
-    rollout_id: str, change: Callable[[Rollout], Rollout]
-) -> Callable[[Rollout | None], tuple[Rollout, None]]:
-    def decide(cur: Rollout | None) -> tuple[Rollout, None]:
-        if cur is None or cur.id != rollout_id:
-            raise Stale(rollout_id)
-        return change(cur), None
-
-    return decide
-
-
-def _without(item: dict[str, Any]) -> Callable[[Rollout], Rollout]:
-    def drop(cur: Rollout) -> Rollout:
-        kept = list(cur.outbox)
-        if item in kept:
-            kept.remove(item)
-        return replace(cur, outbox=kept)
-
-    return drop
-
-
-def _audit(who: str, action: str, subject: str, detail: dict[str, Any]) -> dict[str, Any]:
-    return {"audit": {"who": who, "action": action, "subject": subject, "detail": detail}}
-
-
-def _reply(text: str) -> dict[str, Any]:
-    return {"reply": text}
 
 
 __all__ = [
