@@ -149,6 +149,20 @@ def first_write(emu: KubernetesEmulator, kind: KubeKind, name: str, since: float
     return math.nan
 
 
+def step_read(
+    emu: KubernetesEmulator, kind: KubeKind, name: str, since: float, until: float
+) -> float:
+    """Seconds from `since` until the last read of object `name` (a GET of the object itself)
+    before `until` (the step's first write): when the step's job read it to decide the write.
+    (The approval's job reads it earlier, to show it in the message.)"""
+    plural = "rollouts" if kind is ARGO else "deployments"
+    found = math.nan
+    for r in list(emu.requests):
+        if since <= r.at <= until and r.method == "GET" and r.path.endswith(f"/{plural}/{name}"):
+            found = r.at - since
+    return found
+
+
 def promotes(emu: KubernetesEmulator, name: str) -> int:
     """The promote patches that reached rollouts/<name>/status."""
     return sum(

@@ -67,6 +67,7 @@ from bench._kube_cluster import (
     missing,
     promotes,
     start_floor,
+    step_read,
 )
 
 __all__ = ["kinds_of", "missing", "run"]  # what bench.deploy_flow dispatches to
@@ -161,6 +162,7 @@ async def opsloop_click(
     )
     click.slack_s = said
     click.patch_s = first_write(kube, kind, kind.service, t0_wall)
+    click.read_s = step_read(kube, kind, kind.service, t0_wall, t0_wall + click.patch_s)
     click.reply_s = reply_posted(emu, APPROVED, t0_wall)
     click.done_reply_s = done_reply(emu, t0_wall)
     notes = [f"message: {why}"] if why else []

@@ -25,6 +25,7 @@ class KubeClick:
     ack_status: int = 0
     bare_ack_ms: float = math.nan
     reply_s: float = math.nan  # click -> the "Approved by" thread reply was posted
+    read_s: float = math.nan  # click -> the step's job read the object, before its write
     patch_s: float = math.nan  # click -> the step's first write arrived at the API server
     cluster_s: float = math.nan  # click -> the cluster stands at the step, pods available
     done_reply_s: float = math.nan  # click -> the thread reply saying the step is done
@@ -99,6 +100,7 @@ BY_STEP: tuple[tuple[str, str, str], ...] = (
     # (heading, opsloop click or kubectl step, field); the width is the heading's
     ("ack ms", "click", "ack_ms"),
     ("reply s", "click", "reply_s"),
+    ("read s", "click", "read_s"),
     ("write s", "click", "patch_s"),
     ("cluster s", "click", "cluster_s"),
     ("done reply", "click", "done_reply_s"),
@@ -158,15 +160,15 @@ def checks(rounds: list[KubeRound], kinds: list[str]) -> list[tuple[str, bool, s
     return out
 
 
-NOTE = (
-    "write: the step's first write (Argo: the promote PATCH of rollouts/<name>/status; a "
-    "Deployment: its canary's\nscale, or at 100% the stable one's image) arrives at the API "
-    "server; cluster: the emulator's objects stand at\nthe step, pods available (looked at "
-    'every 20 ms); reply: the "Approved by" thread reply was posted; done reply:\nthe thread '
-    "reply saying the step is done; message: the rollout's Slack message says so. kubectl: the "
-    "same\nwrites as kubectl commands one after the other, timed from the first one's start; "
-    "'kubectl exits': the last\ncommand returned (what the person has instead of the message)."
-)
+NOTE = """\
+All from the click (kubectl's from its first command's start). reply: the "Approved by" thread
+reply was posted (the click's job ran); read: the step's job read the object (its last GET
+before the write); write: the step's first write arrived at the API server (Argo: the promote
+PATCH of rollouts/<name>/status; a Deployment: its canary's scale, at 100% the stable one's
+image); cluster: the emulator's objects stand at the step, pods available (looked at every
+20 ms); done reply: the thread reply saying the step is done was posted; message: the
+rollout's Slack message says so. kubectl: the same writes as kubectl commands one after the
+other; exits: the last one returned (what the person has instead of the message)."""
 
 
 def report(
