@@ -152,13 +152,16 @@ def first_write(emu: KubernetesEmulator, kind: KubeKind, name: str, since: float
 def step_read(
     emu: KubernetesEmulator, kind: KubeKind, name: str, since: float, until: float
 ) -> float:
-    """Seconds from `since` until the last read of object `name` (a GET of the object itself)
-    before `until` (the step's first write): when the step's job read it to decide the write.
-    (The approval's job reads it earlier, to show it in the message.)"""
-    plural = "rollouts" if kind is ARGO else "deployments"
+    """Seconds from `since` until the last read of `name` (a Deployment's: or of its canary;
+    a GET of the object itself) before `until`, the step's first write: when the step's job
+    read it to decide the write. (The click's job reads it earlier, to show it.)"""
+    if kind is ARGO:
+        path = re.compile(rf"/rollouts/{re.escape(name)}$")
+    else:
+        path = re.compile(rf"/deployments/{re.escape(name)}(-canary)?$")
     found = math.nan
     for r in list(emu.requests):
-        if since <= r.at <= until and r.method == "GET" and r.path.endswith(f"/{plural}/{name}"):
+        if since <= r.at <= until and r.method == "GET" and path.search(r.path):
             found = r.at - since
     return found
 
