@@ -123,16 +123,35 @@ def at_step(emu: KubernetesEmulator, kind: KubeKind, name: str, step: int, repli
     )
 
 
+def available(emu: KubernetesEmulator, kind: KubeKind, name: str) -> int:
+    """Pods of the service available now (a Deployment's: with its canary's)."""
+    if kind is ARGO:
+        names = [("Rollout", name)]
+    else:
+        names = [("Deployment", name), ("Deployment", canary.canary_name(name))]
+    found = [_find(emu, k, n) for k, n in names]
+    return sum(int((o.get("status") or {}).get("availableReplicas") or 0) for o in found if o)
+
+
+@dataclass
+class Reached:
+    seconds: float  # from t0 until the cluster stood at the step; NaN: not in time
+    min_available: int  # fewest pods of the service available on the way
+
+
 async def cluster_at(
     emu: KubernetesEmulator, kind: KubeKind, name: str, step: int, replicas: int, t0: float,
     within: float,
-) -> float:  # fmt: skip
-    """Seconds from `t0` (perf_counter) until the cluster stands at the step; NaN if not in time."""
+) -> Reached:  # fmt: skip
+    """When the cluster stands at the step (from `t0`, perf_counter), and the fewest pods
+    available until then."""
+    low = available(emu, kind, name)
     while not at_step(emu, kind, name, step, replicas):
         if time.perf_counter() - t0 > within:
-            return math.nan
+            return Reached(math.nan, low)
         await asyncio.sleep(CLUSTER_POLL)
-    return time.perf_counter() - t0
+        low = min(low, available(emu, kind, name))
+    return Reached(time.perf_counter() - t0, low)
 
 
 def first_write(emu: KubernetesEmulator, kind: KubeKind, name: str, since: float) -> float:
@@ -247,7 +266,8 @@ async def start_floor(kubectl: Kubectl, emu: KubernetesEmulator, kind: KubeKind,
     else:
         await kubectl.run("get", "deployments", "-n", NS)  # the discovery cache, warm
     t0 = time.perf_counter()
-    if math.isnan(await cluster_at(emu, kind, kind.floor, 0, args.replicas, t0, args.step_timeout)):
+    reached = await cluster_at(emu, kind, kind.floor, 0, args.replicas, t0, args.step_timeout)
+    if math.isnan(reached.seconds):
         raise RoundMiss(f"kubectl's {kind.floor} did not reach {kind.percents[0]}%")
 
 
@@ -264,8 +284,9 @@ async def kubectl_step(
         return time.perf_counter() - t0
 
     t0, t0_wall = time.perf_counter(), time.time()
-    out.exit_s, out.cluster_s = await asyncio.gather(
+    out.exit_s, reached = await asyncio.gather(
         typed(), cluster_at(emu, kind, kind.floor, step, args.replicas, t0, args.step_timeout)
     )
+    out.cluster_s, out.min_available = reached.seconds, reached.min_available
     out.patch_s = first_write(emu, kind, kind.floor, t0_wall)
     return out

@@ -156,11 +156,12 @@ async def opsloop_click(
     if not 200 <= resp.status < 300:
         click.note = f"the click was answered {resp.status}: {resp.note}"
         return click
-    (said, why), click.cluster_s = await asyncio.gather(
+    (said, why), reached = await asyncio.gather(
         message_says(emu, kind, step, t0, args.step_timeout),
         cluster_at(kube, kind, kind.service, step, args.replicas, t0, args.step_timeout),
     )
-    click.slack_s = said
+    click.slack_s, click.cluster_s = said, reached.seconds
+    click.min_available = reached.min_available
     click.patch_s = first_write(kube, kind, kind.service, t0_wall)
     click.read_s = step_read(kube, kind, kind.service, t0_wall, t0_wall + click.patch_s)
     click.reply_s = reply_posted(emu, APPROVED, t0_wall)
@@ -187,9 +188,9 @@ async def one_kind(
         cluster_at(kube, kind, kind.service, 0, args.replicas, t0, args.step_timeout),
         start_floor(kubectl, kube, kind, args),
     )
-    if math.isnan(said) or math.isnan(reached):
+    if math.isnan(said) or math.isnan(reached.seconds):
         raise RoundMiss(f"{kind.service}'s canary did not start: {why}{told(emu, DEPLOYER)}")
-    rnd.canary_s[kind.name] = max(said, reached)
+    rnd.canary_s[kind.name] = max(said, reached.seconds)
     if warm_up:
         message = rollout_message(emu, kind.service)
         assert message is not None

@@ -30,6 +30,7 @@ class KubeClick:
     cluster_s: float = math.nan  # click -> the cluster stands at the step, pods available
     done_reply_s: float = math.nan  # click -> the thread reply saying the step is done
     slack_s: float = math.nan  # click -> the rollout's message says the step is done
+    min_available: int = 0  # fewest pods of the service available during the step
     note: str = ""
 
 
@@ -44,6 +45,7 @@ class KubectlStep:
     patch_s: float = math.nan  # -> the first write arrived at the API server
     exit_s: float = math.nan  # -> the last command exited
     cluster_s: float = math.nan  # -> the cluster stands at the step
+    min_available: int = 0  # fewest pods of the service available during the step
 
 
 @dataclass
@@ -132,7 +134,7 @@ def by_step(kind: str, rounds: list[KubeRound]) -> list[str]:
     return lines
 
 
-def checks(rounds: list[KubeRound], kinds: list[str]) -> list[tuple[str, bool, str]]:
+def checks(rounds: list[KubeRound], kinds: list[str], replicas: int) -> list[tuple[str, bool, str]]:
     clicks = [c for r in rounds for c in r.clicks]
     acked = [c for c in clicks if 200 <= c.ack_status < 300 and c.ack_ms < ACK_DEADLINE_MS]
     reached = [c for c in clicks if not math.isnan(c.cluster_s)]
@@ -157,6 +159,16 @@ def checks(rounds: list[KubeRound], kinds: list[str]) -> list[tuple[str, bool, s
     ]
     if "argo" in kinds:
         out.append(("one promote patch per Argo click", not twice, "; ".join(twice) or "yes"))
+    if "deployment" in kinds:  # opsloop is the Deployment's canary controller (Argo is its own)
+        ours = min((c.min_available for c in clicks if c.kind == "deployment"), default=0)
+        floor = [s.min_available for r in rounds for s in r.kubectl if s.kind == "deployment"]
+        out.append(
+            (
+                f"never fewer than {replicas} pods available during a Deployment step",
+                ours >= replicas,
+                f"fewest {ours} (kubectl's commands as typed: fewest {min(floor, default=0)})",
+            )
+        )
     return out
 
 
@@ -179,7 +191,7 @@ def report(
         lines, summaries[kind] = table(kind, rounds)
         print("\n" + "\n".join(lines) + "\n\n" + "\n".join(by_step(kind, rounds)))
     print("\n" + NOTE + "\n\nChecks:")
-    verdicts = checks(rounds, kinds)
+    verdicts = checks(rounds, kinds, args.replicas)
     for name, ok, detail in verdicts:
         print(f"  {'PASS' if ok else 'MISS'}  {name}: {detail}")
     return {
