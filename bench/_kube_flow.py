@@ -26,13 +26,18 @@ kubeconfig, a warm discovery cache), on objects of its own (`shop-kubectl`, `car
   waiting for pods in between (opsloop waits for the canary's pods before it scales the
   stable Deployment down).
 
+Each click comes THINK_S (2 s) after the previous step's message, as a person reads it first
+(so opsloop's per-channel Slack budget has refilled, as between a person's clicks).
+
 Measured per Approve click: ms to the ack (beside the bare Bolt app); seconds until the step's
 first write arrives at the API server (Argo: the `{"status":{"pauseConditions":null}}` PATCH of
 rollouts/shop/status; Deployment: the first write to `cart` or `cart-canary`); until the cluster
 stands at the step (the emulator's objects, looked at every 20 ms: paused at the next pause, or
 Healthy; the canary and stable Deployments each running their share, available); until the
-Slack message says the step is done. kubectl's are timed from the first command's start: to its
-write arriving, to the last command's exit, to the cluster at the step.
+Slack message says the step is done; on the way, when the "Approved by" reply was posted and the
+step's job read the object, and the fewest pods available (checked for the Deployment, whose
+canary opsloop runs). kubectl's are timed from the first command's start: to its write
+arriving, to the last command's exit, to the cluster at the step.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import asyncio
 import math
 import secrets
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -254,9 +260,11 @@ def run_round(number: int, kinds: list[KubeKind], args: Any) -> KubeRound:
             _, redis_port, _ = start_redis(children, base_env(), time.monotonic() + START_TIMEOUT)
             asyncio.run(round_async(rnd, kinds, children, redis_port, args))
             if rnd.notes or any(c.note for c in rnd.clicks):
-                print(log_tails(children), flush=True)
+                print(log_tails(children) or "(opsloop logged nothing)", flush=True)
         except BaseException:
-            print(log_tails(children), flush=True)
+            tails = log_tails(children)
+            if tails:
+                print(tails, file=sys.stderr)
             raise
         finally:
             children.stop_all()
