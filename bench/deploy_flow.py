@@ -1,7 +1,11 @@
 """From an Approve click to a canary step on Docker: what opsloop adds to the engine's own work.
 
     python -m bench.deploy_flow [--rounds N] [--replicas R] [--step-timeout S]
-                                [--serve-worker] [--json PATH]
+                                [--serve-worker] [--kind all|docker|kubernetes|argo|deployment]
+                                [--json PATH]
+
+The Kubernetes cases (an Argo Rollout, a plain Deployment; next to kubectl) are in
+bench/_kube_flow.py; `--kind all` (the default) runs every case that can run here.
 
 Each round starts everything afresh and stops it at the end (also on Ctrl-C, SIGTERM or an
 error): a dockerd of its own with local/app:1 (no healthcheck) and local/app:2 (HEALTHCHECK
@@ -204,14 +208,17 @@ def start_stack(
     api_url: str,
     token: str,
     secret: str,
-    docker_url: str,
     redis_port: int,
     args: argparse.Namespace,
+    config_text: str,
+    system_env: dict[str, str],
 ) -> Stack:
-    """opsloop serve (and a worker), and the bare Bolt app; blocking: run it in a thread."""
+    """opsloop serve (and a worker) with `config_text` as its YAML file and `system_env` naming
+    the deploy system (the Kubernetes cases start theirs so too), and the bare Bolt app;
+    blocking: run it in a thread."""
     deadline = time.monotonic() + START_TIMEOUT
     config = children.workdir / "opsloop.yml"
-    config.write_text(config_yaml(args.replicas), encoding="utf-8")
+    config.write_text(config_text, encoding="utf-8")
     secrets_env = {**base_env(), "SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": secret}
     server_env = {
         **secrets_env,
@@ -221,7 +228,7 @@ def start_stack(
         "OPSLOOP_CONFIG_FILE": str(config),
         "OPSLOOP_DATA_DIR": str(children.workdir / "data"),
         "OPSLOOP_LOG_LEVEL": "WARNING",
-        "OPSLOOP_DOCKER_HOST": docker_url,
+        **system_env,
     }
     port = free_port()
     serve_argv = (
@@ -444,9 +451,10 @@ async def round_async(
             api_url=emu.api_url,
             token=token,
             secret=secret,
-            docker_url=docker_url,
             redis_port=redis_port,
             args=args,
+            config_text=config_yaml(args.replicas),
+            system_env={"OPSLOOP_DOCKER_HOST": docker_url},
         )
         try:
             rnd.bare = await bare_round(rnd.number, docker_url, args)
@@ -728,6 +736,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run jobs in opsloop serve's own worker instead of a separate opsloop worker",
     )
+    parser.add_argument(
+        "--kind",
+        choices=["all", "docker", "kubernetes", "argo", "deployment"],
+        default="all",
+        help="which deploy cases (default all: those that can run here; bench/_kube_flow.py)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 100:
@@ -740,6 +754,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The cases `--kind` names; with `all`, those that can run here (Docker needs dockerd,
+    Kubernetes only kubectl and the emulator); a case named on its own must run."""
+    from bench import _kube_flow  # it builds on this module
+
+    docker = args.kind in ("all", "docker")
+    kube = _kube_flow.kinds_of(args.kind)
+    docker_why = engine_missing() if docker else None
+    kube_why = _kube_flow.missing() if kube else None
+    if args.kind != "all" and (docker_why or kube_why):
+        raise BenchError(str(docker_why or kube_why))
+    if docker_why and (not kube or kube_why):
+        raise BenchError(f"nothing can run here: {docker_why}; {kube_why}")
+    results: dict[str, Any] = {}
+    if docker_why:
+        print(f"the Docker case is left out: {docker_why}")
+    elif docker:
+        results = run_docker(args)
+    if kube_why:
+        print(f"the Kubernetes cases are left out: {kube_why}")
+    elif kube:
+        results["kubernetes"] = _kube_flow.run(args, kube)
+    return results
+
+
+def run_docker(args: argparse.Namespace) -> dict[str, Any]:
     reason = engine_missing()
     if reason is not None:
         raise BenchError(reason)
