@@ -79,6 +79,10 @@ class RedisServer:
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            # Exited: the port was taken meanwhile (another xdist worker's server, say); never
+            # mistake that server's PONG for this one's.
+            if self.process.poll() is not None:
+                break
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")

@@ -29,6 +29,11 @@ from tests.servers import free_port, own_redis
 from tests.test_alerts_webhook import parents, post_hook, shown
 from tests.waiting import eventually
 
+# Under parallel load (pytest-xdist, 6 workers on two cores) calls reached the emulator 0.01 s
+# before an announced deadline, and an in-flight call 0.86 s after another replica's 429: the
+# margins here are tenths of a second. `make test` runs this module after the parallel pass.
+pytestmark = pytest.mark.serial
+
 INCIDENT = "C0INCIDENT"
 # Slack said 25 s in the field; a few seconds show the same thing in a short test.
 UPDATE_WINDOW = 5.0
