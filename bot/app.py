@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-from bot import outages
+from bot import outages, scrape
 from bot.alerting.webhook import alertmanager_hook
 from bot.builds.webhook import gitlab_hook
 from bot.deploys.flagger_hook import flagger_hook
@@ -68,9 +68,8 @@ async def _readyz(request: web.Request) -> web.Response:
 
 async def _metrics(request: web.Request) -> web.Response:
     deps = request.app[DEPS_KEY]
-    # Redis away: /readyz says so; the rest of the metrics are still worth serving.
-    with contextlib.suppress(Exception):
-        deps.metrics.jobs_queued.set(await asyncio.wait_for(deps.store.queue_depth(), 1.0))
+    # Redis away: opsloop_redis_up 0; the rest of the metrics are still worth serving.
+    await scrape.refresh(deps)
     return web.Response(
         body=deps.metrics.exposition(),
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

@@ -1,12 +1,76 @@
-"""Prometheus metrics, in a registry per app so that tests can build many apps in one process."""
+"""Prometheus metrics, in a registry per app so that tests can build many apps in one process.
+
+Two kinds: what this process counts as it works (requests, Slack calls, jobs it ran), and what
+every process sees alike because it lives in Redis (the queue, the workers' heartbeats, open alert
+groups, deploys in flight). The second kind is read at each scrape (bot/scrape.py) and shown
+only when Redis answered that scrape: a stale number would hide the outage that
+`opsloop_redis_up 0` reports.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 ACK_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0)
+
+
+@dataclass(frozen=True)
+class SharedState:
+    """What Redis said at this scrape; the same for every bot process sharing it."""
+
+    jobs_queued: int
+    jobs_waiting: int
+    jobs_in_progress: int
+    jobs_scheduled: int
+    jobs_oldest_age_seconds: float
+    workers_alive: int
+    alert_groups_open: int
+    deploys_in_flight: dict[str, int] = field(default_factory=dict)  # by rollout state
+
+
+# name, help, and how to read the value from a SharedState
+_SHARED: tuple[tuple[str, str, str], ...] = (
+    ("opsloop_jobs_queued", "Jobs in the queue: waiting, running or scheduled", "jobs_queued"),
+    ("opsloop_jobs_waiting", "Jobs due that no worker has started yet", "jobs_waiting"),
+    ("opsloop_jobs_in_progress", "Jobs a worker (any process) is running", "jobs_in_progress"),
+    ("opsloop_jobs_scheduled", "Jobs deferred to a later time", "jobs_scheduled"),
+    (
+        "opsloop_jobs_oldest_age_seconds",
+        "How long the oldest waiting job has been due (0: none waiting)",
+        "jobs_oldest_age_seconds",
+    ),
+    ("opsloop_workers_alive", "Job workers with a recent heartbeat", "workers_alive"),
+    ("opsloop_alert_groups_open", "Alert groups still firing", "alert_groups_open"),
+)
+_DEPLOYS = ("opsloop_deploys_in_flight", "Rollouts not yet complete or rolled back, by state")
+
+
+class _SharedCollector(Collector):
+    """Yields the last SharedState, or nothing when Redis did not answer the scrape."""
+
+    def __init__(self) -> None:
+        self.state: SharedState | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        yield from (GaugeMetricFamily(name, doc) for name, doc, _ in _SHARED)
+        yield GaugeMetricFamily(*_DEPLOYS, labels=["state"])
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.state
+        if s is None:
+            return
+        for name, doc, attr in _SHARED:
+            yield GaugeMetricFamily(name, doc, value=getattr(s, attr))
+        deploys = GaugeMetricFamily(*_DEPLOYS, labels=["state"])
+        for state, count in sorted(s.deploys_in_flight.items()):
+            deploys.add_metric([state], count)
+        yield deploys
 
 
 class Metrics:
@@ -15,6 +79,11 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.redis_up = Gauge(
+            "opsloop_redis_up", "1 when Redis answered this scrape within a second", registry=r
+        )
+        self._shared = _SharedCollector()
+        r.register(self._shared)
         self.requests = Counter(
             "opsloop_http_requests",
             "HTTP requests by route and outcome",
@@ -28,7 +97,6 @@ class Metrics:
             buckets=ACK_BUCKETS,
             registry=r,
         )
-        self.jobs_queued = Gauge("opsloop_jobs_queued", "Jobs waiting in the queue", registry=r)
         self.jobs_running = Gauge(
             "opsloop_jobs_running", "Jobs running in this process", registry=r
         )
@@ -88,6 +156,11 @@ class Metrics:
     def duplicate(self, source: str) -> Counter:
         child: Counter = self._child(self.duplicates, source)
         return child
+
+    def show_shared(self, state: SharedState | None) -> None:
+        """What this scrape read from Redis; None: Redis did not answer."""
+        self._shared.state = state
+        self.redis_up.set(0 if state is None else 1)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

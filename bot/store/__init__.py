@@ -4,11 +4,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.store.batching import Unconfirmed
-from bot.store.core import AuditEntry, Store
+from bot.store.core import AuditEntry, QueueStats, Store
 from bot.store.slack import PendingUpdate
 
 # What a call to Redis raises while Redis is away or does not answer: a job that meets one has
 # not failed, it runs again later (bot/jobs.py).
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, Unconfirmed)
 
-__all__ = ["REDIS_DOWN", "AuditEntry", "PendingUpdate", "Store"]
+__all__ = ["REDIS_DOWN", "AuditEntry", "PendingUpdate", "QueueStats", "Store"]

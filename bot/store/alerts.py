@@ -143,6 +143,10 @@ class AlertStore:
         raws = await self.redis.mget([alert_group_key(r) for r in refs])
         return [AlertGroup.from_json(raw) for raw in raws if raw]
 
+    async def open_count(self) -> int:
+        """How many alert groups are open (firing), without loading them."""
+        return int(await self.redis.zcard(ALERTS_OPEN))
+
     async def count_new_group(self, channel: str, member: str) -> int:
         """Count a new group in its channel; the number of new groups in the last minute."""
         keys = [storm_window_key(channel)]

@@ -50,6 +50,40 @@ return 1
 """
 
 
+# The queue at a glance, for /metrics: arq keeps a job in the queue (a sorted set scored by when
+# it is due) while a worker runs it, marking it with an in-progress key. Of the due entries, the
+# oldest QUEUE_SCAN_LIMIT are looked at one by one (running or waiting); a scrape stays cheap
+# however long the queue grows.
+QUEUE_SCAN_LIMIT = 1000
+_QUEUE_STATS = """
+local total = redis.call('ZCARD', KEYS[1])
+local due = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
+  tonumber(ARGV[3]))
+local running = 0
+local oldest = -1
+for i = 1, #entries, 2 do
+  if redis.call('EXISTS', ARGV[2] .. entries[i]) == 1 then
+    running = running + 1
+  elseif oldest < 0 then
+    oldest = tonumber(entries[i + 1])
+  end
+end
+return {total, due, running, tostring(oldest)}
+"""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """The job queue as /metrics shows it."""
+
+    total: int  # every entry: waiting, running, or deferred to a later time
+    waiting: int  # due, and no worker has started it
+    running: int  # started by a worker, not finished
+    scheduled: int  # deferred to a later time (timeouts, escalations, retries)
+    oldest_waiting_seconds: float  # how long the oldest waiting job has been due; 0 if none
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One decision: who did what, when, to what."""
@@ -81,6 +115,7 @@ class Store:
         self.slack = SlackLimits(redis)
         self._enqueue = PipelinedScript(redis, _ENQUEUE)
         self._audit_once = redis.register_script(_AUDIT_ONCE)
+        self._queue_stats = redis.register_script(_QUEUE_STATS)
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
@@ -107,6 +142,20 @@ class Store:
 
     async def queue_depth(self) -> int:
         return int(await self.redis.zcard(QUEUE))
+
+    async def queue_stats(self) -> QueueStats:
+        """Counts by state and the oldest waiting job's age, in one round trip (bounded work)."""
+        now_ms = int(time.time() * 1000)
+        args: list[str | int] = [now_ms, in_progress_key_prefix, QUEUE_SCAN_LIMIT]
+        total, due, running, oldest = await self._queue_stats(keys=[QUEUE], args=args)
+        oldest_ms = float(oldest)
+        return QueueStats(
+            total=int(total),
+            waiting=max(int(due) - int(running), 0),
+            running=int(running),
+            scheduled=int(total) - int(due),
+            oldest_waiting_seconds=max(now_ms - oldest_ms, 0) / 1000 if oldest_ms >= 0 else 0.0,
+        )
 
     async def worker_heartbeat(self, worker_id: str) -> None:
         now = time.time()

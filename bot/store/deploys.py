@@ -42,6 +42,13 @@ class DeployStore:
         raw = await self.redis.get(rollout_key(service))
         return Rollout.from_json(raw) if raw else None
 
+    async def load_many(self, services: list[str]) -> list[Rollout]:
+        """The latest rollout of each service that has one, in one round trip."""
+        if not services:
+            return []
+        raws = await self.redis.mget([rollout_key(s) for s in services])
+        return [Rollout.from_json(raw) for raw in raws if raw]
+
     async def new_id(self) -> str:
         return f"D-{await self.redis.incr(DEPLOY_SEQ)}"
 
