@@ -100,11 +100,16 @@ class Metrics:
         self.jobs_running = Gauge(
             "opsloop_jobs_running", "Jobs running in this process", registry=r
         )
+        # The job's name is the label `function` (arq's word): a label `job` would clash with
+        # the `job` label Prometheus gives every target, and be renamed `exported_job`.
         self.jobs_failed = Counter(
-            "opsloop_jobs_failed", "Jobs that ended in an error", ["job"], registry=r
+            "opsloop_jobs_failed", "Jobs that ended in an error", ["function"], registry=r
         )
         self.jobs_enqueued = Counter(
-            "opsloop_jobs_enqueued", "Jobs put on the queue by this process", ["job"], registry=r
+            "opsloop_jobs_enqueued",
+            "Jobs put on the queue by this process",
+            ["function"],
+            registry=r,
         )
         self.duplicates = Counter(
             "opsloop_duplicate_deliveries",
