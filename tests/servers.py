@@ -35,6 +35,15 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def binary(name: str, install: str) -> str:
+    """The path of a command-line tool a test needs; skipped (or failed in CI) without it."""
+    found = shutil.which(name)
+    if found is None:
+        missing(f"{name} is not installed ({install})")
+    assert found is not None
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

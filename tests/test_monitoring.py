@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import BotUnderTest, running_bot
 from tests.prometheus_server import PrometheusServer, prometheus_binary
-from tests.servers import missing
+from tests.servers import binary, missing
 from tests.waiting import eventually
 
 MONITORING = Path(__file__).resolve().parent.parent / "deploy" / "monitoring"
@@ -42,11 +41,7 @@ PROMQL_WORDS = {
 
 
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        missing("promtool is not installed (apt-get install prometheus)")
-    assert found is not None
-    return found
+    return binary("promtool", "apt-get install prometheus")
 
 
 def test_the_rules_pass_promtool_check() -> None:
