@@ -9,19 +9,17 @@ import yaml
 from bot.help import CommandHelp, Shortcut
 
 PLACEHOLDER_URL = "https://opsloop.example.com"
+# The fewest scopes the bot's calls need; the README's "Slack app set-up" says why each.
 BOT_SCOPES = [
-    "chat:write",
-    "chat:write.public",
-    "commands",
+    "chat:write",  # chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink
+    "chat:write.public",  # post to public channels the bot was not invited to
+    "commands",  # slash commands and the message shortcut
     # Reading a channel back finds a message a crashed job posted (bot/slack_once.py).
     "channels:history",
-    "channels:read",
     "groups:history",
-    "groups:read",
-    "reactions:write",
-    "usergroups:read",
-    "users:read",
-    "users:read.email",
+    "usergroups:read",  # usergroups.users.list: members of approvers/deployers groups
+    "users:read",  # users.info
+    "users:read.email",  # the profile's e-mail, to find the same person in GitLab
 ]
 
 
