@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.config_file import OpsConfig, Project, Roles
-from tests.harness import BotUnderTest, gitlab_env, running_bot, running_emulator, running_gitlab
+from tests.harness import BotUnderTest, gitlab_env, running_bot, running_gitlab
 from tests.waiting import eventually
 
 GENERAL, DEPLOYS = "C0GENERAL", "C0DEPLOYS"
@@ -165,25 +165,6 @@ async def test_the_modal_checks_its_inputs_and_files_the_task(redis_url: str) ->
         assert "Fix the flaky deploy" in json.dumps(message.blocks)
 
 
-async def test_a_message_becomes_a_task_with_its_permalink(redis_url: str) -> None:
-    async with task_bot(redis_url) as (bot, gitlab):
-        posted = await bot.deps.slack.post_message(
-            GENERAL, "Checkout times out for EU users\nSeen since 10:00 in the logs."
-        )
-        message = bot.emulator.message(GENERAL, posted.ts)
-        assert message is not None
-        resp = await bot.driver.message_shortcut("task_from_message", message, user="U0BOB")
-        assert resp.status == 200
-        replies = await eventually(
-            lambda: bot.emulator.thread(GENERAL, posted.ts), what="the link in the thread"
-        )
-        [issue] = gitlab.issues("acme/web")
-        assert issue["title"] == "Checkout times out for EU users"
-        assert "Seen since 10:00" in issue["description"]
-        assert f"/archives/{GENERAL}/p{posted.ts.replace('.', '')}" in issue["description"]
-        assert issue["web_url"] in replies[0].text
-
-
 async def test_list_assign_to_me_and_close_update_the_message_in_place(redis_url: str) -> None:
     async with task_bot(redis_url) as (bot, gitlab):
         await bot.driver.command("/task", "First thing", user="U0ALICE", channel=GENERAL)
@@ -288,34 +269,3 @@ async def test_a_retried_command_files_one_issue(redis_url: str) -> None:
         await asyncio.sleep(0.3)
         assert len(gitlab.issues("acme/web")) == 1
         assert len(task_messages(bot)) == 1
-
-
-async def test_an_alert_thread_becomes_a_task(redis_url: str) -> None:
-    from bot.config_file import AlertRoute, Alerts
-    from tests.alert_payloads import TOKEN, sample
-
-    cfg = config(alerts=Alerts(routes=[AlertRoute(channel=GENERAL)]))
-    async with (
-        running_emulator() as emu,
-        running_gitlab() as gitlab,
-        running_bot(
-            redis_url, emulator=emu, config=cfg, OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN=TOKEN,
-            **gitlab_env(gitlab),
-        ) as bot,
-    ):  # fmt: skip
-        import aiohttp
-
-        async with aiohttp.ClientSession() as http:
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            body = sample("alertmanager-firing.json")
-            async with http.post(bot.base_url + "/hooks/alertmanager", json=body, headers=headers):
-                pass
-        [parent] = await eventually(lambda: emu.messages(GENERAL), what="the alert message")
-        assert "Create task" in json.dumps(parent.blocks)
-        await bot.driver.click("Create task", user="U0BOB", channel=GENERAL)
-        replies = await eventually(lambda: emu.thread(GENERAL, parent.ts), what="thread link")
-        [issue] = gitlab.issues("acme/web")
-        assert issue["title"].startswith("AL-1 HighLatency")
-        assert "p99 latency > 2s" in issue["description"]
-        assert f"p{parent.ts.replace('.', '')}" in issue["description"]
-        assert issue["web_url"] in replies[-1].text
