@@ -211,11 +211,15 @@ async def test_an_unmatched_person_gets_told_how_to_fix_it(redis_url: str) -> No
         texts = await eventually(lambda: ephemerals(bot), what="the answer")
         assert "No GitLab user has <@U0DAVE>'s e-mail address" in texts[0]
         assert "users: {U0DAVE: their-gitlab-name}" in texts[0]
-        await bot.driver.command("/task", "Thing @zed", user="U0ALICE", channel=GENERAL)
-        await eventually(
-            lambda: any("GitLab has no user `zed`" in t for t in ephemerals(bot)),
+        await bot.driver.command("/task", "@nobody Fix it", user="U0ALICE", channel=GENERAL)
+        answer = await eventually(
+            lambda: [t for t in ephemerals(bot) if "GitLab has no user `nobody`" in t],
             what="the unknown GitLab name",
         )
+        # What was wrong and what to type or configure instead, the vendor's name once.
+        assert "no task was filed" in answer[0] and "GitLab: GitLab" not in answer[0]
+        assert "Assign with a GitLab username (`@their-gitlab-name`)" in answer[0]
+        assert "`users: {<their Slack ID, U…>: their-gitlab-name}`" in answer[0]
         assert gitlab.issues("acme/web") == []
     # The YAML map settles it.
     async with task_bot(redis_url, config(users={"U0DAVE": "bob"})) as (bot, gitlab):
@@ -269,3 +273,30 @@ async def test_a_retried_command_files_one_issue(redis_url: str) -> None:
         await asyncio.sleep(0.3)
         assert len(gitlab.issues("acme/web")) == 1
         assert len(task_messages(bot)) == 1
+
+
+async def test_double_dash_separates_the_title_from_the_description(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        # `--` first: no title, so nothing is filed and the answer says what to type instead.
+        resp = await bot.driver.command(
+            "/task", "-- only a description", user="U0ALICE", channel=GENERAL
+        )
+        assert resp.json is not None
+        text = resp.json["text"]
+        assert "A task needs a title before `--`" in text
+        assert "`/task &lt;title&gt; -- only a description`" in text
+        assert "`/task only a description` to make it the title" in text
+        resp = await bot.driver.command("/task", "--", user="U0ALICE", channel=GENERAL)
+        assert resp.json is not None and "A task needs a title" in resp.json["text"]
+
+        for typed in ("Title -- the description", "Empty description --", "a--b --flag -- x -- y"):
+            await bot.driver.command("/task", typed, user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: len(gitlab.issues("acme/web")) == 3, what="three issues")
+        issues = gitlab.issues("acme/web")
+        filed = {i["title"]: i["description"].split("<!-- opsloop")[0].strip() for i in issues}
+        assert filed == {
+            "Title": "the description",
+            "Empty description": "",
+            "a--b --flag": "x -- y",
+        }
+        assert not any(title.startswith("--") for title in filed)

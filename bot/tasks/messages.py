@@ -106,6 +106,17 @@ def thread_link(task: Task, filed_by: str | None = None) -> str:
     return f":memo: Task created{by}: {_link(task)} *{escape(task.title)}*"
 
 
+def no_such_person(name: str, system: str) -> tuple[str, str]:
+    """A plain `@name` the tracker does not know: what was wrong, and what to type instead."""
+    return (
+        f"{system} has no user `{name}`, so no task was filed.",
+        f"Assign with a {system} username (`@their-{system.lower()}-name`) or mention the "
+        "person from Slack's @ list; someone whose Slack e-mail differs from their "
+        f"{system} one is mapped in the YAML file (opsloop.yml): "
+        f"`users: {{<their Slack ID, U…>: their-{system.lower()}-name}}`.",
+    )
+
+
 def closed_reply(task: Task) -> Reply:
     return Reply(text=f":white_check_mark: Closed {_link(task)} {escape(task.title)}.")
 

@@ -70,6 +70,9 @@ class TaskService:
         the task carries the request's marker, and a re-run finds it by that marker."""
         tracker = self.tracker
         project = self.project_path(task.project, channel)
+        name = task.assignee_username
+        if name and await tracker.person_by_username(name) is None:
+            raise UserError(*messages.no_such_person(name, tracker.system))
         key = f"{job_id}:issue"
         request = marker(key)
 
@@ -78,7 +81,7 @@ class TaskService:
             if task.assignee_slack_id:
                 assignee = await tracker_username(self.deps, tracker, task.assignee_slack_id)
             await intend()
-            # A plain @name that the tracker does not know is refused by create_task itself.
+            # A plain @name that the tracker stopped knowing since is refused by create_task.
             return await tracker.create_task(
                 project,
                 task.title,
