@@ -20,6 +20,11 @@ class Reply:
     replace_original: bool = False
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """`1 approval`, `2 approvals`: a count with its noun, never `approval(s)`."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def escape(text: str) -> str:
     """Outside text (alert labels, issue titles) in mrkdwn: Slack reads `<!channel>`, `<@U..>`
     and `<url|text>` in it as mentions and links, so those characters are escaped."""

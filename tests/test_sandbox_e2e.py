@@ -260,7 +260,7 @@ async def test_a_build_moves_through_its_stages_in_one_message(sandbox_url: str)
         first = page.get_by_test_id("message").filter(has_text="Pipeline")
         await first.filter(has_text="running").first.wait_for(timeout=15_000)
         assert await first.count() == 1
-        await first.filter(has_text="success").first.wait_for(timeout=30_000)
+        await first.filter(has_text="passed").first.wait_for(timeout=30_000)
         assert await first.count() == 1  # the same message, edited in place
         await first.get_by_test_id("replies-link").click()
         pane = page.get_by_test_id("thread-pane")
