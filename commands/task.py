@@ -130,8 +130,8 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
         # "iid": what a command stored before tasks had keys calls the key.
         key = args["key"] if "key" in args else args["iid"]
         ref = TaskRef(project=args["project"], key=str(key))
-        issue = await service.close(ref, user=request.user_id, channel=request.channel_id)
-        return messages.closed_reply(issue)
+        issue, already = await service.close(ref, user=request.user_id, channel=request.channel_id)
+        return already or messages.closed_reply(issue)
     task = NewTask(
         title=args["title"],
         project=args["project"],
@@ -286,10 +286,11 @@ async def assign_me(job: JobContext, request: ActionRequest) -> Reply | None:
 
 
 async def close(job: JobContext, request: ActionRequest) -> Reply | None:
-    await TaskService(job.deps).close(
+    """Close: the task's message changes; only a refusal or "already closed" is answered."""
+    _, already = await TaskService(job.deps).close(
         _task_button(request.value), user=request.user_id, channel=request.channel_id
     )
-    return None
+    return already
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

@@ -300,3 +300,42 @@ async def test_double_dash_separates_the_title_from_the_description(redis_url: s
             "a--b --flag": "x -- y",
         }
         assert not any(title.startswith("--") for title in filed)
+
+
+async def test_closing_a_closed_task_says_so_and_leaves_the_tracker_alone(redis_url: str) -> None:
+    import aiohttp
+
+    async with task_bot(redis_url) as (bot, gitlab):
+        await bot.driver.command("/task", "First thing", user="U0ALICE", channel=GENERAL)
+        await bot.driver.command("/task", "Second thing", user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: len(task_messages(bot)) == 2, what="two task messages")
+        await bot.driver.command("/task", "close web#1", user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: any("Closed" in t for t in ephemerals(bot)), what="closed")
+        await bot.driver.command("/task", "close web#1", user="U0ALICE", channel=GENERAL)
+        [again] = await eventually(
+            lambda: [t for t in ephemerals(bot) if "already closed" in t], what="the second close"
+        )
+        assert "was already closed by <@U0ALICE> at <!date^" in again
+        assert "nothing was changed" in again and "Closed" not in again
+        assert len(gitlab.requests_to("/api/v4/projects/*/issues/1", "PUT")) == 1
+
+        # Closed in GitLab itself: its Close button answers so, and the message catches up.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.put(
+                f"{gitlab.api_url}/projects/acme%2Fweb/issues/2",
+                params={"state_event": "close"},
+                headers={"PRIVATE-TOKEN": gitlab.token},
+            ) as r,
+        ):
+            assert r.status == 200
+        await bot.driver.click("Close", user="U0CAROL", channel=GENERAL)
+        [told] = await eventually(
+            lambda: [t for t in ephemerals(bot, "U0CAROL") if "already closed" in t],
+            what="the answer to Close",
+        )
+        assert "Second thing" in told and " by " not in told
+        await eventually(lambda: task_messages(bot) == [], what="no Close button left")
+        assert len(gitlab.requests_to("/api/v4/projects/*/issues/2", "PUT")) == 1
+        closes = [e for e in await bot.deps.store.audit_recent(20) if e.action == "task.closed"]
+        assert [e.subject for e in closes] == ["acme/web#1"]

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.config_file import Project
-from bot.replies import Reply, context, escape, sections
+from bot.replies import Reply, clock, context, escape, sections
 from bot.tasks.ports import CLOSED, Task
 
 Blocks = list[dict[str, Any]]
@@ -119,6 +119,16 @@ def no_such_person(name: str, system: str) -> tuple[str, str]:
 
 def closed_reply(task: Task) -> Reply:
     return Reply(text=f":white_check_mark: Closed {_link(task)} {escape(task.title)}.")
+
+
+def already_closed(task: Task, by: str | None, at: float | None) -> Reply:
+    """Close on a task that is closed already: nothing was done."""
+    who = f" by <@{by}>" if by else ""
+    when = f" at {clock(at)}" if at else ""
+    return Reply(
+        text=f"{_link(task)} {escape(task.title)} was already closed{who}{when}; "
+        "nothing was changed."
+    )
 
 
 def close_refused(task: Task, filer: str | None) -> str:
