@@ -219,3 +219,28 @@ async def test_create_task_without_a_tracker_says_so_and_opens_nothing(redis_url
         texts = await eventually(lambda: ephemerals(bot, "U0ALICE"), what="the answer")
         assert "GitLab is not configured" in texts[0] and "OPSLOOP_GITLAB_URL" in texts[0]
         assert open_views(bot) == []
+
+
+async def test_a_click_stored_before_the_form_existed_files_nothing_and_says_so(
+    redis_url: str,
+) -> None:
+    """A rolling upgrade: a Create task job an older opsloop stored, run by this one."""
+    from bot.slack_requests import ActionRequest
+
+    async with alert_bot(redis_url) as (bot, gitlab):
+        old = ActionRequest(
+            action_id="alert_create_task",
+            block_id="alert_actions:AL-1",
+            value="AL-1",
+            user_id="U0ALICE",
+            user_name="alice",
+            channel_id=ALERTS,
+            message_ts="",
+            is_ephemeral=False,
+            response_url="",
+            trigger_id="",
+        )
+        await bot.deps.queue.enqueue("tasks.from_alert", {"request": old.to_dict()}, job_id="x:1")
+        [told] = await eventually(lambda: ephemerals(bot, "U0ALICE"), what="the answer")
+        assert "No task was filed" in told and "again" in told
+        assert gitlab.issues("acme/web") == [] and gitlab.issues("acme/api") == []
