@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
@@ -18,6 +19,22 @@ class Reply:
     blocks: list[dict[str, Any]] | None = field(default=None)
     in_channel: bool = False
     replace_original: bool = False
+
+
+def clock(ts: float, *, seconds: bool = False, day: bool = False) -> str:
+    """A moment as every reader sees it in their own time zone: Slack's date token, whose text
+    after `|` (UTC) shows where a client cannot format it. The one way opsloop shows a time."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    token = "{time_secs}" if seconds else "{time}"
+    fallback = moment.strftime("%H:%M:%S" if seconds else "%H:%M")
+    if day:
+        token, fallback = "{date_num} " + token, f"{moment:%Y-%m-%d} {fallback}"
+    return f"<!date^{int(ts)}^{token}|{fallback} UTC>"
+
+
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """`1 approval`, `2 approvals`: a count with its noun, never `approval(s)`."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def escape(text: str) -> str:

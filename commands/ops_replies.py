@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.deps import CommandHelp
-from bot.replies import Reply, context, mrkdwn_section, sections, usage
+from bot.replies import Reply, clock, context, counted, mrkdwn_section, sections, usage
 from bot.store import AuditEntry
 
 REFRESH_STATUS = "ops_status_refresh"
@@ -51,13 +51,9 @@ def status_reply(checks: list[StatusCheck], *, replace: bool = False) -> Reply:
                 }
             ],
         },
-        context(f"Checked at {datetime.now(UTC):%H:%M:%S} UTC"),
+        context(f"Checked at {clock(time.time(), seconds=True)}"),
     ]
     return Reply(text=headline + "\n" + "\n".join(lines), blocks=blocks, replace_original=replace)
-
-
-def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _who(who: str) -> str:
@@ -70,8 +66,8 @@ def audit_reply(entries: list[AuditEntry], asked: int) -> Reply:
     lines = []
     for e in entries:
         subject = f" `{e.subject}`" if e.subject else ""
-        lines.append(f"`{_when(e.at)}` {_who(e.who)} *{e.action}*{subject}")
-    title = f"Last {len(entries)} audit entries" + (
+        lines.append(f"{clock(e.at, seconds=True, day=True)} {_who(e.who)} *{e.action}*{subject}")
+    title = f"Last {counted(len(entries), 'audit entry', 'audit entries')}" + (
         f" (of the {asked} asked for)" if len(entries) < asked else ""
     )
     blocks: list[dict[str, Any]] = [

@@ -14,7 +14,6 @@ from bot.durable import (
     FormErrors,
     action_job,
     add_action,
-    add_message_shortcut,
     add_slash_command,
     add_view_submission,
     shortcut_job,
@@ -22,11 +21,13 @@ from bot.durable import (
     view_job,
 )
 from bot.errors import UserError
+from bot.form_openers import add_form_action, add_form_shortcut, answer_job_fn
 from bot.jobs import JobContext, JobRegistry
 from bot.replies import Reply, unknown_button, usage, usage_error
+from bot.slack_once import post_once
 from bot.slack_requests import ActionRequest, ShortcutRequest, SlashRequest, ViewRequest
 from bot.tasks import messages
-from bot.tasks.from_sources import from_alert, from_message
+from bot.tasks.from_sources import alert_form, form, message_form, permalink
 from bot.tasks.grammar import GrammarError, TaskRef, parse_create, parse_ref
 from bot.tasks.messages import Field, TaskAction
 from bot.tasks.service import NewTask, TaskService
@@ -52,6 +53,8 @@ SHORTCUTS = (
 )
 JOB = "tasks.command"
 MODAL_JOB = "tasks.modal"
+FORM_ANSWER_JOB = "tasks.form_not_opened"  # why a shortcut or Create task opened no form
+# Jobs of a shortcut or Create task stored before they opened a form (a rolling upgrade).
 SHORTCUT_JOB = "tasks.from_message"
 ALERT_JOB = "tasks.from_alert"
 ASSIGN_JOB = "tasks.assign_me"
@@ -87,17 +90,29 @@ def parse(text: str) -> dict[str, Any]:
 
 async def open_modal(deps: Deps, args: dict[str, Any], body: dict[str, Any]) -> str | None:
     """`/task` alone: the form, opened with the command's trigger_id inside the ack."""
-    if deps.tasks is None:
-        return deps.systems.missing("tasks")
-    if not deps.config.projects:
-        return "No projects are configured; add `projects:` to the YAML file to file tasks."
-    channel = str(body.get("channel_id", ""))
-    initial = next((a for a, p in deps.config.projects.items() if p.channel == channel), None)
-    if initial is None and len(deps.config.projects) == 1:
-        initial = next(iter(deps.config.projects))
-    view = messages.modal(deps.config.projects, channel=channel, initial_project=initial)
+    view = form(deps, str(body.get("channel_id", "")))
     await deps.slack.call("views.open", trigger_id=body.get("trigger_id"), view=view)
     return None
+
+
+async def open_alert_form(deps: Deps, body: dict[str, Any]) -> None:
+    """An alert group's Create task: the form, filled in from the group, in the click's ack."""
+    request = ActionRequest.from_body(body)
+    ref = group_button(request.value)
+    group = await deps.store.alerts.load(ref)
+    if group is None:
+        raise UserError(f"`{ref}` is not an alert group opsloop knows.", "`/alerts` lists them.")
+    view = alert_form(deps, group, request.channel_id)
+    await deps.slack.call("views.open", trigger_id=request.trigger_id, view=view)
+
+
+async def open_message_form(deps: Deps, body: dict[str, Any]) -> None:
+    """ "Create task from message": the form, filled in from the message, in the ack."""
+    request = ShortcutRequest.from_body(body)
+    view = message_form(
+        deps, request.channel_id, request.message_ts, request.thread_ts, request.message_text
+    )
+    await deps.slack.call("views.open", trigger_id=request.trigger_id, view=view)
 
 
 async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> Reply | None:
@@ -115,8 +130,8 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
         # "iid": what a command stored before tasks had keys calls the key.
         key = args["key"] if "key" in args else args["iid"]
         ref = TaskRef(project=args["project"], key=str(key))
-        issue = await service.close(ref, user=request.user_id, channel=request.channel_id)
-        return messages.closed_reply(issue)
+        issue, already = await service.close(ref, user=request.user_id, channel=request.channel_id)
+        return already or messages.closed_reply(issue)
     task = NewTask(
         title=args["title"],
         project=args["project"],
@@ -174,17 +189,20 @@ def _values(view: dict[str, Any]) -> tuple[dict[Field, str], dict[str, str]]:
     return read, errors
 
 
-def _channel_of(view: dict[str, Any]) -> str:
-    """The channel the modal was opened in, which opsloop wrote in its private_metadata."""
+def _where(view: dict[str, Any]) -> dict[str, str]:
+    """Where the form was opened, as opsloop wrote it in its private_metadata: the channel,
+    and for a form opened from a message, its thread and the message to link back to."""
     try:
         metadata = json.loads(view.get("private_metadata") or "{}")
     except (TypeError, ValueError, RecursionError):
         metadata = None
-    channel = metadata.get("channel") if isinstance(metadata, dict) else None
-    if not isinstance(channel, str) or not channel:
+    if not isinstance(metadata, dict):
+        metadata = {}
+    where = {k: metadata.get(k, "") for k in ("channel", "thread_ts", "link_ts")}
+    if not where["channel"] or not all(isinstance(v, str) for v in where.values()):
         # Shown on the first input: Slack shows errors only under a view's inputs.
         raise FormErrors({Field.TITLE: messages.ODD_METADATA})
-    return channel
+    return where
 
 
 async def check_modal(deps: Deps, view: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -209,37 +227,46 @@ async def check_modal(deps: Deps, view: dict[str, Any], body: dict[str, Any]) ->
         "project": project,
         "labels": labels,
         "assignee": read[Field.ASSIGNEE] or None,
-        "channel": _channel_of(view),
+        **_where(view),
     }
 
 
 async def run_modal(job: JobContext, request: ViewRequest, args: dict[str, Any]) -> Reply | None:
+    """The form submitted: the task is filed once (the job's id is the submission's), then
+    posted in the channel, or linked in the thread of the message it was made from."""
     service = TaskService(job.deps)
+    channel, thread_ts, link_ts = args["channel"], args.get("thread_ts"), args.get("link_ts")
+    description = args["description"]
+    if link_ts and (link := await permalink(job.deps, channel, link_ts)):
+        description += f"\n\n---\nFrom Slack: {link}"
     task = NewTask(
         title=args["title"],
         project=args["project"],
-        description=args["description"],
+        description=description,
         labels=args["labels"],
         assignee_slack_id=args["assignee"],
     )
-    issue = await service.create(
-        task, creator=request.user_id, channel=args["channel"], job_id=job.job_id
-    )
-    if args["channel"]:
-        await service.post(issue, args["channel"], request.user_id, job_id=job.job_id)
+    issue = await service.create(task, creator=request.user_id, channel=channel, job_id=job.job_id)
+    if not thread_ts:
+        await service.post(issue, channel, request.user_id, job_id=job.job_id)
         return None
-    raise UserError("The task was created, but the form did not say where to post it.")
-
-
-async def run_shortcut(job: JobContext, request: ShortcutRequest) -> Reply | None:
-    await from_message(job, request)
+    await post_once(
+        job.deps.slack,
+        f"{job.job_id}:link",
+        channel,
+        messages.thread_link(issue, request.user_id),
+        thread_ts=thread_ts,
+        settle_after=job.deps.settings.settle_seconds,
+    )
     return None
 
 
-async def run_from_alert(job: JobContext, request: ActionRequest) -> Reply | None:
-    group_button(request.value)
-    await from_alert(job, request)
-    return None
+async def stored_before_forms(job: JobContext, request: Any) -> Reply | None:
+    """A shortcut or Create task job stored by an opsloop that filed without a form."""
+    return Reply(
+        text=":warning: No task was filed: opsloop now asks for the project in a form. "
+        "Click *Create task* (or the shortcut) again to open it."
+    )
 
 
 def _task_button(value: str) -> TaskRef:
@@ -259,25 +286,27 @@ async def assign_me(job: JobContext, request: ActionRequest) -> Reply | None:
 
 
 async def close(job: JobContext, request: ActionRequest) -> Reply | None:
-    await TaskService(job.deps).close(
+    """Close: the task's message changes; only a refusal or "already closed" is answered."""
+    _, already = await TaskService(job.deps).close(
         _task_button(request.value), user=request.user_id, channel=request.channel_id
     )
-    return None
+    return already
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
     add_slash_command(app, deps, HELP.command, parse, JOB, inline={"modal": open_modal})
     add_view_submission(app, deps, messages.MODAL_CALLBACK, check_modal, MODAL_JOB)
-    add_message_shortcut(app, deps, messages.SHORTCUT_CALLBACK, SHORTCUT_JOB)
+    add_form_shortcut(app, deps, messages.SHORTCUT_CALLBACK, open_message_form, FORM_ANSWER_JOB)
     add_action(app, deps, TaskAction.ASSIGN_ME, ASSIGN_JOB)
     add_action(app, deps, TaskAction.CLOSE, CLOSE_JOB)
-    add_action(app, deps, AlertAction.CREATE_TASK, ALERT_JOB)
+    add_form_action(app, deps, AlertAction.CREATE_TASK, open_alert_form, FORM_ANSWER_JOB)
 
 
 def register_jobs(registry: JobRegistry) -> None:
     registry.add(JOB, slash_job(run))
     registry.add(MODAL_JOB, view_job(run_modal))
-    registry.add(SHORTCUT_JOB, shortcut_job(run_shortcut))
-    registry.add(ALERT_JOB, action_job(run_from_alert))
+    registry.add(FORM_ANSWER_JOB, answer_job_fn())
+    registry.add(SHORTCUT_JOB, shortcut_job(stored_before_forms))
+    registry.add(ALERT_JOB, action_job(stored_before_forms))
     registry.add(ASSIGN_JOB, action_job(assign_me))
     registry.add(CLOSE_JOB, action_job(close))

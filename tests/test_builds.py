@@ -66,8 +66,9 @@ def queue_drained(bot: BotUnderTest) -> Callable[[], Awaitable[bool]]:
 
 
 async def ended(bot: BotUnderTest, status: str, within: float = 20) -> Any:
+    """The live message once it says `status` (its words: "*passed*", "was *canceled*")."""
     await eventually(
-        lambda: live(bot) is not None and f"is *{status}*" in shown(live(bot)),
+        lambda: live(bot) is not None and status in shown(live(bot)),
         within=within,
         what=f"the live message to say {status}",
     )
@@ -82,7 +83,7 @@ async def test_a_pipeline_is_followed_to_success_in_one_message(redis_url: str) 
     async with build_bot(redis_url) as (bot, gitlab):
         resp = await bot.driver.command("/build", "web main DEPLOY_ENV=staging", user="U0ALICE")
         assert resp.status == 200 and resp.elapsed_ms < 3000
-        message, replies = await ended(bot, "success")
+        message, replies = await ended(bot, "*passed*")
         [pipeline] = gitlab.pipelines("acme/web")
         assert pipeline["ref"] == "main"
         text = shown(message)
@@ -91,7 +92,7 @@ async def test_a_pipeline_is_followed_to_success_in_one_message(redis_url: str) 
         assert "Cancel" not in text and "Retry" not in text
         edits = message.edits
         assert len(edits) >= 2, "the one message moved through the stages"
-        assert "success" in replies[-1].text and "after" in replies[-1].text
+        assert "*passed* after" in replies[-1].text
         assert len(bot.emulator.messages(GENERAL)) == 1
         [entry] = [
             e for e in await bot.deps.store.audit_recent(10) if e.action == "build.triggered"
@@ -103,19 +104,19 @@ async def test_a_failed_pipeline_names_its_failed_job_and_can_be_retried(redis_u
     async with build_bot(redis_url) as (bot, gitlab):
         gitlab.fail_job("unit", times=1)
         await bot.driver.command("/build", "web", user="U0ALICE")
-        message, replies = await ended(bot, "failed")
+        message, replies = await ended(bot, "*failed*")
         assert "Retry" in shown(message)
         result = replies[-1].text
         assert "unit" in result and "/-/jobs/" in result and "failed" in result
         assert "Tests:" in result
         await bot.driver.click("Retry", user="U0ALICE", channel=GENERAL)
         await eventually(
-            lambda: live(bot) is not None and "is *success*" in shown(live(bot)),
+            lambda: live(bot) is not None and "*passed*" in shown(live(bot)),
             within=20,
             what="the retried pipeline to succeed",
         )
         await eventually(
-            lambda: any("success" in r.text for r in bot.emulator.thread(GENERAL, message.ts)),
+            lambda: any("passed" in r.text for r in bot.emulator.thread(GENERAL, message.ts)),
             what="the second result",
         )
         actions = [e.action for e in await bot.deps.store.audit_recent(10)]
@@ -128,7 +129,7 @@ async def test_cancel_while_running(redis_url: str) -> None:
         await bot.driver.command("/build", "web", user="U0ALICE")
         await eventually(lambda: live(bot) and "Cancel" in shown(live(bot)), what="Cancel")
         await bot.driver.click("Cancel", user="U0ALICE", channel=GENERAL)
-        await ended(bot, "canceled")
+        await ended(bot, "was *canceled*")
         assert "build.cancelled" in [e.action for e in await bot.deps.store.audit_recent(10)]
 
 
@@ -143,7 +144,7 @@ async def test_protected_refs_need_a_deployer(redis_url: str) -> None:
         )
         assert gitlab.pipelines("acme/web") == []
         await bot.driver.command("/build", "web develop", user="U0CAROL")
-        await ended(bot, "success")
+        await ended(bot, "*passed*")
         # A deployer's pipeline on main: Carol may not cancel it either.
         gitlab.pipeline_step_seconds = 0.8
         await bot.driver.command("/build", "web main", user="U0ALICE", channel=GENERAL)
@@ -184,12 +185,12 @@ async def test_duplicate_and_late_hooks_act_once_and_never_go_back(redis_url: st
     async with build_bot(redis_url) as (bot, gitlab):
         gitlab.deliver_hooks_out_of_order = True
         await bot.driver.command("/build", "web", user="U0ALICE")
-        message, _ = await ended(bot, "success")
+        message, _ = await ended(bot, "*passed*")
         await gitlab.redeliver_last_hook()
         for event in list(gitlab.hook_events)[:3]:
             await gitlab.redeliver_hook(event)  # old states arriving very late
-        await eventually(lambda: "is *success*" in shown(live(bot)), what="still success")
-        assert "is *success*" in shown(live(bot))
+        await eventually(lambda: "*passed*" in shown(live(bot)), what="still success")
+        assert "*passed*" in shown(live(bot))
         results = [r for r in bot.emulator.thread(GENERAL, message.ts) if "after" in r.text]
         assert len(results) == 1
 
@@ -216,7 +217,7 @@ async def test_the_webhook_route_guards_itself(redis_url: str) -> None:
 async def test_without_hooks_the_bot_polls(redis_url: str) -> None:
     async with build_bot(redis_url, hooks=False, OPSLOOP_BUILD_POLL_SECONDS=0.3) as (bot, gitlab):
         await bot.driver.command("/build", "web", user="U0ALICE")
-        await ended(bot, "success", within=30)
+        await ended(bot, "*passed*", within=30)
         assert gitlab.hook_deliveries == []
 
 
@@ -231,10 +232,10 @@ async def test_gitlab_down_is_a_clear_message(redis_url: str) -> None:
 async def test_status_shows_the_latest_pipeline(redis_url: str) -> None:
     async with build_bot(redis_url) as (bot, _):
         await bot.driver.command("/build", "web", user="U0ALICE")
-        await ended(bot, "success")
+        await ended(bot, "*passed*")
         await bot.driver.command("/build", "status web", user="U0CAROL")
         texts = await eventually(lambda: ephemerals(bot, "U0CAROL"), what="status")
-        assert "success" in texts[-1] and "acme/web" in texts[-1]
+        assert "passed" in texts[-1] and "acme/web" in texts[-1]
 
 
 async def test_a_failed_default_branch_started_elsewhere_is_announced(redis_url: str) -> None:
@@ -261,3 +262,14 @@ async def test_a_failed_default_branch_started_elsewhere_is_announced(redis_url:
         await eventually(queue_drained(bot), what="the bot to handle the hook")
         announced = [m for m in bot.emulator.messages(GENERAL) if "default branch" in shown(m)]
         assert len(announced) == 1 and "`main`" in shown(announced[0])
+
+
+def test_a_status_reads_as_words_and_an_unknown_one_as_itself() -> None:
+    from bot.builds.messages import status_words
+
+    assert status_words("success") == "*passed*"
+    assert status_words("running") == "is *running*"
+    assert status_words("canceled", bold=False) == "was canceled"
+    # Statuses are an open set: a new one is shown as a status, never as "is success".
+    assert status_words("waiting_for_callback") == "has status *waiting_for_callback*"
+    assert status_words("<!channel>") == "has status *&lt;!channel&gt;*"

@@ -210,9 +210,13 @@ async def test_tasks_in_the_sandbox_command_modal_shortcut_buttons(sandbox_url: 
         text = await second.inner_text()
         assert "Write the runbook" in text and "docs" in text and "nobody yet" in text
 
-        # "Create task from message" on the second task's message: a third issue, linked in
-        # that message's thread.
+        # "Create task from message" on the second task's message: the form, prefilled, then a
+        # third issue, linked in that message's thread.
         await second.get_by_test_id("shortcut").filter(has_text="Create task from message").click()
+        await modal.wait_for(timeout=10_000)
+        assert await modal.get_by_label("Project").input_value() == "web"
+        await modal.get_by_test_id("modal-submit").click()
+        await modal.wait_for(state="detached", timeout=10_000)
         replies = second.get_by_test_id("replies-link")
         await replies.filter(has_text="1 reply").wait_for(timeout=10_000)
         await replies.click()
@@ -256,7 +260,7 @@ async def test_a_build_moves_through_its_stages_in_one_message(sandbox_url: str)
         first = page.get_by_test_id("message").filter(has_text="Pipeline")
         await first.filter(has_text="running").first.wait_for(timeout=15_000)
         assert await first.count() == 1
-        await first.filter(has_text="success").first.wait_for(timeout=30_000)
+        await first.filter(has_text="passed").first.wait_for(timeout=30_000)
         assert await first.count() == 1  # the same message, edited in place
         await first.get_by_test_id("replies-link").click()
         pane = page.get_by_test_id("thread-pane")

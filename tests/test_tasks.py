@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.config_file import OpsConfig, Project, Roles
-from tests.harness import BotUnderTest, gitlab_env, running_bot, running_emulator, running_gitlab
+from tests.harness import BotUnderTest, gitlab_env, running_bot, running_gitlab
 from tests.waiting import eventually
 
 GENERAL, DEPLOYS = "C0GENERAL", "C0DEPLOYS"
@@ -165,25 +165,6 @@ async def test_the_modal_checks_its_inputs_and_files_the_task(redis_url: str) ->
         assert "Fix the flaky deploy" in json.dumps(message.blocks)
 
 
-async def test_a_message_becomes_a_task_with_its_permalink(redis_url: str) -> None:
-    async with task_bot(redis_url) as (bot, gitlab):
-        posted = await bot.deps.slack.post_message(
-            GENERAL, "Checkout times out for EU users\nSeen since 10:00 in the logs."
-        )
-        message = bot.emulator.message(GENERAL, posted.ts)
-        assert message is not None
-        resp = await bot.driver.message_shortcut("task_from_message", message, user="U0BOB")
-        assert resp.status == 200
-        replies = await eventually(
-            lambda: bot.emulator.thread(GENERAL, posted.ts), what="the link in the thread"
-        )
-        [issue] = gitlab.issues("acme/web")
-        assert issue["title"] == "Checkout times out for EU users"
-        assert "Seen since 10:00" in issue["description"]
-        assert f"/archives/{GENERAL}/p{posted.ts.replace('.', '')}" in issue["description"]
-        assert issue["web_url"] in replies[0].text
-
-
 async def test_list_assign_to_me_and_close_update_the_message_in_place(redis_url: str) -> None:
     async with task_bot(redis_url) as (bot, gitlab):
         await bot.driver.command("/task", "First thing", user="U0ALICE", channel=GENERAL)
@@ -230,11 +211,15 @@ async def test_an_unmatched_person_gets_told_how_to_fix_it(redis_url: str) -> No
         texts = await eventually(lambda: ephemerals(bot), what="the answer")
         assert "No GitLab user has <@U0DAVE>'s e-mail address" in texts[0]
         assert "users: {U0DAVE: their-gitlab-name}" in texts[0]
-        await bot.driver.command("/task", "Thing @zed", user="U0ALICE", channel=GENERAL)
-        await eventually(
-            lambda: any("GitLab has no user `zed`" in t for t in ephemerals(bot)),
+        await bot.driver.command("/task", "@nobody Fix it", user="U0ALICE", channel=GENERAL)
+        answer = await eventually(
+            lambda: [t for t in ephemerals(bot) if "GitLab has no user `nobody`" in t],
             what="the unknown GitLab name",
         )
+        # What was wrong and what to type or configure instead, the vendor's name once.
+        assert "no task was filed" in answer[0] and "GitLab: GitLab" not in answer[0]
+        assert "Assign with a GitLab username (`@their-gitlab-name`)" in answer[0]
+        assert "`users: {<their Slack ID, U…>: their-gitlab-name}`" in answer[0]
         assert gitlab.issues("acme/web") == []
     # The YAML map settles it.
     async with task_bot(redis_url, config(users={"U0DAVE": "bob"})) as (bot, gitlab):
@@ -290,32 +275,67 @@ async def test_a_retried_command_files_one_issue(redis_url: str) -> None:
         assert len(task_messages(bot)) == 1
 
 
-async def test_an_alert_thread_becomes_a_task(redis_url: str) -> None:
-    from bot.config_file import AlertRoute, Alerts
-    from tests.alert_payloads import TOKEN, sample
+async def test_double_dash_separates_the_title_from_the_description(redis_url: str) -> None:
+    async with task_bot(redis_url) as (bot, gitlab):
+        # `--` first: no title, so nothing is filed and the answer says what to type instead.
+        resp = await bot.driver.command(
+            "/task", "-- only a description", user="U0ALICE", channel=GENERAL
+        )
+        assert resp.json is not None
+        text = resp.json["text"]
+        assert "A task needs a title before `--`" in text
+        assert "`/task &lt;title&gt; -- only a description`" in text
+        assert "`/task only a description` to make it the title" in text
+        resp = await bot.driver.command("/task", "--", user="U0ALICE", channel=GENERAL)
+        assert resp.json is not None and "A task needs a title" in resp.json["text"]
 
-    cfg = config(alerts=Alerts(routes=[AlertRoute(channel=GENERAL)]))
-    async with (
-        running_emulator() as emu,
-        running_gitlab() as gitlab,
-        running_bot(
-            redis_url, emulator=emu, config=cfg, OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN=TOKEN,
-            **gitlab_env(gitlab),
-        ) as bot,
-    ):  # fmt: skip
-        import aiohttp
+        for typed in ("Title -- the description", "Empty description --", "a--b --flag -- x -- y"):
+            await bot.driver.command("/task", typed, user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: len(gitlab.issues("acme/web")) == 3, what="three issues")
+        issues = gitlab.issues("acme/web")
+        filed = {i["title"]: i["description"].split("<!-- opsloop")[0].strip() for i in issues}
+        assert filed == {
+            "Title": "the description",
+            "Empty description": "",
+            "a--b --flag": "x -- y",
+        }
+        assert not any(title.startswith("--") for title in filed)
 
-        async with aiohttp.ClientSession() as http:
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            body = sample("alertmanager-firing.json")
-            async with http.post(bot.base_url + "/hooks/alertmanager", json=body, headers=headers):
-                pass
-        [parent] = await eventually(lambda: emu.messages(GENERAL), what="the alert message")
-        assert "Create task" in json.dumps(parent.blocks)
-        await bot.driver.click("Create task", user="U0BOB", channel=GENERAL)
-        replies = await eventually(lambda: emu.thread(GENERAL, parent.ts), what="thread link")
-        [issue] = gitlab.issues("acme/web")
-        assert issue["title"].startswith("AL-1 HighLatency")
-        assert "p99 latency > 2s" in issue["description"]
-        assert f"p{parent.ts.replace('.', '')}" in issue["description"]
-        assert issue["web_url"] in replies[-1].text
+
+async def test_closing_a_closed_task_says_so_and_leaves_the_tracker_alone(redis_url: str) -> None:
+    import aiohttp
+
+    async with task_bot(redis_url) as (bot, gitlab):
+        await bot.driver.command("/task", "First thing", user="U0ALICE", channel=GENERAL)
+        await bot.driver.command("/task", "Second thing", user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: len(task_messages(bot)) == 2, what="two task messages")
+        await bot.driver.command("/task", "close web#1", user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: any("Closed" in t for t in ephemerals(bot)), what="closed")
+        await bot.driver.command("/task", "close web#1", user="U0ALICE", channel=GENERAL)
+        [again] = await eventually(
+            lambda: [t for t in ephemerals(bot) if "already closed" in t], what="the second close"
+        )
+        assert "was already closed by <@U0ALICE> at <!date^" in again
+        assert "nothing was changed" in again and "Closed" not in again
+        assert len(gitlab.requests_to("/api/v4/projects/*/issues/1", "PUT")) == 1
+
+        # Closed in GitLab itself: its Close button answers so, and the message catches up.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.put(
+                f"{gitlab.api_url}/projects/acme%2Fweb/issues/2",
+                params={"state_event": "close"},
+                headers={"PRIVATE-TOKEN": gitlab.token},
+            ) as r,
+        ):
+            assert r.status == 200
+        await bot.driver.click("Close", user="U0CAROL", channel=GENERAL)
+        [told] = await eventually(
+            lambda: [t for t in ephemerals(bot, "U0CAROL") if "already closed" in t],
+            what="the answer to Close",
+        )
+        assert "Second thing" in told and " by " not in told
+        await eventually(lambda: task_messages(bot) == [], what="no Close button left")
+        assert len(gitlab.requests_to("/api/v4/projects/*/issues/2", "PUT")) == 1
+        closes = [e for e in await bot.deps.store.audit_recent(20) if e.action == "task.closed"]
+        assert [e.subject for e in closes] == ["acme/web#1"]

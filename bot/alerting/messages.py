@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 from bot.alerting.groups import AlertGroup, Change, TrackedAlert
 from bot.durations import format_duration
-from bot.replies import Reply, context, escape, mrkdwn_section, sections
+from bot.replies import Reply, clock, context, escape, mrkdwn_section, sections
 from bot.store.alerts import Storm
 
 Blocks = list[dict[str, Any]]
@@ -39,12 +39,6 @@ SILENCE_DURATIONS = {
 def _url(url: str) -> str:
     """A URL inside `<url|label>`: these three would end or split the link."""
     return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
-
-
-def clock(ts: float) -> str:
-    """A time as Slack shows it in the reader's zone, with a UTC fallback."""
-    fallback = datetime.fromtimestamp(ts, UTC).strftime("%H:%M UTC")
-    return f"<!date^{int(ts)}^{{time}}|{fallback}>"
 
 
 def lasted(group: AlertGroup) -> str:
@@ -142,14 +136,11 @@ def _buttons(group: AlertGroup, tasks: bool) -> dict[str, Any]:
 def parent_message(group: AlertGroup, now: float, *, tasks: bool = False) -> tuple[str, Blocks]:
     """The group's one message, updated in place for its whole life; `tasks` (GitLab is
     configured) adds a Create task button."""
-    title = f"{_emoji(group)} {escape(headline(group))}"
     summary = escape(group.summary)
     text = f"{group.ref} {escape(headline(group))}" + (f": {summary}" if summary else "")
-    # plain_text: shown as it is, so not escaped
+    # plain_text: shown as it is, so not escaped. The title is said here only, once.
     blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": headline(group)}}]
-    body = f"*{group.ref}* {title}"
-    if summary:
-        body += f"\n{summary}"
+    body = f"{_emoji(group)} *{group.ref}*" + (f" {summary}" if summary else "")
     fields = [
         {"type": "mrkdwn", "text": f"*Severity*\n{escape(group.severity) or 'none'}"},
         {

@@ -27,6 +27,31 @@ _STATUS_EMOJI = {
 }
 
 
+# How a status reads after "Pipeline #12 of acme/web": (verb, status word). Statuses are an open
+# set (bot/builds/ports.py): one not named here is shown as it is, as a status.
+_STATUS_WORDS = {
+    "success": ("", "passed"),
+    "failed": ("", "failed"),
+    "canceled": ("was", "canceled"),
+    "skipped": ("was", "skipped"),
+    "running": ("is", "running"),
+    "pending": ("is", "pending"),
+    "created": ("was", "created"),
+    "canceling": ("is", "being canceled"),
+    "manual": ("is", "waiting for a manual job"),
+    "scheduled": ("is", "scheduled"),
+    "preparing": ("is", "preparing"),
+    "waiting_for_resource": ("is", "waiting for a resource"),
+}
+
+
+def status_words(status: str, *, bold: bool = True) -> str:
+    """`passed`, `is running`, `was canceled`; `has status weird` for one not known."""
+    verb, word = _STATUS_WORDS.get(status, ("has status", escape(status)))
+    shown = f"*{word}*" if bold else word
+    return f"{verb} {shown}".strip()
+
+
 class BuildAction(StrEnum):
     """action_ids of the live message's buttons (values: `<project path>|<pipeline id>`)."""
 
@@ -57,7 +82,7 @@ def live_message(record: dict[str, Any], *, buttons: bool = True) -> tuple[str, 
     status = str(record["status"])
     project, pid = record["project"], record["pipeline_id"]
     link = f"<{record['web_url']}|#{pid}>" if record.get("web_url") else f"#{pid}"
-    head = f"{emoji(status)} Pipeline {link} of *{escape(project)}* is *{status}*"
+    head = f"{emoji(status)} Pipeline {link} of *{escape(project)}* {status_words(status)}"
     sha = str(record.get("sha") or "")[:8]
     who = f"<@{record['triggered_by']}>" if record.get("triggered_by") else "GitLab"
     fields = [
@@ -85,7 +110,7 @@ def live_message(record: dict[str, Any], *, buttons: bool = True) -> tuple[str, 
         elements.append(button("Retry", BuildAction.RETRY, value, "primary"))
     if elements:
         blocks.append({"type": "actions", "block_id": "build_actions", "elements": elements})
-    text = f"Pipeline #{pid} of {project} on {record['ref']}: {status}"
+    text = f"Pipeline #{pid} of {project} on {record['ref']} {status_words(status, bold=False)}"
     return text, blocks
 
 
@@ -93,7 +118,8 @@ def result_reply(record: dict[str, Any], tests: TestSummary | None) -> str:
     """The thread reply when the pipeline ends: result, duration, failed jobs, tests."""
     status = str(record["status"])
     lines = [
-        f"{emoji(status)} Pipeline #{record['pipeline_id']} *{status}* after {_elapsed(record)}."
+        f"{emoji(status)} Pipeline #{record['pipeline_id']} {status_words(status)} "
+        f"after {_elapsed(record)}."
     ]
     # Only the newest attempt of each job counts: a job that failed and then passed on retry
     # did not fail this run.

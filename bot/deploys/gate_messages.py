@@ -20,7 +20,7 @@ from bot.deploys.rollout import (
     gate_rejected,
 )
 from bot.durations import format_duration
-from bot.replies import context, escape, mrkdwn_section
+from bot.replies import context, counted, escape, mrkdwn_section
 
 Blocks = list[dict[str, Any]]
 EVENT_SHOWN = 500  # characters of Flagger's event message on the message
@@ -196,7 +196,7 @@ def requested_reply(r: Rollout) -> str:
     return (
         f":raised_hand: Flagger asks at its `{escape(r.gate or 'confirm')}` webhook for canary "
         f"{escape(r.canary or r.service)} (checksum `{escape(r.checksum or '?')}`); "
-        f"{r.approvals_needed} approver(s) needed."
+        f"{counted(r.approvals_needed, 'approver')} needed."
     )
 
 

@@ -19,7 +19,7 @@ from bot.deploys.rollout import (
     describe_state,
 )
 from bot.durations import format_duration
-from bot.replies import Reply, button, context, escape, mrkdwn_section
+from bot.replies import Reply, button, context, counted, escape, mrkdwn_section
 
 Blocks = list[dict[str, Any]]
 MAX_UNITS_SHOWN = 20
@@ -191,12 +191,12 @@ def requested_reply(r: Rollout) -> str:
     asked = f":rocket: <@{r.started_by}> asked to deploy `{escape(r.version)}`."
     if r.step < 0 and r.state == AWAITING:
         return (
-            f"{asked} Nothing changes until {r.approvals_needed} approver(s) approve "
-            f"going to {r.next_percent}%."
+            f"{asked} Nothing changes until {counted(r.approvals_needed, 'approver')} "
+            f"{'approves' if r.approvals_needed == 1 else 'approve'} going to {r.next_percent}%."
         )
     return (
         f"{asked} It starts at {r.percents[0]}% now; each next step needs "
-        f"{r.approvals_needed} approval(s) from approvers."
+        f"{counted(r.approvals_needed, 'approval')} from approvers."
     )
 
 
@@ -234,7 +234,7 @@ def step_reply(r: Rollout, snapshot: Snapshot) -> str:
         return f":white_check_mark: Complete: `{escape(r.version)}` is stable.{runs}"
     return (
         f":arrow_up: Step {r.step + 1} of {len(r.percents)}: {r.percent}% done.{runs} "
-        f"Next: {r.next_percent}%, waiting for {r.approvals_needed} approval(s)."
+        f"Next: {r.next_percent}%, waiting for {counted(r.approvals_needed, 'approval')}."
     )
 
 
@@ -256,7 +256,8 @@ def rolled_back_reply(r: Rollout, snapshot: Snapshot) -> str:
     if snapshot.link is not None or not snapshot.units or snapshot.heading is not None:
         return f":leftwards_arrow_with_hook: Rolled back to `{_stable(r)}`."
     total = len(snapshot.units)
-    return f":leftwards_arrow_with_hook: Rolled back: {total} container(s) run `{_stable(r)}`."
+    runs = f"{counted(total, 'container')} {'runs' if total == 1 else 'run'}"
+    return f":leftwards_arrow_with_hook: Rolled back: {runs} `{_stable(r)}`."
 
 
 def failed_reply(r: Rollout) -> str:
@@ -297,7 +298,8 @@ def _who(started_by: str) -> str:
 def restart_reply(r: Rollout, user: str) -> str:
     return (
         f":repeat: <@{user}> is starting `{escape(r.version)}` again from its first step "
-        f"({r.percents[0]}%); each next step needs {r.approvals_needed} approval(s) again."
+        f"({r.percents[0]}%); each next step needs {counted(r.approvals_needed, 'approval')} "
+        "again."
     )
 
 

@@ -36,7 +36,7 @@ from bot.deploys.rollout import (
 )
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
-from bot.replies import Reply
+from bot.replies import Reply, counted
 from bot.roles import holds
 from bot.slack_once import post_once
 
@@ -349,7 +349,7 @@ class DeployService:
         return Reply(
             text=(
                 f"Asked again for approval of {name} to go to {changed.next_percent}% "
-                f"({changed.id}); {changed.approvals_needed} approver(s) needed."
+                f"({changed.id}); {counted(changed.approvals_needed, 'approver')} needed."
             )
         )
 

@@ -207,7 +207,9 @@ def _deploy_lines(
     if docker.available:
         lines.append(f"  deploys: web on Docker: yes, {docker.why} (try /deploy web 1)")
         if docker.removed:
-            lines.append(f"  (removed {docker.removed} web container(s) an earlier sandbox left)")
+            n = docker.removed
+            containers = f"{n} web container{'' if n == 1 else 's'}"
+            lines.append(f"  (removed {containers} an earlier sandbox left)")
     else:
         lines.append(
             f"  deploys: web on Docker: no, {docker.why}; to enable it, {deploys.HOW_TO_ENABLE}"

@@ -1,86 +1,117 @@
 """Tasks made from something already in Slack: any message (the message shortcut) or an alert
-group (its Create task button). The issue links back to the Slack thread, and the thread gets a
-link to the issue."""
+group (its Create task button). Both open the task form prefilled from their source, with a
+project picker, so they work in a channel without a project of its own (#alerts); the form
+remembers the source, and its submission (commands/task.py) files the issue with a link back to
+the Slack thread and posts the issue's link in that thread."""
 
 from __future__ import annotations
 
-from bot.alerting.messages import alert_name
+from typing import Any
+
+from bot.alerting.groups import AlertGroup, TrackedAlert
+from bot.config_file import Project
+from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
-from bot.jobs import JobContext
-from bot.slack_once import post_once
-from bot.slack_requests import ActionRequest, ShortcutRequest
 from bot.tasks import messages
-from bot.tasks.service import NewTask, TaskService
+from bot.tasks.messages import Source
 
 MAX_TITLE = 120
 
 
-async def _permalink(job: JobContext, channel: str, ts: str) -> str:
-    try:
-        data = await job.deps.slack.call("chat.getPermalink", channel=channel, message_ts=ts)
-    except IntegrationError:
-        return ""  # the issue is still worth filing without the link
-    return str(data.get("permalink", ""))
+def form(
+    deps: Deps,
+    channel: str,
+    *,
+    title: str = "",
+    description: str = "",
+    source: Source | None = None,
+) -> dict[str, Any]:
+    """The task form for `channel`: its project preselected, else the only one there is; a
+    UserError when no task can be filed at all."""
+    if deps.tasks is None:
+        raise UserError(deps.systems.missing("tasks"))
+    projects = deps.config.projects
+    if not projects:
+        raise UserError(
+            "No projects are configured, so there is nowhere to file a task.",
+            "Add them to the YAML file, e.g. `projects: {web: {gitlab: acme/web}}`.",
+        )
+    return messages.modal(
+        projects,
+        channel=channel,
+        initial_project=initial_project(projects, channel),
+        title=title,
+        description=description,
+        source=source,
+    )
 
 
-def _title_from(text: str) -> str:
+def initial_project(projects: dict[str, Project], channel: str) -> str | None:
+    """The channel's own project, else the only project; None when the person must pick."""
+    mine = [alias for alias, p in projects.items() if p.channel == channel]
+    if len(mine) == 1:
+        return mine[0]
+    if len(projects) == 1:
+        return next(iter(projects))
+    return None
+
+
+def title_from(text: str) -> str:
+    """A message's first line, shortened to fit a title."""
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if len(first) > MAX_TITLE:
         first = first[: MAX_TITLE - 1].rstrip() + "…"
     return first or "Task from a Slack message"
 
 
-async def from_message(job: JobContext, request: ShortcutRequest) -> None:
-    """ "Create task from message": the text and the message's permalink become an issue."""
-    service = TaskService(job.deps)
-    service.project_path(None, request.channel_id)  # a clear message before any other work
-    link = await _permalink(job, request.channel_id, request.message_ts)
-    description = request.message_text + (f"\n\n---\nFrom Slack: {link}" if link else "")
-    task = NewTask(title=_title_from(request.message_text), project=None, description=description)
-    issue = await service.create(
-        task, creator=request.user_id, channel=request.channel_id, job_id=job.job_id
-    )
-    thread = request.thread_ts or request.message_ts
-    await post_once(
-        job.deps.slack,
-        f"{job.job_id}:link",
-        request.channel_id,
-        messages.thread_link(issue),
-        thread_ts=thread,
-        settle_after=job.deps.settings.settle_seconds,
-    )
+def message_form(deps: Deps, channel: str, ts: str, thread_ts: str, text: str) -> dict[str, Any]:
+    """The form for "Create task from message": its first line as the title, its text as the
+    description; the issue's link goes in the message's thread."""
+    source = Source(thread_ts=thread_ts or ts, link_ts=ts)
+    return form(deps, channel, title=title_from(text), description=text, source=source)
 
 
-async def from_alert(job: JobContext, request: ActionRequest) -> None:
-    """An alert group's Create task button: its details and thread become an issue."""
-    group = await job.deps.store.alerts.load(request.value)
-    if group is None:
-        raise UserError(f"`{request.value}` is not an alert group opsloop knows.")
-    service = TaskService(job.deps)
-    channel = group.channel or request.channel_id
-    service.project_path(None, channel)
-    link = await _permalink(job, channel, group.message_ts) if group.message_ts else ""
-    lines = [
-        f"**{group.title}** ({group.ref}, severity {group.severity or 'none'})",
-        "",
-        group.summary,
-        "",
-        "Firing: " + (", ".join(alert_name(group, a) for a in group.firing) or "none"),
-        "Labels: " + ", ".join(f"`{k}={v}`" for k, v in sorted(group.common_labels.items())),
-    ]
+def _own_labels(group: AlertGroup, alert: TrackedAlert) -> str:
+    own = {k: v for k, v in alert.labels.items() if group.common_labels.get(k) != v}
+    if not own:
+        return alert.labels.get("instance") or alert.fingerprint
+    return ", ".join(f"{k}={v}" for k, v in sorted(own.items()))
+
+
+def alert_description(group: AlertGroup) -> str:
+    """What an issue about an alert group needs: severity, what fires, labels, annotations
+    and links. Plain text: it is shown in the form and then in the tracker, not in Slack."""
+    lines = [f"{group.ref} {group.title} (severity {group.severity or 'none'})"]
+    if group.summary:
+        lines += ["", group.summary]
+    firing = ", ".join(_own_labels(group, a) for a in group.firing) or "none"
+    lines += ["", f"Firing: {firing}"]
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(group.common_labels.items()))
+    if labels:
+        lines.append(f"Labels: {labels}")
+    for name, value in sorted(group.common_annotations.items()):
+        if name not in ("summary", "runbook_url") and value:
+            lines.append(f"{name.capitalize()}: {value}")
     if group.runbook_url:
         lines.append(f"Runbook: {group.runbook_url}")
-    if link:
-        lines.append(f"Slack thread: {link}")
+    source = next((a.generator_url for a in group.alerts.values() if a.generator_url), "")
+    if source:
+        lines.append(f"Source: {source}")
+    return "\n".join(lines)
+
+
+def alert_form(deps: Deps, group: AlertGroup, clicked_in: str) -> dict[str, Any]:
+    """The form for an alert group's Create task button, filled in from the group."""
+    channel = group.channel or clicked_in
     title = f"{group.ref} {group.title}" + (f": {group.summary}" if group.summary else "")
-    task = NewTask(title=title[:255], project=None, description="\n".join(lines))
-    issue = await service.create(task, creator=request.user_id, channel=channel, job_id=job.job_id)
-    if group.message_ts:
-        await post_once(
-            job.deps.slack,
-            f"{job.job_id}:link",
-            channel,
-            messages.thread_link(issue),
-            thread_ts=group.message_ts,
-            settle_after=job.deps.settings.settle_seconds,
-        )
+    source = Source(thread_ts=group.message_ts or "", link_ts=group.message_ts or "")
+    return form(deps, channel, title=title, description=alert_description(group), source=source)
+
+
+async def permalink(deps: Deps, channel: str, ts: str) -> str:
+    """The message's link, or "" when Slack cannot give it: the issue is still worth filing."""
+    try:
+        data = await deps.slack.call("chat.getPermalink", channel=channel, message_ts=ts)
+    except IntegrationError:
+        return ""
+    return str(data.get("permalink", ""))

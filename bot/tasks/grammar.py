@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from bot.replies import escape
+
 # Slack escapes mentions when the command has should_escape: <@U123|alice>, <#C123|general>.
 _USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _PLAIN_MENTION = re.compile(r"^@([A-Za-z0-9._-]+)$")
@@ -23,6 +25,8 @@ _URL_REF = re.compile(
     r"^<?https?://[^/\s>|]+/(?P<project>[^\s>|]+?)/-/issues/(?P<key>\d+)(?:\|[^>]*)?>?$"
 )
 
+# `--` alone, as a word, starts the description; `a--b` and `--flag` are words of the title.
+_SEPARATOR = re.compile(r"(?:^|\s)--(?:\s|$)")
 MAX_TITLE = 255
 
 
@@ -42,9 +46,10 @@ class TaskDraft:
 
 def parse_create(text: str) -> TaskDraft:
     """`/task <title> [@person] [#label ...] [project:alias] [-- description]`."""
-    head, sep, description = text.partition(" -- ")
-    if not sep and head.endswith(" --"):
-        head = head[:-3]
+    separator = _SEPARATOR.search(text)
+    head, description = (
+        (text[: separator.start()], text[separator.end() :]) if separator else (text, "")
+    )
     draft = TaskDraft(title="", description=description.strip())
     title_words: list[str] = []
     for word in head.split():
@@ -69,11 +74,23 @@ def parse_create(text: str) -> TaskDraft:
         else:
             title_words.append(word)
     draft.title = " ".join(title_words).strip()
+    if not draft.title and draft.description:
+        raise GrammarError(_no_title_before(draft.description))
     if not draft.title:
         raise GrammarError("A task needs a title, e.g. `/task Fix the login redirect`.")
     if len(draft.title) > MAX_TITLE:
         raise GrammarError(f"The title is {len(draft.title)} characters; GitLab takes {MAX_TITLE}.")
     return draft
+
+
+def _no_title_before(description: str) -> str:
+    """`/task -- text`: the title comes before `--`, so say where it goes."""
+    words = " ".join(description.split())
+    short = escape(words if len(words) <= 60 else words[:59].rstrip() + "…")
+    return (
+        "A task needs a title before `--` (what follows `--` is the description): "
+        f"`/task &lt;title&gt; -- {short}`, or `/task {short}` to make it the title."
+    )
 
 
 def _one_assignee(draft: TaskDraft) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from bot.config_file import Project
-from bot.replies import Reply, context, escape, sections
+from bot.replies import Reply, clock, context, escape, sections
 from bot.tasks.ports import CLOSED, Task
 
 Blocks = list[dict[str, Any]]
@@ -36,6 +37,15 @@ class Field(StrEnum):
 # private_metadata): said under the input, so the person can fix it or start again.
 ODD_INPUT = "opsloop cannot read what this input sent; type or pick it again."
 ODD_METADATA = "This form lost the channel it was opened in; close it and type `/task` again."
+
+
+@dataclass(frozen=True)
+class Source:
+    """The Slack message a form was opened from: the task's link goes in the thread
+    `thread_ts`, and the issue links back to the message `link_ts`."""
+
+    thread_ts: str
+    link_ts: str
 
 
 def _link(task: Task) -> str:
@@ -90,13 +100,35 @@ def task_message(task: Task, created_by: str | None) -> tuple[str, Blocks]:
     return text, blocks
 
 
-def thread_link(task: Task) -> str:
+def thread_link(task: Task, filed_by: str | None = None) -> str:
     """Posted in the thread a task was made from."""
-    return f":memo: Task created: {_link(task)} *{escape(task.title)}*"
+    by = f" by <@{filed_by}>" if filed_by else ""
+    return f":memo: Task created{by}: {_link(task)} *{escape(task.title)}*"
+
+
+def no_such_person(name: str, system: str) -> tuple[str, str]:
+    """A plain `@name` the tracker does not know: what was wrong, and what to type instead."""
+    return (
+        f"{system} has no user `{name}`, so no task was filed.",
+        f"Assign with a {system} username (`@their-{system.lower()}-name`) or mention the "
+        "person from Slack's @ list; someone whose Slack e-mail differs from their "
+        f"{system} one is mapped in the YAML file (opsloop.yml): "
+        f"`users: {{<their Slack ID, U…>: their-{system.lower()}-name}}`.",
+    )
 
 
 def closed_reply(task: Task) -> Reply:
     return Reply(text=f":white_check_mark: Closed {_link(task)} {escape(task.title)}.")
+
+
+def already_closed(task: Task, by: str | None, at: float | None) -> Reply:
+    """Close on a task that is closed already: nothing was done."""
+    who = f" by <@{by}>" if by else ""
+    when = f" at {clock(at)}" if at else ""
+    return Reply(
+        text=f"{_link(task)} {escape(task.title)} was already closed{who}{when}; "
+        "nothing was changed."
+    )
 
 
 def close_refused(task: Task, filer: str | None) -> str:
@@ -134,8 +166,10 @@ def modal(
     initial_project: str | None,
     title: str = "",
     description: str = "",
+    source: Source | None = None,
 ) -> dict[str, Any]:
-    """The `/task` modal; private_metadata carries the channel to post the result in."""
+    """The task form; private_metadata carries the channel to post the result in and the
+    message it was opened from, if any."""
     options = [
         {
             "text": {"type": "plain_text", "text": f"{alias} ({p.gitlab})"[:75]},
@@ -165,13 +199,16 @@ def modal(
     }
     if description:
         description_input["initial_value"] = description[:3000]
+    metadata = {"channel": channel}
+    if source is not None and source.thread_ts:
+        metadata.update(thread_ts=source.thread_ts, link_ts=source.link_ts)
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
         "title": {"type": "plain_text", "text": "Create a task"},
         "submit": {"type": "plain_text", "text": "Create"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": json.dumps({"channel": channel}),
+        "private_metadata": json.dumps(metadata),
         "blocks": [
             {
                 "type": "input",

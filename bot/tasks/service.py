@@ -10,12 +10,16 @@ from typing import Any
 from bot.deps import Deps
 from bot.errors import UserError
 from bot.once import Effect, Intend, make_once, marker
+from bot.replies import Reply
 from bot.roles import approves_anything, holds
 from bot.slack_once import post_once
 from bot.tasks import messages
 from bot.tasks.grammar import TaskRef
 from bot.tasks.identity import tracker_username
-from bot.tasks.ports import Task, TaskTracker
+from bot.tasks.ports import CLOSED, Task, TaskTracker
+
+# How far back in the audit log a closed task's closer is looked for.
+CLOSERS_LOOKED_AT = 1000
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class TaskService:
         the task carries the request's marker, and a re-run finds it by that marker."""
         tracker = self.tracker
         project = self.project_path(task.project, channel)
+        name = task.assignee_username
+        if name and await tracker.person_by_username(name) is None:
+            raise UserError(*messages.no_such_person(name, tracker.system))
         key = f"{job_id}:issue"
         request = marker(key)
 
@@ -78,7 +85,7 @@ class TaskService:
             if task.assignee_slack_id:
                 assignee = await tracker_username(self.deps, tracker, task.assignee_slack_id)
             await intend()
-            # A plain @name that the tracker does not know is refused by create_task itself.
+            # A plain @name that the tracker stopped knowing since is refused by create_task.
             return await tracker.create_task(
                 project,
                 task.title,
@@ -141,14 +148,26 @@ class TaskService:
     def _path(self, ref: TaskRef, channel: str) -> str:
         return self.project_path(ref.project, channel)
 
-    async def close(self, ref: TaskRef, *, user: str, channel: str) -> Task:
-        """Close the task if `user` may: its filer, its assignee, deployers and approvers."""
+    async def close(self, ref: TaskRef, *, user: str, channel: str) -> tuple[Task, Reply | None]:
+        """Close the task if `user` may: its filer, its assignee, deployers and approvers.
+        A task already closed is left alone, with the answer that says so."""
         path = self._path(ref, channel)
-        await self._may_close(await self.tracker.get_task(path, ref.key), user)
+        task = await self.tracker.get_task(path, ref.key)
+        if task.state == CLOSED:
+            await self._refresh_message(task)  # it may still offer Close (closed elsewhere)
+            return task, messages.already_closed(task, *await self._closed_by(task))
+        await self._may_close(task, user)
         task = await self.tracker.close_task(path, ref.key)
         await self.deps.store.audit(user, "task.closed", task.reference, {"title": task.title})
         await self._refresh_message(task)
-        return task
+        return task, None
+
+    async def _closed_by(self, task: Task) -> tuple[str | None, float | None]:
+        """Who closed the task from Slack and when, if the recent audit log says."""
+        for entry in await self.deps.store.audit_recent(CLOSERS_LOOKED_AT):
+            if entry.action == "task.closed" and entry.subject == task.reference:
+                return entry.who, entry.at
+        return None, None
 
     async def _may_close(self, task: Task, user: str) -> None:
         """A UserError saying who may close the task, unless `user` is one of them."""
