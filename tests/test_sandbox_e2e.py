@@ -110,7 +110,7 @@ async def test_sample_alert_fires_is_acknowledged_and_resolves(sandbox_url: str)
     async with open_page(sandbox_url) as (page, errors):
         controls = page.get_by_test_id("sandbox-controls")
         await controls.wait_for(state="visible", timeout=10_000)
-        assert "escalates to @S0SRE (bob)" in await controls.inner_text()
+        assert "escalates to @sre (bob)" in await controls.inner_text()
         route = sandbox_url + "_sandbox/alert"
         for body, status, says in (
             ("{not json", 400, "must be JSON"),

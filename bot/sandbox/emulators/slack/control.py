@@ -98,6 +98,16 @@ def _shortcut_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[w
     return shortcut
 
 
+def _session_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST /_emulator/session: the page (re)loaded; what the old session showed is gone."""
+
+    async def session(request: web.Request) -> web.Response:
+        emu.start_page_session()
+        return web.json_response({"ok": True, "version": emu.version})
+
+    return session
+
+
 def _limit_handlers(
     emu: SlackEmulator,
 ) -> tuple[Callable[[web.Request], Awaitable[web.Response]], ...]:
@@ -216,6 +226,7 @@ def add_routes(app: web.Application, emu: SlackEmulator) -> None:
     router.add_post("/_emulator/rate_limits", _guarded(open_window))
     router.add_get("/_emulator/early_calls", _guarded(early_calls))
     router.add_get("/_emulator/state", _guarded(state))
+    router.add_post("/_emulator/session", _guarded(_session_handler(emu)))
     router.add_get("/_emulator/wait", _guarded(wait))
     router.add_get("/_emulator/calls", _guarded(calls))
     router.add_post("/_emulator/command", _guarded(command))

@@ -8,6 +8,7 @@ Over Socket Mode the answer is the `payload` of the bot's ack, applied the same 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import io
@@ -23,7 +24,7 @@ from . import payloads, socket_mode, view_stack
 from .api_result import ApiResult, message_content
 from .blockkit import SELECTS, validate_view
 from .lookup import find_by_label, find_element, with_generated_ids
-from .models import JSON, Delivery, Ephemeral, Message, View
+from .models import JSON, SLACKBOT, Delivery, Ephemeral, Message, View
 from .tokens import ResponseTarget
 
 if TYPE_CHECKING:
@@ -150,9 +151,30 @@ class SlackDriver:
         retry_num: int | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> DriverResponse:
-        """Types `/command text` in a channel."""
+        """Types `/command text` in a channel. A command the app did not register (when the
+        emulator knows its commands) never reaches the app: Slack itself answers, as it does."""
+        slash = command if command.startswith("/") else f"/{command}"
+        if not self.emu.knows_command(slash):
+            return self._not_a_command(slash, user=user, channel=channel)
         request = self.command_request(command, text, user=user, channel=channel)
         return await self.deliver(request, retry_num=retry_num, extra_headers=extra_headers)
+
+    def _not_a_command(
+        self, command: str, *, user: str | None, channel: str | None
+    ) -> DriverResponse:
+        """Slackbot's ephemeral for an unknown command, naming the commands there are."""
+        known = ", ".join(self.emu.commands)
+        close = difflib.get_close_matches(command, self.emu.commands, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        text = (
+            f"{command} is not a valid command.{hint} In Slack, all messages that start with "
+            f'the "/" character are interpreted as commands. The commands here: {known}.'
+        )
+        self.emu.add_ephemeral(
+            self._channel(channel), self._user(user), text=text, blocks=[], sender=SLACKBOT
+        )
+        note = f"{command} is not a valid command; Slack answered it without asking the app"
+        return DriverResponse(0, "", None, 0.0, note=note)
 
     def command_request(
         self, command: str, text: str = "", *, user: str | None = None, channel: str | None = None
