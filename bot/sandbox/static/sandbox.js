@@ -1846,7 +1846,10 @@
     }
     const data = res.data || {};
     const status = typeof data.status === "number" ? data.status : res.httpStatus;
-    if (status >= 200 && status < 300) {
+    if (data.by_slack) {
+      // Slack itself answered (Slackbot's message in the channel), as it does for a typo.
+      commandStatus(`${command} is not a command here: see Slackbot's answer`, "pending");
+    } else if (status >= 200 && status < 300) {
       if (input.value.trim() === raw) input.value = "";
       // 2xx with a note: the emulator could not apply the answer (Slack would refuse it too).
       if (data.note) commandStatus(`${command}: ${data.note}`, "error");

@@ -10,6 +10,7 @@ an issue's title or description can never inject markup.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from html import escape
 
@@ -91,11 +92,21 @@ def _issue_url(p: EmulatedProject, i: IssueRecord) -> str:
     return f"/{p.path_with_namespace}/-/issues/{i.iid}"
 
 
-def _project_of(request: web.Request) -> EmulatedProject | None:
-    try:
-        return request.app[STATE].find_project(request.match_info["project"])
-    except ApiError:
-        return None
+ProjectPage = Callable[[web.Request, GitLabState, EmulatedProject], Awaitable[web.Response]]
+
+
+def _in_project(page: ProjectPage) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A page under `/<project>/-/`: the project found, or a 404 page."""
+
+    async def handle(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        try:
+            p = state.find_project(request.match_info["project"])
+        except ApiError:
+            return _not_found("Project")
+        return await page(request, state, p)
+
+    return handle
 
 
 # -- pages --------------------------------------------------------------------------------------
@@ -148,11 +159,9 @@ def _pipeline_table(state: GitLabState, p: EmulatedProject, runs: list[PipelineR
     return f"<table>{rows}</table>"
 
 
-async def _issues(request: web.Request) -> web.Response:
-    p = _project_of(request)
-    if p is None:
-        return _not_found("Project")
-    table = _issue_table(p, request.app[STATE].project_issues(p))
+@_in_project
+async def _issues(request: web.Request, state: GitLabState, p: EmulatedProject) -> web.Response:
+    table = _issue_table(p, state.project_issues(p))
     return _page(f"Issues · {p.path_with_namespace}", f"<h1>Issues</h1>{table}", crumbs=_crumb(p))
 
 
@@ -160,11 +169,8 @@ def _crumb(p: EmulatedProject) -> str:
     return f"/ {_project_link(p)}"
 
 
-async def _issue(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    p = _project_of(request)
-    if p is None:
-        return _not_found("Project")
+@_in_project
+async def _issue(request: web.Request, state: GitLabState, p: EmulatedProject) -> web.Response:
     try:
         i = state.find_issue(p, int(request.match_info["iid"]))
     except ApiError:
@@ -188,11 +194,8 @@ async def _issue(request: web.Request) -> web.Response:
     return _page(f"{i.title} (#{i.iid}) · {p.path_with_namespace}", body, crumbs=_crumb(p))
 
 
-async def _pipelines(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    p = _project_of(request)
-    if p is None:
-        return _not_found("Project")
+@_in_project
+async def _pipelines(request: web.Request, state: GitLabState, p: EmulatedProject) -> web.Response:
     runs = sorted(state.ci.of_project(p.id), key=lambda r: r.id, reverse=True)
     table = _pipeline_table(state, p, runs)
     return _page(
@@ -200,11 +203,8 @@ async def _pipelines(request: web.Request) -> web.Response:
     )
 
 
-async def _pipeline(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    p = _project_of(request)
-    if p is None:
-        return _not_found("Project")
+@_in_project
+async def _pipeline(request: web.Request, state: GitLabState, p: EmulatedProject) -> web.Response:
     try:
         run = state.ci.find(p.id, int(request.match_info["id"]))
     except ApiError:
@@ -260,11 +260,8 @@ def _trace(run: PipelineRecord, j: JobRecord) -> str:
     return "\n".join(lines)
 
 
-async def _job(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    p = _project_of(request)
-    if p is None:
-        return _not_found("Project")
+@_in_project
+async def _job(request: web.Request, state: GitLabState, p: EmulatedProject) -> web.Response:
     try:
         run, j = state.ci.find_job(p.id, int(request.match_info["id"]))
     except ApiError:
@@ -286,11 +283,8 @@ async def _job(request: web.Request) -> web.Response:
     )
 
 
-async def _commit(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    p = _project_of(request)
-    if p is None:
-        return _not_found("Project")
+@_in_project
+async def _commit(request: web.Request, state: GitLabState, p: EmulatedProject) -> web.Response:
     try:
         c = state.repos.of(p).commit(request.match_info["sha"])
     except ApiError:
@@ -303,11 +297,8 @@ async def _commit(request: web.Request) -> web.Response:
     return _page(f"{c.title} · {p.path_with_namespace}", body, crumbs=_crumb(p))
 
 
-async def _tree(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    p = _project_of(request)
-    if p is None:
-        return _not_found("Project")
+@_in_project
+async def _tree(request: web.Request, state: GitLabState, p: EmulatedProject) -> web.Response:
     ref = request.match_info["ref"]
     resolved = state.repos.of(p).resolve(ref)
     if resolved is None:

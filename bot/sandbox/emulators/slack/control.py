@@ -76,6 +76,8 @@ def _answer(resp: DriverResponse | None) -> dict[str, Any]:
         "answer": resp.body,
         "note": resp.note,
         "elapsed_ms": round(resp.elapsed_ms, 1),
+        # Only when Slack answered it itself (an unknown command): the app was never asked.
+        **({"by_slack": True} if resp.by_slack else {}),
     }
 
 

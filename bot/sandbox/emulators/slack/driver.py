@@ -73,6 +73,8 @@ class DriverResponse:
     request: DriverRequest | None = None
     timed_out: bool = False
     note: str | None = None
+    # Slack answered it itself (an unknown command) and never asked the app.
+    by_slack: bool = False
 
     @property
     def ok(self) -> bool:
@@ -174,7 +176,7 @@ class SlackDriver:
             self._channel(channel), self._user(user), text=text, blocks=[], sender=SLACKBOT
         )
         note = f"{command} is not a valid command; Slack answered it without asking the app"
-        return DriverResponse(0, "", None, 0.0, note=note)
+        return DriverResponse(0, "", None, 0.0, note=note, by_slack=True)
 
     def command_request(
         self, command: str, text: str = "", *, user: str | None = None, channel: str | None = None
@@ -471,7 +473,7 @@ class SlackDriver:
         spec = socket_mode.ENVELOPE_TYPES.get(request.kind)
         if spec is None:
             note = f"{request.kind!r} requests have no Socket Mode envelope; send them over HTTP"
-            return DriverResponse(0, "", None, 0.0, note=note), ""
+            return DriverResponse(0, "", None, 0.0, note=note, by_slack=True), ""
         envelope_type, accepts_payload = spec
         # The payload is what the HTTP body encodes: the command's fields, or the interaction.
         answer = await self.emu.socket.send(
