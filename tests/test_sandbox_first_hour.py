@@ -20,7 +20,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox.emulators.slack import SlackDriver, SlackEmulator
+from bot.sandbox.emulators.slack import SLACKBOT, SlackDriver, SlackEmulator
 from bot.sandbox.runner import BOT_TOKEN
 from tests.browser import open_page
 from tests.sandbox_process import sandbox_process
@@ -53,7 +53,7 @@ async def test_slack_answers_an_unknown_command_itself(emu: SlackEmulator) -> No
     assert emu.deliveries == []  # the app was not asked
     assert answer.note is not None and "not a valid command" in answer.note
     (notice,) = emu.ephemerals(channel="C0GENERAL", user="U0ALICE")
-    assert notice.sender == "USLACKBOT"
+    assert notice.sender == SLACKBOT
     assert notice.text.startswith("/opz is not a valid command. Did you mean /ops?")
     assert "/ops, /task, /deploy" in notice.text
     assert "HTTP" not in notice.text
@@ -104,6 +104,11 @@ def sandbox_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+async def _alice_in_general(page: Any) -> None:
+    await page.get_by_test_id("channel-C0GENERAL").click()
+    await page.get_by_test_id("user-picker").select_option("U0ALICE")
+
+
 async def _send(page: Any, command: str) -> None:
     box = page.get_by_test_id("command-input")
     await box.fill(command)
@@ -125,8 +130,7 @@ async def _readable(page: Any, url: str, title: str) -> None:
 @pytest.mark.timeout(120)
 async def test_every_link_opens_a_readable_page(sandbox_url: str) -> None:
     async with open_page(sandbox_url, **PHONE) as (page, errors):
-        await page.get_by_test_id("channel-C0GENERAL").click()
-        await page.get_by_test_id("user-picker").select_option("U0ALICE")
+        await _alice_in_general(page)
         messages = page.get_by_test_id("message")
 
         # An issue link: the issue's page, with what the message said.
@@ -171,7 +175,9 @@ async def test_every_link_opens_a_readable_page(sandbox_url: str) -> None:
         await page.get_by_test_id("channel-C0ALERTS").click()  # the page remembers it
         await page.goto(issue_2)
         permalink = page.locator('main a[href*="/archives/"]')
-        assert "thread_ts=" in (await permalink.get_attribute("href") or "")
+        href = await permalink.get_attribute("href") or ""
+        assert "thread_ts=" in href
+        await _readable(page, href, "opsloop sandbox")  # the page itself, after a redirect
         await permalink.click()
         lit = page.locator(f'[data-testid="thread-pane"] .msg-highlight[data-ts="{reply_ts}"]')
         await lit.wait_for(timeout=10_000)
@@ -181,12 +187,10 @@ async def test_every_link_opens_a_readable_page(sandbox_url: str) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_typos_reloads_and_the_phone_layout(sandbox_url: str, tmp_path: Path) -> None:
     async with open_page(sandbox_url, **PHONE) as (page, errors):
-        await page.get_by_test_id("channel-C0GENERAL").click()
-        await page.get_by_test_id("user-picker").select_option("U0ALICE")
+        await _alice_in_general(page)
         ephemerals = page.get_by_test_id("ephemeral")
 
         # A typo: Slack's own answer, listing the commands; never an HTTP error.
