@@ -20,6 +20,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.sandbox.emulators.gitlab import GitLabEmulator
 from bot.sandbox.emulators.slack import SLACKBOT, SlackDriver, SlackEmulator
 from bot.sandbox.runner import BOT_TOKEN
 from tests.browser import open_page
@@ -93,6 +94,57 @@ async def test_the_state_names_each_group_by_its_handle(emu: SlackEmulator) -> N
     async with aiohttp.ClientSession() as http, http.get(f"{emu.base_url}/_emulator/state") as r:
         groups = {g["id"]: g["handle"] for g in (await r.json())["usergroups"]}
     assert groups == {"S0SRE": "sre", "S0ONCALL": "oncall"}
+
+
+async def test_every_web_url_of_the_gitlab_emulator_opens_a_page() -> None:
+    """Every `web_url` in what the API hands out (project, group, issue, author, pipeline, job,
+    commit, branch) opens an HTML page without a token, as a public project's would; the API
+    itself still wants the token."""
+    gitlab = GitLabEmulator()
+    gitlab.pipeline_step_seconds = None  # moved by hand below
+    async with gitlab.serve() as url, aiohttp.ClientSession() as http:
+        gitlab.add_issue(
+            "acme/web", "Fix <it>", description="See https://example.com/x", labels=["bug"]
+        )
+        api = f"{url}/api/v4/projects/acme%2Fweb"
+        token = {"PRIVATE-TOKEN": gitlab.token}
+        async with http.post(f"{api}/pipeline", json={"ref": "main"}, headers=token) as resp:
+            pipeline = await resp.json()
+        gitlab.advance_pipelines(3)
+        shown: list[Any] = [pipeline]
+        for path in ("", "/issues", f"/pipelines/{pipeline['id']}/jobs", "/repository/branches"):
+            async with http.get(api + path, headers=token) as resp:
+                assert resp.status == 200, (path, await resp.text())
+                shown.append(await resp.json())
+        urls = sorted(set(_web_urls(shown)))
+        kinds = {"/-/issues/", "/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/"}
+        assert all(any(k in u for u in urls) for k in kinds), urls
+        for web_url in urls:
+            async with http.get(web_url) as resp:
+                assert resp.status == 200, web_url
+                assert resp.content_type == "text/html", web_url
+                assert "<title>" in await resp.text()
+        issue = next(u for u in urls if "/-/issues/" in u)
+        async with http.get(issue) as resp:
+            html = await resp.text()
+        assert "Fix &lt;it&gt;" in html and "<it>" not in html  # text, never markup
+        assert '<a href="https://example.com/x">' in html
+        async with http.get(api) as resp:
+            assert resp.status == 401  # no token: the API refuses, as before
+        async with http.get(f"{url}/api/v4/nothing", headers=token) as resp:
+            assert resp.status == 404 and resp.content_type == "application/json"
+
+
+def _web_urls(found: Any) -> Iterator[str]:
+    if isinstance(found, dict):
+        for key, value in found.items():
+            if key == "web_url" and isinstance(value, str):
+                yield value
+            else:
+                yield from _web_urls(value)
+    elif isinstance(found, list):
+        for item in found:
+            yield from _web_urls(item)
 
 
 # -- the sandbox in a browser, 390 px wide -----------------------------------------------------
