@@ -321,7 +321,11 @@
       date_long_pretty: pretty ? capitalized(pretty) : long,
       // The clock of the message times (shortTime), so the page shows one form of time.
       time: d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
-      time_secs: d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+      time_secs: d.toLocaleTimeString([], {
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+      }),
       ago: agoText(d),
     };
     return texts[token];
