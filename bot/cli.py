@@ -139,9 +139,10 @@ async def _sandboxed_bot(settings: Settings, config: OpsConfig) -> AsyncIterator
 def _sandbox(settings: Settings) -> int:
     # Imported here: only `opsloop sandbox` loads the sandbox and its emulators.
     from bot.sandbox.runner import Bot, run_sandbox
-    from commands import shortcuts
+    from commands import FAMILIES, shortcuts
 
-    bot = Bot(start=_sandboxed_bot, shortcuts=shortcuts())
+    commands = [family.HELP.command for family in FAMILIES]
+    bot = Bot(start=_sandboxed_bot, shortcuts=shortcuts(), commands=commands)
 
     async def sandbox() -> None:
         await run_sandbox(settings, stop_signals(), bot)

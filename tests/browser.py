@@ -33,15 +33,18 @@ def require_browser() -> None:
 
 
 @asynccontextmanager
-async def open_page(url: str) -> AsyncIterator[tuple[Any, list[str]]]:
-    """A page at `url` and the JavaScript errors it raised (checked by the caller)."""
+async def open_page(
+    url: str, *, width: int = 1280, height: int = 800
+) -> AsyncIterator[tuple[Any, list[str]]]:
+    """A page at `url` (a window `width` x `height` CSS pixels) and the JavaScript errors it
+    raised (checked by the caller)."""
     require_browser()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            page = await browser.new_page(viewport={"width": width, "height": height})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             await page.goto(url)

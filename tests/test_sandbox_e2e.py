@@ -5,61 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser import open_page, require_browser
-from tests.servers import free_port
+from tests.browser import open_page
+from tests.sandbox_process import sandbox_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def sandbox_url(tmp_path: Path) -> Iterator[str]:
-    require_browser()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLOOP_", "SLACK_"))}
-    env.update(
-        PYTHONPATH=str(REPO),
-        OPSLOOP_DATA_DIR=str(tmp_path / "data"),
-        # Never a developer's Docker: /deploy web is tests/test_sandbox_deploys.py's, on dockerd.
-        OPSLOOP_DOCKER_HOST="unix:///nonexistent/docker.sock",
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "sandbox", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,  # no opsloop.yml or .env of the developer's
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "open http://" in line:
-                url = re.search(r"http://\S+/", line)
-                assert url is not None
-                assert url.group(0) == f"http://127.0.0.1:{port}/"
-                break
-        else:
-            pytest.fail(f"opsloop sandbox exited with {proc.wait()} before printing its URL")
-        yield url.group(0)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=20)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        assert code == 0
-    # The embedded Redis it started is stopped with it.
-    with socket.socket(socket.AF_UNIX) as s, pytest.raises(OSError):
-        s.connect(str(tmp_path / "data" / "sandbox" / "redis.sock"))
+    with sandbox_process(tmp_path) as url:
+        yield url
 
 
 async def test_ops_help_and_status_refresh_in_the_browser(sandbox_url: str) -> None:
@@ -110,7 +70,7 @@ async def test_sample_alert_fires_is_acknowledged_and_resolves(sandbox_url: str)
     async with open_page(sandbox_url) as (page, errors):
         controls = page.get_by_test_id("sandbox-controls")
         await controls.wait_for(state="visible", timeout=10_000)
-        assert "escalates to @S0SRE (bob)" in await controls.inner_text()
+        assert "escalates to @sre (bob)" in await controls.inner_text()
         route = sandbox_url + "_sandbox/alert"
         for body, status, says in (
             ("{not json", 400, "must be JSON"),

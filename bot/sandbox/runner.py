@@ -67,6 +67,9 @@ class Bot:
     start: Callable[[Settings, OpsConfig], AbstractAsyncContextManager[str]]
     # The manifest's message shortcuts: Slack offers them on every message, so the page does.
     shortcuts: Sequence[Shortcut] = ()
+    # The manifest's slash commands ("/ops", ...): Slack answers any other itself, never
+    # asking the app; empty: every command reaches the bot.
+    commands: Sequence[str] = ()
 
 
 async def run_sandbox(settings: Settings, stop: asyncio.Event, bot: Bot) -> None:
@@ -103,6 +106,7 @@ async def _serve_everything(
         channels=CHANNELS,
         usergroups=USERGROUPS,
         approvers=set(config.roles.approvers),
+        commands=bot.commands,
     )
     page_app = emulator.make_app()
     add_page_routes(page_app)

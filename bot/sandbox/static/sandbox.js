@@ -86,6 +86,8 @@
 
   // ---------------------------------------------------------------- UI state
 
+  const SLACKBOT = "USLACKBOT";
+
   const ui = {
     state: null,
     version: -1,
@@ -100,6 +102,8 @@
     dismissed: new Set(), // ephemerals dismissed here
     shortcuts: [], // message shortcuts of the app: [{name, callback_id}], from /_sandbox/info
     modalKey: null,
+    highlight: null, // ts of the message a permalink opened
+    permalink: null, // {channel, ts, thread} a permalink asked for, until it is shown
     usersKey: null,
     history: [],
     historyPos: 0,
@@ -249,9 +253,11 @@
       return el;
     }
     if (target.startsWith("!subteam^")) {
-      const text = label || target.slice("!subteam^".length);
+      // Slack shows the group's handle (@sre), whatever label the text carries.
+      const text = groupHandle(target.slice("!subteam^".length)) || label;
       return mention(text.startsWith("@") ? text : `@${text}`, "group");
     }
+    if (target.startsWith("!date^")) return dateToken(target, label);
     if (target.startsWith("!")) {
       const word = target.slice(1);
       if (["here", "channel", "everyone"].includes(word)) return mention(`@${word}`, "special");
@@ -259,6 +265,91 @@
     }
     const url = decode(target);
     return link(url, label || url);
+  }
+
+  /** A user group's handle ("sre" for S0SRE) from the emulator's usergroups, or "". */
+  function groupHandle(id) {
+    const group = ui.state && ui.state.usergroups.find((g) => g.id === id);
+    return group && typeof group.handle === "string" ? group.handle : "";
+  }
+
+  // ---------------------------------------------------------------- <!date^...> tokens
+
+  const DAY_MS = 24 * 60 * 60 * 1000;
+  const capitalized = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+
+  function ordinal(n) {
+    const tail = n % 100 >= 11 && n % 100 <= 13 ? 0 : n % 10;
+    return `${n}${{ 1: "st", 2: "nd", 3: "rd" }[tail] || "th"}`;
+  }
+
+  /** "today", "yesterday" or "tomorrow" for a date near now, else null. */
+  function prettyDay(d) {
+    const midnight = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+    const days = Math.round((midnight(d) - midnight(new Date())) / DAY_MS);
+    return { 0: "today", "-1": "yesterday", 1: "tomorrow" }[days] || null;
+  }
+
+  function agoText(d) {
+    const seconds = Math.round((Date.now() - d.getTime()) / 1000);
+    const s = Math.abs(seconds);
+    let amount;
+    if (s < 60) amount = plural(s, "second", "seconds");
+    else if (s < 3600) amount = plural(Math.floor(s / 60), "minute", "minutes");
+    else if (s < 86400) amount = plural(Math.floor(s / 3600), "hour", "hours");
+    else amount = plural(Math.floor(s / 86400), "day", "days");
+    return seconds < 0 ? `in ${amount}` : `${amount} ago`;
+  }
+
+  /** What Slack puts for each {token} of a date format, in the viewer's locale and zone. */
+  function dateTokenText(token, d) {
+    const month = d.toLocaleDateString([], { month: "long" });
+    const shortMonth = d.toLocaleDateString([], { month: "short" });
+    const weekday = d.toLocaleDateString([], { weekday: "long" });
+    const date = `${month} ${ordinal(d.getDate())}, ${d.getFullYear()}`;
+    const short = `${shortMonth} ${d.getDate()}, ${d.getFullYear()}`;
+    const long = `${weekday}, ${date}`;
+    const pretty = prettyDay(d);
+    const pad = (n) => String(n).padStart(2, "0");
+    const texts = {
+      date_num: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`,
+      date,
+      date_short: short,
+      date_long: long,
+      date_pretty: pretty ? capitalized(pretty) : date,
+      date_short_pretty: pretty ? capitalized(pretty) : short,
+      date_long_pretty: pretty ? capitalized(pretty) : long,
+      // The clock of the message times (shortTime), so the page shows one form of time.
+      time: d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+      time_secs: d.toLocaleTimeString([], {
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+      }),
+      ago: agoText(d),
+    };
+    return texts[token];
+  }
+
+  /** <!date^<unix>^<format>[^<link>]|<fallback>>: the format's {tokens} filled in, as Slack
+   * does for the viewer; an unknown token shows the fallback text, as in Slack. */
+  function dateToken(target, fallback) {
+    const [, unix = "", format = "", url = ""] = target.split("^");
+    if (!/^-?\d+$/.test(unix)) return document.createTextNode(fallback || target);
+    const d = new Date(Number(unix) * 1000);
+    let unknown = false;
+    const text = decode(format).replace(/\{([a-z_]+)\}/g, (m, token) => {
+      const out = dateTokenText(token, d);
+      if (out === undefined) unknown = true;
+      return out === undefined ? m : out;
+    });
+    if (unknown && fallback) return document.createTextNode(fallback);
+    if (url && SAFE_URL.test(decode(url))) return link(decode(url), text);
+    return h(
+      "time",
+      { class: "date-token", datetime: d.toISOString(), title: d.toLocaleString() },
+      text,
+    );
   }
 
   // *bold*, _italic_ and ~strike~ only count at word edges, as in Slack: snake_case stays.
@@ -791,6 +882,7 @@
     renderMessages();
     renderThread();
     renderModal();
+    if (ui.permalink) showPermalink();
   }
 
   function renderUsers() {
@@ -1037,7 +1129,13 @@
     const isThreadOpen = testid === "message" && ui.thread === msg.ts;
     return h(
       "article",
-      { class: `msg${isThreadOpen ? " msg-thread-open" : ""}`, testid, dataset: { ts: msg.ts } },
+      {
+        class: `msg${isThreadOpen ? " msg-thread-open" : ""}${
+          ui.highlight === msg.ts ? " msg-highlight" : ""
+        }`,
+        testid,
+        dataset: { ts: msg.ts },
+      },
       avatar(msg.user, name),
       h(
         "div",
@@ -1105,8 +1203,10 @@
   }
 
   function renderEphemeral(e, inChannel) {
-    const name = botName();
-    const msg = { ...e, user: ui.state.bot_user_id };
+    // Slack's own notices (an unknown command) come from Slackbot, not from the app.
+    const sender = e.sender || ui.state.bot_user_id;
+    const name = e.sender ? (e.sender === SLACKBOT ? "Slackbot" : userLabel(e.sender)) : botName();
+    const msg = { ...e, user: sender };
     const parent =
       inChannel && e.thread_ts
         ? channelMessages(e.channel).find((m) => m.ts === e.thread_ts)
@@ -1114,7 +1214,7 @@
     return h(
       "article",
       { class: "msg msg-ephemeral", testid: "ephemeral", dataset: { ts: e.ts } },
-      avatar(ui.state.bot_user_id, name),
+      avatar(sender, name),
       h(
         "div",
         { class: "msg-body" },
@@ -1750,7 +1850,10 @@
     }
     const data = res.data || {};
     const status = typeof data.status === "number" ? data.status : res.httpStatus;
-    if (status >= 200 && status < 300) {
+    if (data.by_slack) {
+      // Slack itself answered (Slackbot's message in the channel), as it does for a typo.
+      commandStatus(`${command} is not a command here: see Slackbot's answer`, "pending");
+    } else if (status >= 200 && status < 300) {
       if (input.value.trim() === raw) input.value = "";
       // 2xx with a note: the emulator could not apply the answer (Slack would refuse it too).
       if (data.note) commandStatus(`${command}: ${data.note}`, "error");
@@ -1823,7 +1926,8 @@
       const group = ui.state.usergroups.find((g) => g.id === id);
       const members = group && Array.isArray(group.members) ? group.members : [];
       const names = members.map((m) => (findUser(m) || {}).name || m);
-      return names.length ? `@${id} (${names.join(", ")})` : `@${id}`;
+      const handle = `@${groupHandle(id) || id}`;
+      return names.length ? `${handle} (${names.join(", ")})` : handle;
     }
     const user = findUser(id);
     return `@${user ? user.name : id}`;
@@ -1971,8 +2075,64 @@
     }
   });
 
+  // ---------------------------------------------------------------- permalinks
+
+  // chat.getPermalink's links open the page at #/archives/<channel>/p<digits>[?thread_ts=<ts>].
+  function permalinkTarget() {
+    const m = /^#\/archives\/([A-Z0-9]+)\/p(\d{7,})(?:\?(.*))?$/.exec(location.hash);
+    if (!m) return null;
+    const ts = `${m[2].slice(0, -6)}.${m[2].slice(-6)}`;
+    const thread = new URLSearchParams(m[3] || "").get("thread_ts");
+    return { channel: m[1], ts, thread: thread && thread !== ts ? thread : null };
+  }
+
+  /** Shows the permalinked message once the state has it: its channel, its thread when it is
+   * a reply, scrolled into view and highlighted. */
+  function showPermalink() {
+    const target = ui.permalink;
+    if (!target || !ui.state || !findChannel(target.channel)) return;
+    const parent = channelMessages(target.channel).find(
+      (m) =>
+        m.ts === (target.thread || target.ts) || (m.replies || []).some((r) => r.ts === target.ts),
+    );
+    if (!parent) return;
+    ui.permalink = null;
+    const reply = parent.ts !== target.ts;
+    if (ui.channel !== target.channel) selectChannel(target.channel);
+    if (reply) openThread(parent.ts);
+    const where = reply ? $("thread-pane") : $("messages");
+    const el = where.querySelector(`[data-ts="${CSS.escape(target.ts)}"]`);
+    if (!el) return;
+    ui.highlight = target.ts; // kept through re-renders, as Slack keeps a linked message lit
+    el.classList.add("msg-highlight");
+    el.scrollIntoView({ block: "center" });
+  }
+
+  window.addEventListener("hashchange", () => {
+    ui.permalink = permalinkTarget();
+    showPermalink();
+  });
+
+  /** Starts a page session: the ephemerals and the modal of the session before are gone, as
+   * when a Slack client reloads. A page served without the route goes on as it is. */
+  async function startSession() {
+    try {
+      await fetch("/_emulator/session", { method: "POST", cache: "no-store" });
+    } catch (_) {
+      // The poll loop reports a sandbox that does not answer.
+    }
+  }
+
+  // On a phone the sidebar's less used parts (who you are, the sample alert) are behind Menu.
+  $("menu-toggle").addEventListener("click", () => {
+    const open = $("app").classList.toggle("menu-open");
+    $("menu-toggle").setAttribute("aria-expanded", String(open));
+  });
+
+  ui.permalink = permalinkTarget();
   setupCommandBox();
   setupUserPicker();
   setupSampleAlert();
-  pollLoop();
+  startSession().then(pollLoop);
 })();
+

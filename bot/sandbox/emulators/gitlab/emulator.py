@@ -19,6 +19,7 @@ from . import (
     api_projects,
     api_repository,
     api_users,
+    web_pages,
 )
 from .controls import CiControls
 from .faults import Failure, Hold, Switches, path_matches
@@ -46,6 +47,7 @@ ROUTE_MODULES: tuple[Callable[[web.Application], None], ...] = (
     api_repository.add_routes,
     api_pipelines.add_routes,
     api_hooks.add_routes,
+    web_pages.add_routes,  # last: its catch-all must not shadow the API
 )
 
 

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Middleware
 
 from .http import ApiError, read_body
 from .models import RecordedRequest
+from .web_pages import is_web_path
 
 if TYPE_CHECKING:
     from .emulator import GitLabEmulator
@@ -88,6 +89,9 @@ async def _answer(
     failure = emu.switches.failure_for(request.method, raw_path, request.path)
     if failure is not None and not failure.after_handling:
         return failure.response()
+    # Web pages are public, as a public project's are; the API wants the token.
+    if is_web_path(request.path) and request.method in ("GET", "HEAD"):
+        return await _handle(request, handler)
     if _token(request) != emu.token:
         return web.json_response({"message": "401 Unauthorized"}, status=401)
     answer = await _handle(request, handler)

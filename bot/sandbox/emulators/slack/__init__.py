@@ -11,17 +11,33 @@ Socket Mode (or SlackEmulator(socket_mode=True)): the bot opens apps.connections
 emu.app_token and connects; then
     async with SlackDriver(emu, transport="socket") as driver:
         await driver.command("/ops", "help")   # an envelope; the ack's payload is applied
+
+As the sandbox runs it: SlackEmulator(commands=["/ops", ...]) knows the app's commands, and
+Slackbot answers any other as Slack does (the app is never asked); usergroup_handles name the
+groups (default: S0SRE is @sre); GET /archives/<channel>/p<ts> (a chat.getPermalink link)
+redirects to the page at the message; POST /_emulator/session (the page loading) drops the
+ephemerals and closes the open modal, as a reloading Slack client does.
 """
 
 from .driver import DriverRequest, DriverResponse, SlackDriver, Transport
 from .emulator import DEFAULT_CHANNELS, DEFAULT_USERGROUPS, DEFAULT_USERS, SlackEmulator
-from .models import Delivery, EmulatorUser, Ephemeral, Message, MessageVersion, RecordedCall, View
+from .models import (
+    SLACKBOT,
+    Delivery,
+    EmulatorUser,
+    Ephemeral,
+    Message,
+    MessageVersion,
+    RecordedCall,
+    View,
+)
 from .socket_mode import SocketAnswer, SocketConnection, SocketModeHub
 
 __all__ = [
     "DEFAULT_CHANNELS",
     "DEFAULT_USERGROUPS",
     "DEFAULT_USERS",
+    "SLACKBOT",
     "Delivery",
     "DriverRequest",
     "DriverResponse",

@@ -76,6 +76,8 @@ def _answer(resp: DriverResponse | None) -> dict[str, Any]:
         "answer": resp.body,
         "note": resp.note,
         "elapsed_ms": round(resp.elapsed_ms, 1),
+        # Only when Slack answered it itself (an unknown command): the app was never asked.
+        **({"by_slack": True} if resp.by_slack else {}),
     }
 
 
@@ -96,6 +98,16 @@ def _shortcut_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[w
         return web.json_response(_answer(resp))
 
     return shortcut
+
+
+def _session_handler(emu: SlackEmulator) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST /_emulator/session: the page (re)loaded; what the old session showed is gone."""
+
+    async def session(request: web.Request) -> web.Response:
+        emu.start_page_session()
+        return web.json_response({"ok": True, "version": emu.version})
+
+    return session
 
 
 def _limit_handlers(
@@ -216,6 +228,7 @@ def add_routes(app: web.Application, emu: SlackEmulator) -> None:
     router.add_post("/_emulator/rate_limits", _guarded(open_window))
     router.add_get("/_emulator/early_calls", _guarded(early_calls))
     router.add_get("/_emulator/state", _guarded(state))
+    router.add_post("/_emulator/session", _guarded(_session_handler(emu)))
     router.add_get("/_emulator/wait", _guarded(wait))
     router.add_get("/_emulator/calls", _guarded(calls))
     router.add_post("/_emulator/command", _guarded(command))

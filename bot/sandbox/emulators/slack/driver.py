@@ -8,6 +8,7 @@ Over Socket Mode the answer is the `payload` of the bot's ack, applied the same 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import io
@@ -23,7 +24,7 @@ from . import payloads, socket_mode, view_stack
 from .api_result import ApiResult, message_content
 from .blockkit import SELECTS, validate_view
 from .lookup import find_by_label, find_element, with_generated_ids
-from .models import JSON, Delivery, Ephemeral, Message, View
+from .models import JSON, SLACKBOT, Delivery, Ephemeral, Message, View
 from .tokens import ResponseTarget
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class DriverResponse:
     request: DriverRequest | None = None
     timed_out: bool = False
     note: str | None = None
+    # Slack answered it itself (an unknown command) and never asked the app.
+    by_slack: bool = False
 
     @property
     def ok(self) -> bool:
@@ -150,9 +153,30 @@ class SlackDriver:
         retry_num: int | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> DriverResponse:
-        """Types `/command text` in a channel."""
+        """Types `/command text` in a channel. A command the app did not register (when the
+        emulator knows its commands) never reaches the app: Slack itself answers, as it does."""
+        slash = command if command.startswith("/") else f"/{command}"
+        if not self.emu.knows_command(slash):
+            return self._not_a_command(slash, user=user, channel=channel)
         request = self.command_request(command, text, user=user, channel=channel)
         return await self.deliver(request, retry_num=retry_num, extra_headers=extra_headers)
+
+    def _not_a_command(
+        self, command: str, *, user: str | None, channel: str | None
+    ) -> DriverResponse:
+        """Slackbot's ephemeral for an unknown command, naming the commands there are."""
+        known = ", ".join(self.emu.commands)
+        close = difflib.get_close_matches(command, self.emu.commands, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        text = (
+            f"{command} is not a valid command.{hint} In Slack, all messages that start with "
+            f'the "/" character are interpreted as commands. The commands here: {known}.'
+        )
+        self.emu.add_ephemeral(
+            self._channel(channel), self._user(user), text=text, blocks=[], sender=SLACKBOT
+        )
+        note = f"{command} is not a valid command; Slack answered it without asking the app"
+        return DriverResponse(0, "", None, 0.0, note=note, by_slack=True)
 
     def command_request(
         self, command: str, text: str = "", *, user: str | None = None, channel: str | None = None
@@ -449,7 +473,7 @@ class SlackDriver:
         spec = socket_mode.ENVELOPE_TYPES.get(request.kind)
         if spec is None:
             note = f"{request.kind!r} requests have no Socket Mode envelope; send them over HTTP"
-            return DriverResponse(0, "", None, 0.0, note=note), ""
+            return DriverResponse(0, "", None, 0.0, note=note, by_slack=True), ""
         envelope_type, accepts_payload = spec
         # The payload is what the HTTP body encodes: the command's fields, or the interaction.
         answer = await self.emu.socket.send(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -49,6 +50,8 @@ class SlackEmulator(WorkspaceState):
         users: Iterable[EmulatorUser] | None = None,
         channels: dict[str, str] | None = None,
         usergroups: dict[str, list[str]] | None = None,
+        usergroup_handles: dict[str, str] | None = None,
+        commands: Iterable[str] = (),
         approvers: Iterable[str] | None = None,
         channel_rate_per_second: float | None = 1.0,
         channel_burst: int = 3,
@@ -79,6 +82,8 @@ class SlackEmulator(WorkspaceState):
             usergroups=DEFAULT_USERGROUPS if usergroups is None else usergroups,
             approvers=approvers or (),
             clock=clock or time.monotonic,
+            usergroup_handles=usergroup_handles,
+            commands=commands,
         )
         self.bot_token = bot_token
         # The app-level token: only apps.connections.open takes it (Socket Mode).
@@ -148,6 +153,7 @@ class SlackEmulator(WorkspaceState):
         app.router.add_route("*", "/api/{method}", web_api.make_handler(self))
         app.router.add_get(SOCKET_ROUTE, self.socket.handle)
         app.router.add_post("/response/{token}", response_url.make_handler(self))
+        app.router.add_get("/archives/{channel}/{message}", _open_permalink)
         control.add_routes(app, self)
         app.on_shutdown.append(self._on_shutdown)
         app.on_cleanup.append(self._on_cleanup)
@@ -173,3 +179,14 @@ class SlackEmulator(WorkspaceState):
                 yield url
         finally:
             self.stop_waiting()
+
+
+async def _open_permalink(request: web.Request) -> web.Response:
+    """A chat.getPermalink link: opens the sandbox page at the message (the page reads
+    `#/archives/<channel>/p<digits>[?thread_ts=<ts>]`, scrolls to it and opens its thread)."""
+    channel, message = request.match_info["channel"], request.match_info["message"]
+    target = f"/#/archives/{quote(channel)}/{quote(message)}"
+    thread_ts = request.query.get("thread_ts")
+    if thread_ts:
+        target += f"?thread_ts={quote(thread_ts)}"
+    raise web.HTTPFound(target)

@@ -8,6 +8,9 @@ from typing import Any
 
 JSON = dict[str, Any]
 
+# The user id Slack's own notices come from.
+SLACKBOT = "USLACKBOT"
+
 
 @dataclass(frozen=True)
 class EmulatorUser:
@@ -115,6 +118,8 @@ class Ephemeral:
     thread_ts: str | None = None
     attachments: list[JSON] = field(default_factory=list)
     edits: list[MessageVersion] = field(default_factory=list)
+    # Who shows it: None for the app; SLACKBOT when Slack itself answers (an unknown command).
+    sender: str | None = None
 
 
 @dataclass

@@ -54,7 +54,10 @@ def state_snapshot(emu: SlackEmulator) -> JSON:
             for u in emu.users.values()
             if not u.is_bot
         ],
-        "usergroups": [{"id": gid, "members": list(m)} for gid, m in emu.usergroups.items()],
+        "usergroups": [
+            {"id": gid, "handle": emu.group_handle(gid), "members": list(m)}
+            for gid, m in emu.usergroups.items()
+        ],
         "channels": channels,
         "messages": {
             c["id"]: [message_dict(emu, m) for m in emu.messages(c["id"])] for c in channels
@@ -67,6 +70,7 @@ def state_snapshot(emu: SlackEmulator) -> JSON:
                 "blocks": e.blocks,
                 "ts": e.ts,
                 "thread_ts": e.thread_ts,
+                "sender": e.sender,
             }
             for e in emu.ephemerals()
         ],

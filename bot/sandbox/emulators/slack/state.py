@@ -41,6 +41,8 @@ class WorkspaceState:
         usergroups: dict[str, list[str]],
         approvers: Iterable[str],
         clock: Callable[[], float],
+        usergroup_handles: dict[str, str] | None = None,
+        commands: Iterable[str] = (),
     ) -> None:
         self.team_id = team_id
         self.team_domain = team_domain
@@ -52,6 +54,10 @@ class WorkspaceState:
         self.dm_channels: dict[str, str] = {}
         self.usergroups: dict[str, list[str]] = {k: list(v) for k, v in usergroups.items()}
         self.approvers: set[str] = set(approvers)
+        self.usergroup_handles: dict[str, str] = dict(usergroup_handles or {})
+        # The slash commands the app registered (its manifest); empty: every command reaches
+        # the app, as in tests that register none.
+        self.commands: list[str] = list(commands)
         self.clock = clock
         self.calls: list[RecordedCall] = []
         self.deliveries: list[Delivery] = []
@@ -150,6 +156,17 @@ class WorkspaceState:
     def group_members(self, group_id: str) -> list[str]:
         """Members of a user group; empty for an unknown group."""
         return list(self.usergroups.get(group_id, []))
+
+    def group_handle(self, group_id: str) -> str:
+        """The group's handle (`sre` for @sre): as given, else made from its id (S0SRE: sre)."""
+        given = self.usergroup_handles.get(group_id)
+        if given:
+            return given
+        return group_id.removeprefix("S").lstrip("0").lower() or group_id
+
+    def knows_command(self, command: str) -> bool:
+        """Whether Slack would deliver this command to the app (its manifest registers it)."""
+        return not self.commands or command in self.commands
 
     def is_approver(self, user_id: str) -> bool:
         """Whether the user is named as an approver, directly or through a user group."""
@@ -287,8 +304,9 @@ class WorkspaceState:
         blocks: list[JSON],
         attachments: list[JSON] | None = None,
         thread_ts: str | None = None,
+        sender: str | None = None,
     ) -> Ephemeral:
-        """Shows a message to one user in a channel."""
+        """Shows a message to one user in a channel (from the app, unless `sender` says)."""
         eph = Ephemeral(
             ts=self.new_ts(),
             channel=channel,
@@ -297,10 +315,21 @@ class WorkspaceState:
             blocks=blocks,
             thread_ts=thread_ts,
             attachments=list(attachments or []),
+            sender=sender,
         )
         self._ephemerals.append(eph)
         self.changed()
         return eph
+
+    def start_page_session(self) -> None:
+        """A person (re)loaded the page: like a Slack client that reloads, they see none of the
+        ephemerals shown before, and the modal that was open is gone. Closed without
+        view_closed (Slack sends none when a client goes away); the app's views.update on it
+        then gets `not_found`, as from Slack."""
+        self._ephemerals.clear()
+        for view in self.views.values():
+            view.is_open = False
+        self.changed()
 
     def delete_ephemeral(self, eph: Ephemeral) -> None:
         """Removes an ephemeral message (a response_url delete_original on it)."""
