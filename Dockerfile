@@ -12,10 +12,12 @@ FROM ${BASE} AS build
 
 # WHEELHOUSE, when set, is a folder in the build context holding every wheel the install needs
 # (the dependencies and setuptools, to build opsloop's own wheel); pip then reads it alone and
-# the build needs no network. Unset (the default), pip reads PyPI. The tests use it because the
-# build containers there have no network of their own, and the host's way out (its proxy, its
-# CA certificate, its pip mirrors) is the host's pip configuration, which `pip download` on the
-# host honours and a build container would not see. See deploy/README.md.
+# the build needs no network. Unset (the default), pip reads PyPI. tests/image_build.py uses it:
+# there a build container has no network, and `--network host` would not do either, since the
+# host reaches PyPI through a TLS-intercepting proxy whose CA only the host trusts. The wheels
+# are made beforehand by `pip wheel` in a container of the same base (so they fit its Python),
+# on the host's network with the host's CA bundle mounted; the build itself stays offline and
+# unaware of that CA.
 ARG WHEELHOUSE=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 
@@ -39,8 +41,8 @@ LABEL org.opencontainers.image.title="opsloop" \
 
 # A fixed uid, so that volumes and Kubernetes' runAsUser can name it. Its home is the data
 # directory: the embedded Redis (used when OPSLOOP_REDIS_URL is unset) writes there.
-RUN groupadd --system --gid "$UID" opsloop \
- && useradd --system --uid "$UID" --gid "$UID" --home-dir /var/lib/opsloop --create-home \
+RUN groupadd --gid "$UID" opsloop \
+ && useradd --uid "$UID" --gid "$UID" --no-log-init --home-dir /var/lib/opsloop --create-home \
             --shell /usr/sbin/nologin opsloop \
  && mkdir -p /etc/opsloop
 
