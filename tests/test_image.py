@@ -10,7 +10,10 @@ test's redis-server on 127.0.0.1 and each listens on a free port of its own."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +25,8 @@ import pytest
 import redis
 import yaml
 
-from tests.compose_project import compose, project_copy, why_no_compose
+from tests.alertmanager_server import AlertmanagerServer, alertmanager_binary
+from tests.compose_project import compose, project_copy, resolved, why_no_compose
 from tests.dockerd_server import DockerEngine
 from tests.image_build import (
     BuiltImage,
@@ -45,6 +49,7 @@ SIZE_BOUND = 350 * 1024 * 1024
 # Nothing listens there: the bot's calls to Slack fail at once instead of leaving the machine.
 NO_SLACK = "http://127.0.0.1:9/api/"
 SECRETS = {"SLACK_BOT_TOKEN": "xoxb-image-test", "SLACK_SIGNING_SECRET": "image-test-secret"}
+TOKEN_VARIABLE = "OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN"
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +269,61 @@ def test_compose_brings_up_the_bot_and_a_worker_from_the_image(
         assert "/etc/opsloop/opsloop.yml" in mounts
     finally:
         compose(project, "-p", name, "down", "-v", files=files, docker_host=dockerd.url)
+
+
+def test_the_compose_alertmanager_file_delivers_to_the_bot_with_the_env_token(
+    dockerd: DockerEngine, image: BuiltImage, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """deploy/compose/alertmanager.yml and the alertmanager service's start script, run with
+    Debian's Alertmanager against the image's bot, which has the token of `.env`. Changed for
+    the host: the bot's address (`opsloop` resolves only in Compose's network), the token file's
+    directory, and group_wait (30 s in the file) to 1 s."""
+    binary = alertmanager_binary()
+    if binary is None:
+        missing("no alertmanager binary (apt-get install prometheus-alertmanager)")
+    if (reason := why_no_compose()) is not None:
+        missing(reason)
+    assert binary is not None
+    project = project_copy(tmp_path / "project")
+    services: Any = resolved(project)["services"]
+    token = services["opsloop"]["environment"]["OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN"]
+    bot = run(dockerd, OPSLOOP_REDIS_URL=redis_server.url, **SECRETS, **{TOKEN_VARIABLE: token})
+    until(lambda: ready(bot), 60, "/readyz answers 200", bot)
+
+    server = AlertmanagerServer(binary, tmp_path / "alertmanager")
+    server.directory.mkdir()
+    secrets = server.directory / "run"
+    secrets.mkdir()
+    edits = {
+        "http://opsloop:3000/": f"http://127.0.0.1:{bot.port}/",
+        "/run/opsloop/": f"{secrets}/",
+        "group_wait: 30s": "group_wait: 1s",
+    }
+    config = (project / "alertmanager.yml").read_text()
+    for before, after in edits.items():
+        assert before in config, before
+        config = config.replace(before, after)
+    server.config_file.write_text(config)
+    # The start script's first part, which writes the token file from the environment.
+    [script] = services["alertmanager"]["command"]
+    write_token = (
+        script.split(" && exec ")[0].replace("$$", "$").replace("/run/opsloop/", f"{secrets}/")
+    )
+    subprocess.run(
+        ["sh", "-c", write_token], env=services["alertmanager"]["environment"], check=True
+    )
+    server.start()
+    try:
+        body = json.dumps([AlertmanagerServer.alert("ComposeWiring")]).encode()
+        request = urllib.request.Request(
+            server.url + "/api/v2/alerts", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+        accepted = re.compile(
+            r'^opsloop_http_requests_total\{route="/hooks/alertmanager",status="202"\} [1-9]', re.M
+        )
+        until(lambda: accepted.search(bot.get("/metrics")[2]), 30, "the bot took it", bot)
+        assert 'route="/hooks/alertmanager",status="401"' not in bot.get("/metrics")[2]
+    finally:
+        server.stop()
