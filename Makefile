@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # loaded machine: they run afterwards, alone.
 TEST_WORKERS ?= 4
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean image
 
 run: $(VENV)/.installed
 	$(VENV)/bin/opsloop sandbox
@@ -20,6 +20,10 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial"
 	$(PY) -m pytest -m serial
+
+# The container image (deploy/README.md); BASE picks another base image.
+image:
+	docker build $(if $(BASE),--build-arg BASE=$(BASE)) -t opsloop:local .
 
 bench: $(VENV)/.installed-test
 	$(PY) -m bench.ack_latency
