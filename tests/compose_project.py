@@ -19,8 +19,6 @@ from tests.image_build import REPO
 
 COMPOSE_DIR = REPO / "deploy" / "compose"
 RULES = REPO / "deploy" / "monitoring" / "opsloop.rules.yml"
-# Stands in for deploy/monitoring/opsloop.rules.yml where that file is not there yet.
-PLACEHOLDER_RULES = "groups: []\n"
 
 
 def why_no_compose() -> str | None:
@@ -36,10 +34,7 @@ def project_copy(into: Path) -> Path:
     shutil.copy2(compose / ".env.example", compose / ".env")
     monitoring = into / "deploy" / "monitoring"
     monitoring.mkdir(parents=True)
-    if RULES.is_file():
-        shutil.copy2(RULES, monitoring / RULES.name)
-    else:
-        (monitoring / RULES.name).write_text(PLACEHOLDER_RULES)
+    shutil.copy2(RULES, monitoring / RULES.name)
     return compose
 
 
