@@ -55,6 +55,36 @@ class Alerts(Strict):
     routes: list[AlertRoute] = Field(default_factory=list)
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _digest_at(value: Any) -> Any:
+    """`mon 09:00`: a weekday and a UTC time of day, normalised to that form."""
+    text = " ".join(str(value).lower().split()) if value is not None else value
+    if text is None:
+        return None
+    day, _, clock = text.partition(" ")
+    hours, _, minutes = clock.partition(":")
+    ok = (
+        any(day in (w, w[:3]) for w in WEEKDAYS)
+        and hours.isdigit()
+        and minutes.isdigit()
+        and len(minutes) == 2
+    )
+    if not ok or int(hours) > 23 or int(minutes) > 59:
+        raise ValueError(f'"{value}" is not a weekday and a UTC time; write e.g. "mon 09:00"')
+    return f"{day[:3]} {int(hours):02d}:{minutes}"
+
+
+class Feedback(Strict):
+    """The delivery figures (/ops dora) and their weekly digest (docs/dora.md)."""
+
+    digest_channel: ChannelId | None = None  # unset: no digest
+    digest_at: Annotated[str, BeforeValidator(_digest_at)] = "mon 09:00"  # UTC
+    # A rollout followed by an alert on its service within this long counts as failed.
+    failure_window: Duration = timedelta(hours=1)
+
+
 class OpsConfig(Strict):
     """The whole YAML file, typed."""
 
@@ -63,6 +93,7 @@ class OpsConfig(Strict):
     projects: dict[str, Project] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
     alerts: Alerts = Field(default_factory=Alerts)
+    feedback: Feedback = Field(default_factory=Feedback)
 
 
 def _no_deployer(value: Any) -> Any:
@@ -97,6 +128,7 @@ __all__ = [
     "AlertRoute",
     "Alerts",
     "CanaryStep",
+    "Feedback",
     "OpsConfig",
     "Project",
     "Roles",

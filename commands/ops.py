@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -10,6 +11,8 @@ from slack_bolt.async_app import AsyncApp
 from bot.deps import CommandHelp, Deps
 from bot.durable import action_job, add_action, add_slash_command, slash_job
 from bot.errors import IntegrationError
+from bot.feedback.history import LEAD_TIME_JOB
+from bot.feedback.service import DIGEST_JOB, MAX_DAYS, SCHEDULE_JOB, FeedbackService
 from bot.jobs import JobContext, JobRegistry
 from bot.replies import Reply, usage_error
 from bot.slack_requests import ActionRequest, SlashRequest
@@ -24,11 +27,18 @@ from commands.ops_replies import (
 HELP = CommandHelp(
     command="/ops",
     summary="opsloop itself: what it can do, whether it is healthy, what it decided",
-    usage=("/ops help", "/ops status", "/ops audit [n]   (n: 1-100, default 10)"),
+    usage=(
+        "/ops help",
+        "/ops status",
+        "/ops audit [n]   (n: 1-100, default 10)",
+        "/ops dora [service] [days]   (delivery figures; default: every service, 30 days)",
+    ),
 )
 JOB = "ops.run"
 REFRESH_JOB = "ops.refresh_status"
 AUDIT_DEFAULT, AUDIT_MAX = 10, 100
+DORA_DAYS = 30
+NUMBER = re.compile(r"[+-]?[0-9]+([.,][0-9]*)?")  # what a person means as days
 
 
 def parse(text: str) -> dict[str, Any]:
@@ -45,9 +55,33 @@ def parse(text: str) -> dict[str, Any]:
         if words[1].isdigit() and 1 <= int(words[1]) <= AUDIT_MAX:
             return {"sub": "audit", "n": int(words[1])}
         raise usage_error(HELP, f"`{words[1]}` is not a number of entries from 1 to {AUDIT_MAX}.")
+    if sub == "dora" and len(words) <= 3:
+        return _dora(words[1:])
+    if sub == "dora":
+        raise usage_error(HELP, "`/ops dora` takes at most a service and a number of days.")
     if sub in ("help", "status"):
         raise usage_error(HELP, f"`/ops {sub}` takes no arguments.")
     raise usage_error(HELP, f"`{words[0]}` is not an /ops command.")
+
+
+def _dora(words: list[str]) -> dict[str, Any]:
+    """`[service] [days]`: the service is checked by the job, which knows the YAML."""
+    service, days = None, DORA_DAYS
+    if len(words) == 2:
+        service, days = words[0], _days(words[1])
+    elif words and NUMBER.fullmatch(words[0]):
+        days = _days(words[0])
+    elif words:
+        service = words[0]
+    return {"sub": "dora", "service": service, "days": days}
+
+
+def _days(word: str) -> int:
+    if not word.isdigit() or not 1 <= int(word) <= MAX_DAYS:
+        raise usage_error(
+            HELP, f"`{word}` is not a number of days: type a whole number from 1 to {MAX_DAYS}."
+        )
+    return int(word)
 
 
 async def status_checks(deps: Deps) -> list[StatusCheck]:
@@ -83,6 +117,8 @@ async def run(job: JobContext, request: SlashRequest, args: dict[str, Any]) -> R
     deps = job.deps
     if args["sub"] == "status":
         return status_reply(await status_checks(deps))
+    if args["sub"] == "dora":
+        return await FeedbackService(deps).dora(args["service"], int(args["days"]))
     if args["sub"] == "audit":
         n = int(args["n"])
         return audit_reply(await deps.store.audit_recent(n), n)
@@ -99,6 +135,29 @@ def register(app: AsyncApp, deps: Deps) -> None:
     add_action(app, deps, REFRESH_STATUS, REFRESH_JOB)
 
 
+async def lead_time(job: JobContext, payload: dict[str, Any]) -> None:
+    await FeedbackService(job.deps).measure_lead_time(
+        str(payload["service"]), str(payload["rollout"]), job.attempt
+    )
+
+
+async def digest(job: JobContext, payload: dict[str, Any]) -> None:
+    await FeedbackService(job.deps).post_digest(float(payload["slot"]))
+
+
+async def schedule_digest(job: JobContext, payload: dict[str, Any]) -> None:
+    await FeedbackService(job.deps).schedule_digest()
+
+
+def _digest_wanted(deps: Deps) -> bool:
+    return deps.config.feedback.digest_channel is not None
+
+
 def register_jobs(registry: JobRegistry) -> None:
     registry.add(JOB, slash_job(run))
     registry.add(REFRESH_JOB, action_job(refresh))
+    # The delivery figures' jobs (bot/feedback/service.py): /ops dora reads what they keep.
+    registry.add(LEAD_TIME_JOB, lead_time)
+    registry.add(DIGEST_JOB, digest)
+    registry.add(SCHEDULE_JOB, schedule_digest)
+    registry.run_on_worker_start(SCHEDULE_JOB, _digest_wanted)

@@ -25,6 +25,7 @@ from bot.alerting.routing import route_for
 from bot.deps import Deps
 from bot.durations import format_duration
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
+from bot.feedback.incidents import incidents_of
 from bot.replies import escape
 from bot.roles import approves_anything
 from bot.slack_once import post_once
@@ -180,6 +181,7 @@ class AlertService:
 
     async def deliver(self, group: AlertGroup) -> None:
         """Bring Slack up to date with the group (call under its lock)."""
+        await self._record_incident(group)
         if group.channel is None or group.storm_id:
             if group.outbox:
                 group.outbox.clear()
@@ -542,6 +544,12 @@ class AlertService:
             group.outbox.append(Outgoing(messages.resolved_while_silenced_reply(group)))
             await self.groups.save(group)
             await self.deliver(group)
+
+    async def _record_incident(self, group: AlertGroup) -> None:
+        """The group in the history of each service it concerns (/ops dora): written again on
+        every delivery, the same record each time, so a job run again changes nothing."""
+        for incident in incidents_of(group, self.deps.config.services):
+            await self.deps.store.history.save_incident(incident)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from bot.deploys.rollout import (
 )
 from bot.deps import Deps
 from bot.errors import IntegrationError, UserError
+from bot.feedback.history import LEAD_TIME_JOB
 from bot.replies import Reply, counted
 from bot.roles import holds
 from bot.slack_once import post_once
@@ -575,6 +576,9 @@ class DeployService:
             )
         elif r.state == AWAITING and not r.expired and r.expires_at is not None:
             await self._schedule_expiry(r)
+        elif r.state == COMPLETE:  # its lead time, measured once (bot/feedback/service.py)
+            job = {"service": r.service, "rollout": r.id}
+            await self.deps.queue.enqueue(LEAD_TIME_JOB, job, job_id=f"{LEAD_TIME_JOB}:{r.id}")
         await self._follow_later(r, f"t{r.tries}")
         await self._deliver(r)
 

@@ -104,12 +104,14 @@ class Store:
         from bot.store.builds import BuildStore
         from bot.store.deploys import DeployStore
         from bot.store.effects import EffectLedger
+        from bot.store.history import HistoryStore
         from bot.store.tasks import TaskStore
 
         self.redis = redis
         self.alerts = AlertStore(redis)
         self.tasks = TaskStore(redis)
         self.builds = BuildStore(redis)
+        self.history = HistoryStore(redis)
         self.deploys = DeployStore(redis)
         self.effects = EffectLedger(redis)
         self.slack = SlackLimits(redis)

@@ -5,14 +5,17 @@ following its system between steps."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from arq.connections import ArqRedis
 from redis.exceptions import WatchError
 
 from bot.deploys.rollout import Rollout
+from bot.feedback import history
+from bot.store.history import HistoryStore
 from bot.store.keys import (
     DEPLOY_SEQ,
     GROUP_LOCK_TTL,
@@ -37,6 +40,7 @@ class LeaseBusy(Exception):
 class DeployStore:
     def __init__(self, redis: ArqRedis) -> None:
         self.redis = redis
+        self.history = HistoryStore(redis)
 
     async def load(self, service: str) -> Rollout | None:
         raw = await self.redis.get(rollout_key(service))
@@ -60,7 +64,8 @@ class DeployStore:
         `decide` sees the stored rollout and returns the new one (or raises to change nothing).
         When another process changed the rollout between our read and our write, Redis refuses
         the write (WATCH) and `decide` runs again on the newer rollout: of two Approve clicks at
-        the same moment, the second is judged on the state the first left.
+        the same moment, the second is judged on the state the first left. The rollout's
+        history record (bot/feedback/history.py) changes in the same transaction.
         """
         key = rollout_key(service)
         while True:
@@ -70,12 +75,33 @@ class DeployStore:
                     raw = await pipe.get(key)
                     current = Rollout.from_json(raw) if raw else None
                     new, result = decide(current)
+                    records = await self._history(pipe, current, new)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(key, new.to_json(), ex=ROLLOUT_TTL)
+                    for record in records:
+                        HistoryStore.stage(pipe, record)
                     await pipe.execute()
+                    if current is None or current.id != new.id:  # a new record: trim the old
+                        await self.history.trim(service)
                     return new, result
                 except WatchError:
                     continue
+
+    @staticmethod
+    async def _history(
+        pipe: Any, current: Rollout | None, new: Rollout
+    ) -> list[history.RolloutRecord]:
+        """The history records this change writes: the rollout's own, and the one it
+        replaces when a newer rollout takes over an unfinished one (Flagger moved on)."""
+        now = time.time()
+        actions = history.decided(current, new)
+        old = await HistoryStore.read_in(pipe, new.service, new.id)
+        changed = [history.advance(old, new, actions, now)]
+        if current is not None and current.id != new.id:
+            before = await HistoryStore.read_in(pipe, current.service, current.id)
+            if before is not None and before.outcome is None:
+                changed.append(history.superseded(before, now))
+        return [r for r in changed if r != old]
 
     @asynccontextmanager
     async def delivering(self, service: str) -> AsyncIterator[None]:

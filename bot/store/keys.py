@@ -160,3 +160,34 @@ def deploy_follow_key(service: str) -> str:
 def deploy_deliver_lock_key(service: str) -> str:
     """Held while a rollout's thread replies, audit entries and message go out."""
     return f"{PREFIX}lock:deploys:deliver:{service}"
+
+
+# -- delivery history (bot/store/history.py, for /ops dora and the weekly digest) --------------
+# Both keys of a service live HISTORY_TTL after its last record, and their entries older than
+# bot.feedback.history.KEEP_DAYS (or beyond MAX_PER_SERVICE) are trimmed as new ones come.
+HISTORY_TTL = 400 * 86_400
+
+
+def history_index_key(service: str) -> str:
+    """zset: the service's record ids (D-<n> rollouts, AL-<n> incidents) by start time."""
+    return f"{PREFIX}history:{service}:index"
+
+
+def history_records_key(service: str) -> str:
+    """hash: record id -> its JSON; `<D-n>+lead` -> the rollout's lead time."""
+    return f"{PREFIX}history:{service}:records"
+
+
+# The weekly digest (bot/feedback/service.py): one per slot (its UTC start), across replicas.
+DIGEST_CLAIM_SECONDS = 300  # how long one run owns a slot's posting; a dead run's claim lapses
+DIGEST_DONE_TTL = 30 * 86_400  # a slot posted is remembered this long
+
+
+def digest_claim_key(slot: str) -> str:
+    """SET NX by the run posting slot `slot`'s digest; lapses if that run dies."""
+    return f"{PREFIX}feedback:digest:{slot}:claim"
+
+
+def digest_done_key(slot: str) -> str:
+    """Present once slot `slot`'s digest is posted: never posted again."""
+    return f"{PREFIX}feedback:digest:{slot}:done"

@@ -8,6 +8,7 @@ from typing import Protocol
 from bot.builds.ports import CISystem
 from bot.tasks.ports import TaskTracker
 from integrations.gitlab.ci import GitLabCI
+from integrations.gitlab.compare import GitLabChanges
 from integrations.gitlab.jobs import DeploysPort, GitLabJobs
 from integrations.gitlab.tasks import GitLabTaskTracker
 
@@ -16,6 +17,6 @@ class GitLabPort(TaskTracker, CISystem, DeploysPort, Protocol):
     """Everything the bot asks of GitLab."""
 
 
-class GitLabClient(GitLabTaskTracker, GitLabCI, GitLabJobs):
-    """`TaskTracker`, `CISystem` and `DeploysPort` over one GitLab's REST API v4, through
+class GitLabClient(GitLabTaskTracker, GitLabCI, GitLabJobs, GitLabChanges):
+    """`TaskTracker`, `CISystem`, `DeploysPort` and `Changes` over one GitLab's REST API v4, through
     python-gitlab; `close()` releases its connections."""

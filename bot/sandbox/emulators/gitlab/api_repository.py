@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import ci_shapes
-from .http import invalid, page_of, read_params, text_param
+from .http import invalid, not_found, page_of, read_params, text_param
 from .state import STATE
 
 API = "/api/v4"
@@ -75,6 +75,38 @@ async def get_commit(request: web.Request) -> web.Response:
     return web.json_response(ci_shapes.commit(found, project, state.public_url(request)))
 
 
+async def compare(request: web.Request) -> web.Response:
+    """`GET .../repository/compare?from=&to=`: the commits from `from` to `to` (branches, tags
+    or shas), or GitLab's `404 Ref Not Found` when either is unknown."""
+    state = request.app[STATE]
+    project = state.find_project(request.match_info["id"])
+    repo = state.repos.of(project)
+    params = await read_params(request)
+    from_ref, to_ref = text_param(params, "from"), text_param(params, "to")
+    if not from_ref or not to_ref:
+        raise invalid("from is missing, to is missing" if not from_ref else "to is missing")
+    ends = []
+    for ref in (from_ref, to_ref):
+        resolved = repo.resolve(ref)
+        sha = resolved[1] if resolved else next((s for s in repo.commits if s == ref), None)
+        if sha is None:
+            raise not_found("Ref")
+        ends.append(sha)
+    base = state.public_url(request)
+    commits = repo.between(ends[0], ends[1])
+    head = repo.commit(ends[1])
+    return web.json_response(
+        {
+            "commit": ci_shapes.commit(head, project, base) if commits else None,
+            "commits": [ci_shapes.commit(c, project, base) for c in commits],
+            "diffs": [],
+            "compare_timeout": False,
+            "compare_same_ref": ends[0] == ends[1],
+            "web_url": f"{base}/{project.path_with_namespace}/-/compare/{ends[0]}...{ends[1]}",
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
     repository = f"{API}/projects/{{id}}/repository"
     app.router.add_get(f"{repository}/branches", list_branches)
@@ -82,3 +114,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{repository}/tags", list_tags)
     app.router.add_get(f"{repository}/tags/{{tag}}", get_tag)
     app.router.add_get(f"{repository}/commits/{{sha}}", get_commit)
+    app.router.add_get(f"{repository}/compare", compare)

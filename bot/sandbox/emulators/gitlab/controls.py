@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 
 from aiohttp import web
 
@@ -155,10 +156,16 @@ class CiControls(GitLabState):
         return self.repos.add_tag(self.find_project(project), name, ref, message)
 
     def push(
-        self, project: str | int, branch: str, message: str, author: str = "Alice Deployer"
+        self,
+        project: str | int,
+        branch: str,
+        message: str,
+        author: str = "Alice Deployer",
+        at: datetime | None = None,
     ) -> str:
-        """A new commit on `branch` (no pipeline starts by itself); its sha."""
-        return self.repos.push(self.find_project(project), branch, message, author)
+        """A new commit on `branch` (no pipeline starts by itself), committed at `at`
+        (default: now); its sha."""
+        return self.repos.push(self.find_project(project), branch, message, author, at)
 
     # -- webhooks -------------------------------------------------------------------------
 

@@ -70,6 +70,21 @@ class Repository:
             raise not_found("Commit")
         return found
 
+    def between(self, base: str, head: str) -> list[CommitRecord]:
+        """The commits reachable from `head` and not from `base`, oldest first (Git's
+        `base..head`; the history here is a chain of single parents)."""
+        behind: set[str] = set()
+        sha: str | None = base
+        while sha is not None:
+            behind.add(sha)
+            sha = self.commits[sha].parent
+        ahead = []
+        sha = head
+        while sha is not None and sha not in behind:
+            ahead.append(self.commits[sha])
+            sha = self.commits[sha].parent
+        return ahead[::-1]
+
     def resolve(self, ref: str) -> tuple[str, str] | None:
         """("branch" | "tag", sha) for a ref name; branches first, as GitLab looks them up."""
         if ref in self.branches:
@@ -138,11 +153,19 @@ class Repositories:
         repo.tags[name] = TagRecord(name, self._target(repo, ref), message, self.clock())
         return repo.tags[name]
 
-    def push(self, project: EmulatedProject, branch: str, message: str, author: str) -> str:
-        """One new commit on `branch` (made if missing, from the default branch); its sha."""
+    def push(
+        self,
+        project: EmulatedProject,
+        branch: str,
+        message: str,
+        author: str,
+        at: datetime | None = None,
+    ) -> str:
+        """One new commit on `branch` (made if missing, from the default branch), committed
+        at `at` (default: now); its sha."""
         repo = self.of(project)
         parent = repo.branches.get(branch) or self._target(repo, None)
-        repo.branches[branch] = self._commit(repo, parent, message, author)
+        repo.branches[branch] = self._commit(repo, parent, message, author, at)
         return repo.branches[branch]
 
     def _target(self, repo: Repository, ref: str | None) -> str:
