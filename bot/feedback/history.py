@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 from bot.deploys.rollout import COMPLETE, FAILED, ROLLED_BACK, Rollout
@@ -34,11 +34,16 @@ SUPERSEDED = "superseded"
 FAILURES = frozenset({REJECTED, ROLLED_BACK_OUTCOME, FAILED_OUTCOME})
 
 
-def _compact(data: dict[str, Any]) -> str:
-    """JSON without the empty fields: a year of records is mostly these strings."""
-    return json.dumps(
-        {k: v for k, v in data.items() if v not in (None, [], False)}, separators=(",", ":")
-    )
+def _compact(record: Any) -> str:
+    """JSON without the fields that hold their default: a year of records is mostly these
+    strings, and most of a record's moments never happen."""
+    data = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if value != default:
+            data[f.name] = value
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _known(cls: type, raw: str | bytes) -> dict[str, Any]:
@@ -69,7 +74,7 @@ class RolloutRecord:
     ended_by: str | None = None  # who rejected or rolled back
 
     def to_json(self) -> str:
-        return _compact(asdict(self))
+        return _compact(self)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> RolloutRecord:
@@ -116,7 +121,7 @@ class LeadTime:
     """A completed rollout's lead time, measured once when it completed (or why not)."""
 
     id: str
-    seconds: float | None  # None: not measured
+    seconds: float | None = None  # None: not measured
     commits: int = 0
     oldest_commit_at: float | None = None
     project: str | None = None
@@ -124,7 +129,7 @@ class LeadTime:
     reason: str | None = None  # why it was not measured
 
     def to_json(self) -> str:
-        return _compact(asdict(self))
+        return _compact(self)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> LeadTime:
@@ -142,7 +147,7 @@ class Incident:
     title: str = ""
 
     def to_json(self) -> str:
-        return _compact(asdict(self))
+        return _compact(self)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Incident:

@@ -92,7 +92,19 @@ class DeployStore:
         pipe: Any, current: Rollout | None, new: Rollout
     ) -> list[history.RolloutRecord]:
         """The history records this change writes: the rollout's own, and the one it
-        replaces when a newer rollout takes over an unfinished one (Flagger moved on)."""
+        replaces when a newer rollout takes over an unfinished one (Flagger moved on). A
+        record that cannot be read (written by a newer opsloop, damaged) costs the history
+        that record, never the decision."""
+        try:
+            return await DeployStore._records(pipe, current, new)
+        except (ValueError, TypeError) as e:
+            log.warning("%s: history record of %s not kept: %s", new.service, new.id, e)
+            return []
+
+    @staticmethod
+    async def _records(
+        pipe: Any, current: Rollout | None, new: Rollout
+    ) -> list[history.RolloutRecord]:
         now = time.time()
         actions = history.decided(current, new)
         old = await HistoryStore.read_in(pipe, new.service, new.id)
