@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from bot.deploys.changes import audit_entry
+from bot.deploys.rollout import Rollout
 from bot.feedback.dora import Period, figures, median, percentile
-from bot.feedback.history import RolloutRecord
+from bot.feedback.history import RolloutRecord, advance, decided
 from tests.dora_history import DAY, H, known_history
 
 NOW = 1_800_000_000.0
@@ -50,3 +54,82 @@ def test_median_and_percentile_by_hand() -> None:
     assert median([3.0, 1.0, 2.0]) == 2.0 and median([4.0, 1.0, 2.0, 3.0]) == 2.5
     assert percentile([float(n) for n in range(1, 11)], 90) == 9.0
     assert percentile([5.0], 90) == 5.0 and median([]) is None
+
+
+def _rollout(**changes: object) -> Rollout:
+    base = Rollout(
+        id="D-7",
+        service="api",
+        version="2.0",
+        stable="1.0",
+        percents=[50, 100],
+        approvals_needed=1,
+        started_by="U0ALICE",
+        channel="C0DEPLOYS",
+        started_at=NOW,
+        state="awaiting",
+        step=0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _decide(
+    record: RolloutRecord | None, before: Rollout | None, after: Rollout, at: float
+) -> RolloutRecord:
+    return advance(record, after, decided(before, after), at)
+
+
+def test_a_reject_and_a_rollback_are_told_apart_by_the_decision() -> None:
+    awaiting = _rollout()
+    rec = _decide(None, None, awaiting, NOW)
+    rejecting = _rollout(
+        state="rolling_back",
+        ended_by="U0BOB",
+        outbox=[audit_entry("U0BOB", "deploy.rejected", "", {})],
+    )
+    rec = _decide(rec, awaiting, rejecting, NOW + 10)
+    back = _rollout(state="rolled_back", ended_by="U0BOB", finished_at=NOW + 20)
+    rec = _decide(rec, rejecting, back, NOW + 20)
+    assert (rec.outcome, rec.failed_from, rec.rolled_back_at) == ("rejected", NOW + 10, NOW + 20)
+
+    done = _rollout(state="complete", step=1, finished_at=NOW + 5)
+    rec = _decide(None, None, done, NOW + 5)
+    asked = _rollout(
+        state="rolling_back",
+        ended_by="U0ALICE",
+        outbox=[audit_entry("U0ALICE", "deploy.rollback_requested", "", {})],
+    )
+    rec = _decide(rec, done, asked, NOW + 50)
+    rec = _decide(rec, asked, _rollout(state="rolled_back", finished_at=NOW + 60), NOW + 60)
+    assert (rec.outcome, rec.completed_at, rec.ended_at) == ("rolled_back", NOW + 5, NOW + 60)
+
+
+def test_a_failed_step_retried_to_completion_is_a_good_deploy() -> None:
+    failing = _rollout(
+        state="failed", outbox=[audit_entry("opsloop", "deploy.failed", "", {"error": "x"})]
+    )
+    rec = _decide(None, _rollout(state="promoting"), failing, NOW + 1)
+    assert rec.outcome == "failed" and rec.failed_at == NOW + 1
+    rec = _decide(rec, failing, _rollout(state="complete", finished_at=NOW + 9), NOW + 9)
+    assert rec.outcome == "completed" and rec.ended_at == NOW + 9
+
+
+def test_flagger_failing_an_approved_canary_is_a_failed_change() -> None:
+    approved = _rollout(state="complete", checksum="abc", finished_at=NOW + 1)
+    rec = _decide(None, None, approved, NOW + 1)
+    assert rec.gate and rec.outcome == "completed"
+    failed = replace(
+        approved, outbox=[audit_entry("opsloop", "deploy.canary_failed", "", {"event": ""})]
+    )
+    rec = _decide(rec, approved, failed, NOW + 30)
+    assert (rec.outcome, rec.failed_from) == ("failed", NOW + 30)
+
+
+def test_a_drained_outbox_decides_nothing_and_rewrites_nothing() -> None:
+    entry = audit_entry("U0BOB", "deploy.approved", "", {})
+    with_entry = _rollout(outbox=[entry], approvals=["U0BOB"])
+    assert decided(_rollout(), with_entry) == ["deploy.approved"]
+    assert decided(with_entry, _rollout(approvals=["U0BOB"])) == []
+    rec = _decide(None, None, with_entry, NOW)
+    assert _decide(rec, with_entry, _rollout(approvals=["U0BOB"]), NOW + 1) == rec
+    assert RolloutRecord.from_json(rec.to_json()) == rec

@@ -86,10 +86,13 @@ class RolloutRecord:
         rollout completed (or before it was started over) ends it, else its completion does."""
         if self.rolled_back_at is not None and self.rolled_back_at >= (self.completed_at or 0):
             return REJECTED if self.rejected_at is not None else ROLLED_BACK_OUTCOME
+        # Failed and not retried to completion; or, at Flagger's gate, approved and then
+        # failed by Flagger's own analysis.
+        failed_last = self.failed_at is not None and self.failed_at >= (self.completed_at or 0)
+        if failed_last and (self.state == FAILED or self.gate):
+            return FAILED_OUTCOME
         if self.completed_at is not None:
             return COMPLETED
-        if self.failed_at is not None and self.state == FAILED:
-            return FAILED_OUTCOME
         if self.superseded_at is not None:
             return SUPERSEDED
         return None
