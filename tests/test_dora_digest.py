@@ -7,9 +7,12 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from arq.constants import job_key_prefix
 
 from bot.config_file import WEEKDAYS, Feedback, OpsConfig
+from bot.config_load import parse_config
+from bot.errors import SettingsError
 from bot.feedback.service import DIGEST_JOB, FeedbackService, last_slot, slot_name
 from bot.jobs import WorkerRunner
 from integrations.gitlab.config import GitLabService
@@ -81,3 +84,19 @@ async def test_a_digest_run_again_after_posting_posts_nothing(redis_url: str) ->
         await service.post_digest(slot)
         await service.post_digest(slot)  # the job run again (a worker died after posting)
         assert len(bot.emulator.messages(DIGEST)) == 1
+
+
+def test_the_yaml_feedback_section_is_checked() -> None:
+    good = parse_config({"feedback": {"digest_channel": "C0ENG", "digest_at": "Friday 7:30"}})
+    assert good.feedback.digest_at == "fri 07:30"
+    assert good.feedback.failure_window == timedelta(hours=1)
+    for bad, words in (
+        ({"digest_at": "monday"}, 'write e.g. "mon 09:00"'),
+        ({"digest_at": "mon 24:00"}, 'write e.g. "mon 09:00"'),
+        ({"digest_at": "someday 09:00"}, 'write e.g. "mon 09:00"'),
+        ({"digest_channel": "#eng"}, "feedback.digest_channel"),
+        ({"digst_at": "mon 09:00"}, "feedback.digst_at"),
+    ):
+        with pytest.raises(SettingsError) as e:
+            parse_config({"feedback": bad})
+        assert words in str(e.value), (bad, str(e.value))
