@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.durations import format_duration
 from bot.feedback.dora import Figures
-from bot.replies import Reply, clock, context, counted, mrkdwn_section
+from bot.replies import Reply, clock, context, counted, mrkdwn_section, sections
 
 UNMEASURED_SHOWN = 10
 
@@ -74,7 +74,7 @@ def dora_reply(rows: dict[str, Figures], days: int, window: timedelta) -> Reply:
     text = "\n".join([title, *lines])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title}},
-        *(mrkdwn_section(x) for x in lines),
+        *sections(lines),  # many services: several lines a section, under Slack's limits
     ]
     if notes:
         heading = "Lead time not measured for " + counted(len(unmeasured), "rollout")
@@ -115,7 +115,7 @@ def digest_message(this: dict[str, Figures], before: dict[str, Figures], slot: f
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         mrkdwn_section("\n".join(summary)),
-        *(mrkdwn_section(x) for x in per_service[:40]),
+        *sections(per_service)[:40],
         context("How each is measured: `/ops dora`; docs/dora.md."),
     ]
     return Reply(text=text, blocks=blocks, in_channel=True)
