@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from arq.constants import job_key_prefix
@@ -18,6 +19,7 @@ from bot.jobs import WorkerRunner
 from integrations.gitlab.config import GitLabService
 from tests.dora_history import known_history
 from tests.harness import running_bot, running_emulator
+from tests.processes import opsloop_env, running_processes, wait_workers
 from tests.waiting import eventually
 
 DIGEST = "C0GENERAL"
@@ -100,3 +102,32 @@ def test_the_yaml_feedback_section_is_checked() -> None:
         with pytest.raises(SettingsError) as e:
             parse_config({"feedback": bad})
         assert words in str(e.value), (bad, str(e.value))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_two_worker_processes_post_the_digest_once(tmp_path: Path) -> None:
+    """Two `opsloop worker` processes on one Redis, started together just after the slot."""
+    async with running_emulator() as slack, running_processes(tmp_path) as procs:
+        redis_server = await procs.redis()
+        config = tmp_path / "opsloop.yml"
+        config.write_text(f'feedback: {{digest_channel: {DIGEST}, digest_at: "{just_passed()}"}}\n')
+        env = opsloop_env(
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_SIGNING_SECRET=slack.signing_secret,
+            OPSLOOP_SLACK_API_URL=slack.api_url,
+            OPSLOOP_REDIS_URL=redis_server.url,
+            OPSLOOP_CONFIG_FILE=str(config),
+            OPSLOOP_LOG_LEVEL="WARNING",
+        )
+        procs.worker(env, "worker-a")
+        procs.worker(env, "worker-b")
+        try:
+            await wait_workers(redis_server.url, 2)
+            await eventually(lambda: slack.messages(DIGEST), within=30, what="the digest")
+            await asyncio.sleep(2)  # a second one would show up now
+        except BaseException:
+            print(procs.logs())
+            raise
+        assert len(slack.messages(DIGEST)) == 1
+        assert slack.messages(DIGEST)[0].text.startswith("Weekly delivery digest")
