@@ -87,7 +87,13 @@ def may_roll_back(r: Rollout) -> bool:
     """The states `/deploy rollback` accepts (bot/deploys/rollout.py `roll_back`)."""
     if r.state in (PROMOTING, ROLLING_BACK, ROLLED_BACK):
         return False
-    return not (r.state == COMPLETE and r.stable is None)
+    return not (r.state == COMPLETE and r.first)
+
+
+def _before(r: Rollout) -> str:
+    """What a rollback goes back to: the stable version, or (a system that cannot say what
+    runs, e.g. GitLab) what ran before."""
+    return f"`{escape(r.stable)}`" if r.stable else "what ran before"
 
 
 def _who(user: str) -> str:
@@ -127,10 +133,10 @@ def _when(r: Rollout, alert_start: float) -> str:
         return f"*in progress*: {step}{waiting} ({escape(describe_state(r))}; {when})"
     if r.state == ROLLING_BACK:
         by = f" by {_who(r.ended_by)}" if r.ended_by else ""
-        return f"*rolling back*{by} to `{escape(r.stable or 'nothing')}`"
+        return f"*rolling back*{by} to {_before(r)}"
     if r.state == ROLLED_BACK:
         by = f" by {_who(r.ended_by)}" if r.ended_by else ""
-        return f"*rolled back*{by} to `{escape(r.stable or 'nothing')}`"
+        return f"*rolled back*{by} to {_before(r)}"
     if r.state == FAILED:
         return f"*{escape(describe_state(r))}*"
     return escape(describe_state(r))
@@ -172,8 +178,7 @@ def rolled_back_reply(r: Rollout, user: str) -> str:
     """In the alert's thread, after a Roll back click."""
     return (
         f":rewind: <@{user}> is rolling {escape(r.service)} back from `{escape(r.version)}` to "
-        f"`{escape(r.stable or 'nothing')}` ({r.id}); the rollout's thread in <#{r.channel}> "
-        "follows it."
+        f"{_before(r)} ({r.id}); the rollout's thread in <#{r.channel}> follows it."
     )
 
 

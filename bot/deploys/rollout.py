@@ -238,7 +238,7 @@ def roll_back(rollout: Rollout | None, user: str, rollout_id: str | None = None)
         )
     if r.state == ROLLED_BACK:
         raise Refused(f"{r.service} {r.version} is already rolled back.")
-    if r.state == COMPLETE and r.stable is None:
+    if r.state == COMPLETE and r.first:  # (a stable version unknown is not nothing: GitLab)
         raise Refused(f"{r.service} {r.version} was its first version; there is nothing before it.")
     return replace(r, state=ROLLING_BACK, ended_by=user, tries=r.tries + 1)
 
