@@ -42,7 +42,7 @@ def config() -> OpsConfig:
 
 
 @asynccontextmanager
-async def loop_bot(redis_url: str) -> AsyncIterator[tuple[BotUnderTest, Any]]:
+async def loop_bot(redis_url: str, **overrides: str) -> AsyncIterator[tuple[BotUnderTest, Any]]:
     async with running_gitlab() as gitlab:
         gitlab.pipeline_step_seconds = 0.05
         gitlab.set_pipeline_jobs("acme/api", JOBS)
@@ -52,6 +52,7 @@ async def loop_bot(redis_url: str) -> AsyncIterator[tuple[BotUnderTest, Any]]:
             OPSLOOP_DEPLOY_POLL_SECONDS="0.1",
             OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN="am-webhook-test-token",
             **gitlab_env(gitlab),
+            **overrides,
         ) as bot:
             yield bot, gitlab
 
@@ -278,3 +279,40 @@ async def test_an_alert_on_a_service_never_deployed_says_nothing_of_changes(
         assert "Last change" not in alert_shown(bot)
         assert roll_back_buttons(alert_message(bot)) == []
         assert "HighLatency" in json.dumps(alert_message(bot).blocks)  # type: ignore[union-attr]
+
+
+async def test_groups_inside_a_storm_get_no_message_of_their_own_when_a_rollout_moves(
+    redis_url: str,
+) -> None:
+    async with loop_bot(redis_url, OPSLOOP_STORM_THRESHOLD="1") as (bot, _gitlab):
+        await deploy(bot, "1.4.1")
+        now = datetime.now(UTC)
+        for name in ("HighLatency", "HighErrors", "Saturation"):
+            body = notification([alert("web-1", name=name, started=now)], name=name)
+            status, text = await post_hook(bot, body)
+            assert status == 202, text
+        summary = await eventually(
+            lambda: [m for m in parents(bot, INCIDENT) if "Alert storm" in m.text],
+            within=15,
+            what="the storm summary",
+        )
+        await deploy(bot, "1.4.2", complete=False)  # firing alerts block its approval
+        await eventually(
+            lambda: "(D-2)" in own_message(bot),
+            within=15,
+            what="the group with a message of its own to follow",
+        )
+        await bot.driver.command("/deploy", "rollback api", user=ALICE, channel=DEPLOYS)
+        await eventually(
+            lambda: "*rolled back*" in own_message(bot), within=20, what="the rollback"
+        )
+        await settle()
+        shown_now = [m.text for m in parents(bot, INCIDENT)]
+        assert len(shown_now) == 2, shown_now  # AL-1's message and the storm's summary
+        assert summary[0].ts in [m.ts for m in parents(bot, INCIDENT)]
+
+
+def own_message(bot: BotUnderTest) -> str:
+    """The one group of the storm test that has a message (whichever was first)."""
+    found = [m for m in parents(bot, INCIDENT) if "Alert storm" not in m.text]
+    return shown(found[-1]) if found else ""
