@@ -16,6 +16,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.alerting import last_change
+from bot.alerting.groups import AlertGroup, TrackedAlert
 from bot.config_file import OpsConfig, Roles
 from bot.sandbox.emulators.slack import Message
 from tests.alert_payloads import alert, alert_config, notification
@@ -316,3 +318,16 @@ def own_message(bot: BotUnderTest) -> str:
     """The one group of the storm test that has a message (whichever was first)."""
     found = [m for m in parents(bot, INCIDENT) if "Alert storm" not in m.text]
     return shown(found[-1]) if found else ""
+
+
+def test_a_group_about_many_services_names_the_first_three() -> None:
+    """The bound, on the pure rule: a group carrying labels of five services shows three."""
+    group = AlertGroup(ref="AL-9", group_key="k", first_seen=0.0)
+    labels = {"team": "shop", "alertname": "HighLatency"}
+    group.alerts["fp"] = TrackedAlert(
+        "fp", "firing", labels, {}, "2026-01-01T00:00:00+00:00", None, ""
+    )
+    services = {f"s{i}": {"team": "shop"} for i in range(5)}
+    services["other"] = {"team": "billing"}
+    services["none"] = {}
+    assert last_change.matching_services(group, services) == ["s0", "s1", "s2"]
