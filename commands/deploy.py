@@ -10,6 +10,7 @@ from typing import Any
 from arq.worker import Retry
 from slack_bolt.async_app import AsyncApp
 
+from bot.alerting.last_change import ROLLOUT_RENDER_JOB
 from bot.deploys import following
 from bot.deploys.flagger_gate import FLAGGER_JOB, FlaggerGate
 from bot.deploys.messages import DeployAction
@@ -138,6 +139,12 @@ async def follow(job: JobContext, payload: dict[str, Any]) -> None:
     )
 
 
+async def render_for_alerts(job: JobContext, payload: dict[str, Any]) -> None:
+    """An alert group on the service opened, was acknowledged or resolved: render the
+    rollout's message again with its links."""
+    await DeployService(job.deps).refresh(payload["service"])
+
+
 async def reconcile(job: JobContext, payload: dict[str, Any]) -> None:
     await DeployService(job.deps).reconcile()
     await FlaggerGate(job.deps).reconcile()
@@ -170,4 +177,5 @@ def register_jobs(registry: JobRegistry) -> None:
     registry.add(RECONCILE_JOB, reconcile)
     registry.add(FLAGGER_JOB, flagger)
     registry.add(FOLLOW_JOB, follow)
+    registry.add(ROLLOUT_RENDER_JOB, render_for_alerts)
     registry.run_on_worker_start(RECONCILE_JOB, when=lambda deps: bool(deps.config.services))

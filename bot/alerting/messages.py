@@ -7,7 +7,9 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from bot.alerting import last_change
 from bot.alerting.groups import AlertGroup, Change, TrackedAlert
+from bot.deploys.rollout import Rollout
 from bot.durations import format_duration
 from bot.replies import Reply, clock, context, escape, mrkdwn_section, sections
 from bot.store.alerts import Storm
@@ -133,9 +135,12 @@ def _buttons(group: AlertGroup, tasks: bool) -> dict[str, Any]:
     return {"type": "actions", "block_id": f"alert_actions:{group.ref}", "elements": elements}
 
 
-def parent_message(group: AlertGroup, now: float, *, tasks: bool = False) -> tuple[str, Blocks]:
+def parent_message(
+    group: AlertGroup, now: float, *, tasks: bool = False, changes: list[Rollout] | None = None
+) -> tuple[str, Blocks]:
     """The group's one message, updated in place for its whole life; `tasks` (GitLab is
-    configured) adds a Create task button."""
+    configured) adds a Create task button; `changes`: the latest rollouts of the services the
+    group is about (bot/alerting/last_change.py)."""
     summary = escape(group.summary)
     text = f"{group.ref} {escape(headline(group))}" + (f": {summary}" if summary else "")
     # plain_text: shown as it is, so not escaped. The title is said here only, once.
@@ -164,6 +169,7 @@ def parent_message(group: AlertGroup, now: float, *, tasks: bool = False) -> tup
             blocks.append(context("Firing: " + ", ".join(firing)))
     if links := _links(group):
         blocks.append(context(links))
+    blocks += last_change.section(group, changes or [])
     if line := _ack_line(group, now):
         blocks.append(mrkdwn_section(line))
     if group.is_open:

@@ -17,11 +17,12 @@ from typing import Any
 
 from arq.worker import Retry
 
-from bot.alerting import messages
+from bot.alerting import last_change, messages
 from bot.alerting.groups import AlertGroup, Outgoing, merge, resolve_all
 from bot.alerting.payload import parse_notification
 from bot.alerting.ports import Matcher, Silence, Silencer
 from bot.alerting.routing import route_for
+from bot.deploys.rollout import Rollout
 from bot.deps import Deps
 from bot.durations import format_duration
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
@@ -179,16 +180,22 @@ class AlertService:
             log.warning("%s: Slack delivery failed (%s); retrying", group.ref, e)
             raise Retry(defer=min(5 * attempt, 60)) from e
 
-    async def deliver(self, group: AlertGroup) -> None:
-        """Bring Slack up to date with the group (call under its lock)."""
+    async def deliver(self, group: AlertGroup, *, tell_rollouts: bool = True) -> None:
+        """Bring Slack up to date with the group (call under its lock). `tell_rollouts`: the
+        rollout messages of the services it is about are rendered again too (off when a
+        rollout's change asked for this render: bot/alerting/last_change.py)."""
         await self._record_incident(group)
+        changes = await self._last_changes(group)
         if group.channel is None or group.storm_id:
             if group.outbox:
                 group.outbox.clear()
                 await self.groups.save(group)
+            if tell_rollouts:
+                await self._tell_rollouts(group, changes)
             return
         tasks = self.deps.tasks is not None
-        text, blocks = messages.parent_message(group, time.time(), tasks=tasks)
+        now = time.time()
+        text, blocks = messages.parent_message(group, now, tasks=tasks, changes=changes)
         slack = self.deps.slack
         if group.message_ts is None:
             # Once per group, even if this job dies between posting and saving (bot/once.py).
@@ -206,6 +213,58 @@ class AlertService:
             )
             group.outbox.pop(0)
             await self.groups.save(group)
+        if tell_rollouts:
+            await self._tell_rollouts(group, changes)
+
+    # -- the last change (bot/alerting/last_change.py) -------------------------------------
+
+    async def _last_changes(self, group: AlertGroup) -> list[Rollout]:
+        """The latest rollout of each service the group is about (one read of Redis)."""
+        labels = {n: s.alert_labels for n, s in self.deps.config.services.items()}
+        names = last_change.matching_services(group, labels)
+        return await self.deps.store.deploys.load_many(names) if names else []
+
+    async def _tell_rollouts(self, group: AlertGroup, changes: list[Rollout]) -> None:
+        """Render again the messages of the rollouts this group bears on: active ones, or
+        those it started after. At most one render per service and second, however many
+        groups change in it (a storm)."""
+        second = math.floor(time.time()) + 1
+        for r in changes:
+            if r.ts is None or not (r.active or group.first_seen >= r.started_at):
+                continue
+            await self.deps.queue.enqueue(
+                last_change.ROLLOUT_RENDER_JOB,
+                {"service": r.service},
+                job_id=f"{last_change.ROLLOUT_RENDER_JOB}:{r.service}:{second}",
+                run_at=second,
+            )
+
+    async def refresh(self, ref: str) -> None:
+        """Render the group's message again because a rollout it shows moved (a job)."""
+        group = await self.groups.load(ref)
+        if group is None or group.message_ts is None or group.storm_id:
+            return
+        async with self.groups.locked(group.group_key):
+            group = await self.groups.load(ref)
+            if group is not None:
+                await self.deliver(group, tell_rollouts=False)
+
+    async def reply_once(self, ref: str, text: str, *, key: str) -> None:
+        """A reply in the group's thread for request `key`, sent once however often the
+        request runs: the key is kept with the group (among `applied`) in the same save as
+        the reply it stands for."""
+        group = await self.groups.load(ref)
+        if group is None:
+            return
+        async with self.groups.locked(group.group_key):
+            group = await self.groups.load(ref)
+            if group is None:
+                return
+            if key not in group.applied:
+                group.outbox.append(Outgoing(text))
+                group.applied = [*group.applied, key][-APPLIED_KEPT:]
+                await self.groups.save(group)
+            await self.deliver(group, tell_rollouts=False)
 
     async def _schedule_storm_render(self, channel: str) -> None:
         """At most one summary render per channel and second, run after that second's changes.

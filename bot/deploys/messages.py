@@ -6,6 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.alerting.last_change import AlertLink
 from bot.deploys import gate_messages
 from bot.deploys.ports import Snapshot
 from bot.deploys.rollout import (
@@ -103,6 +104,30 @@ def _heading(snapshot: Snapshot) -> str:
 def _stable(r: Rollout) -> str:
     # Without a stable version a Docker rollout is a first deploy; GitLab cannot tell.
     return escape(r.stable) if r.stable else ("nothing" if r.first else "unknown")
+
+
+def alert_links_line(links: list[AlertLink]) -> str:
+    """The alert groups on the service, each linked to its message, and where each stands."""
+    parts = []
+    for link in links:
+        ref = f"<{link.permalink}|{link.ref}>" if link.permalink else link.ref
+        state = "firing" if link.firing else "resolved"
+        if link.acked_by:
+            state += f", acknowledged by <@{link.acked_by}>"
+        elif link.firing:
+            state += ", unacknowledged"
+        parts.append(f"{ref} {escape(link.title)} ({state})")
+    return ":rotating_light: *Alerts on this service:* " + " · ".join(parts)
+
+
+def with_alert_links(message: tuple[str, Blocks], links: list[AlertLink]) -> tuple[str, Blocks]:
+    """The rollout's message with the open alert groups on its service linked, above its
+    buttons (bot/deploys/alert_links.py)."""
+    text, blocks = message
+    if links:
+        at = len(blocks) - (1 if blocks and blocks[-1].get("type") == "actions" else 0)
+        blocks.insert(at, context(alert_links_line(links)))
+    return text, blocks
 
 
 def approval_message(

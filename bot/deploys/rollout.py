@@ -227,16 +227,18 @@ def reject(rollout: Rollout | None, rollout_id: str, user: str, *, may_approve: 
     return replace(r, state=ROLLING_BACK, ended_by=user, tries=r.tries + 1)
 
 
-def roll_back(rollout: Rollout | None, user: str) -> Rollout:
-    """A deployer's `/deploy rollback`: an active rollout, or the last complete one."""
-    r = _current(rollout, None)
+def roll_back(rollout: Rollout | None, user: str, rollout_id: str | None = None) -> Rollout:
+    """A deployer's `/deploy rollback`: an active rollout, or the last complete one.
+    `rollout_id`: the one a button showed (an alert's Roll back); refused once another
+    rollout of the service took its place."""
+    r = _current(rollout, rollout_id)
     if r.state in BUSY:
         raise Refused(
             f"{r.service} is {describe_state(r)} right now; roll back once that step is done."
         )
     if r.state == ROLLED_BACK:
         raise Refused(f"{r.service} {r.version} is already rolled back.")
-    if r.state == COMPLETE and r.stable is None:
+    if r.state == COMPLETE and r.first:  # (a stable version unknown is not nothing: GitLab)
         raise Refused(f"{r.service} {r.version} was its first version; there is nothing before it.")
     return replace(r, state=ROLLING_BACK, ended_by=user, tries=r.tries + 1)
 

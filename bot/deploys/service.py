@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from bot.alerting.routing import labels_match
+from bot.alerting.groups import AlertGroup
 from bot.config_file import Service
-from bot.deploys import messages, rollout
+from bot.deploys import alert_links, messages, rollout
 from bot.deploys.changes import audit_entry, only, parse_button, reply_entry, without
 from bot.deploys.ports import Deployer, Follows, HandsOver, OwnSteps, Snapshot, StartsOver
 from bot.deploys.rollout import (
@@ -100,18 +100,7 @@ class DeployService:
 
     async def blocking_alerts(self, service: Service) -> list[str]:
         """Open alert groups with a firing, unacknowledged alert carrying `alert_labels`."""
-        if not service.alert_labels:
-            return []
-        found = []
-        for group in await self.deps.store.alerts.open_groups():
-            if group.status != "firing" or group.acked_by is not None:
-                continue
-            if any(
-                a.status == "firing" and labels_match(a.labels, service.alert_labels)
-                for a in group.alerts.values()
-            ):
-                found.append(group.ref)
-        return sorted(found, key=lambda ref: int(ref.split("-")[-1]))
+        return _unacknowledged(await alert_links.open_alerts(self.deps, service))
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -290,13 +279,17 @@ class DeployService:
         changed, _ = await self._decide_once(name, job_id, decide)
         await self._after_change(changed)
 
-    async def roll_back(self, name: str, user: str, job_id: str) -> Reply:
+    async def roll_back(
+        self, name: str, user: str, job_id: str, rollout_id: str | None = None
+    ) -> Reply:
+        """`rollout_id`: the rollout a button showed (an alert's Roll back); refused with where
+        the service stands when another rollout took its place."""
         self.service(name)
         await self._require_deployer(user, "roll back")
 
         def decide(cur: Rollout | None) -> tuple[Rollout, None]:
             was = cur.state if cur is not None else ""
-            r = rollout.roll_back(cur, user)
+            r = rollout.roll_back(cur, user, rollout_id)
             detail = {"from_state": was, "percent": r.percent}
             r.outbox = [
                 *r.outbox,
@@ -619,19 +612,39 @@ class DeployService:
                     await self.deps.slack.post_message(r.channel, item["reply"], thread_ts=ts)
                 # Drained one by one: a busy channel part-way must not send the first ones again.
                 r, _ = await self.store.change(r.service, only(r.id, without(item)))
-            text, blocks = await self.render(r)
+            text, blocks, groups = await self._render(r)
             await self.deps.slack.request_update(r.channel, ts, text, blocks)
+        # The alert messages showing this rollout as their last change follow it.
+        await alert_links.tell_alerts(self.deps, groups)
+
+    async def refresh(self, name: str) -> None:
+        """Render the rollout's message again because an alert group it links to changed (a
+        job, bot/alerting/last_change.py); the alert messages are not told back."""
+        async with self.store.delivering(name):
+            r = await self.store.load(name)
+            if r is None or r.ts is None:
+                return
+            text, blocks, _ = await self._render(r)
+            await self.deps.slack.request_update(r.channel, r.ts, text, blocks)
 
     async def render(self, r: Rollout) -> tuple[str, list[dict[str, Any]]]:
+        text, blocks, _ = await self._render(r)
+        return text, blocks
+
+    async def _render(self, r: Rollout) -> tuple[str, list[dict[str, Any]], list[AlertGroup]]:
+        """The message, and the open alert groups of the service (one read for both)."""
         service = self.deps.config.services.get(r.service)
         snapshot = Snapshot()
-        alerts: list[str] = []
+        groups: list[AlertGroup] = []
         if service is not None:
             with contextlib.suppress(UserError):
                 snapshot = await self._snapshot(self.deployer(r.service), r)
-            if r.active:
-                alerts = await self.blocking_alerts(service)
-        return messages.approval_message(r, snapshot, alerts, time.time())
+            groups = await alert_links.open_alerts(self.deps, service)
+        alerts = _unacknowledged(groups) if r.active else []
+        links = await alert_links.links(self.deps, alert_links.linked(r, groups))
+        message = messages.approval_message(r, snapshot, alerts, time.time())
+        text, blocks = messages.with_alert_links(message, links)
+        return text, blocks, groups
 
     @staticmethod
     async def _snapshot(deployer: Deployer, r: Rollout | None) -> Snapshot:
@@ -667,6 +680,10 @@ class DeployService:
                     snapshot = None
             rows.append((n, r, snapshot))
         return messages.status_reply(rows, time.time())
+
+
+def _unacknowledged(groups: list[AlertGroup]) -> list[str]:
+    return [g.ref for g in groups if g.acked_by is None]
 
 
 __all__ = [

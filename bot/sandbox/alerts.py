@@ -33,7 +33,9 @@ from bot.durations import format_duration
 SANDBOX_WEBHOOK_TOKEN = "sandbox-alertmanager-token"
 
 ALERTNAME = "HighLatency"
-SERVICE = "checkout"
+# The sandbox's GitLab-deployed service (its `alert_labels: {service: api}`): the alert names
+# its last deploy, with Roll back (bot/alerting/last_change.py).
+SERVICE = "api"
 SEVERITY = "critical"
 INSTANCES = ("web-1", "web-2", "web-3", "web-4", "web-5")
 RECEIVER = "opsloop"
@@ -128,8 +130,8 @@ def sample_labels(instance: str) -> dict[str, str]:
 def sample_annotations(instance: str) -> dict[str, str]:
     return {
         "summary": f"p99 latency above 2s on {SERVICE}",
-        "description": f"{instance} answers checkout requests in 2.4s at the 99th percentile.",
-        "runbook_url": "https://runbooks.example.com/checkout/high-latency",
+        "description": f"{instance} answers {SERVICE} requests in 2.4s at the 99th percentile.",
+        "runbook_url": f"https://runbooks.example.com/{SERVICE}/high-latency",
     }
 
 
