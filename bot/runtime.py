@@ -102,6 +102,7 @@ class Runtime:
             ci=systems.ci,
             deployers=systems.deployers(),
             silencer=systems.silencer,
+            measures=systems.measures,
             systems=systems,
         )
         return cls(deps=deps, jobs=build_registry(), redis_url=url, embedded=embedded)
