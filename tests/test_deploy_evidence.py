@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 from tests.evidence_rig import CHANNEL, Rig, evidence_canary
-from tests.kube_deploys import actions, live, says, shown, thread, told
+from tests.kube_deploys import (
+    DEPLOYMENT,
+    actions,
+    canary,
+    kube_bot,
+    live,
+    says,
+    shown,
+    thread,
+    told,
+)
+from tests.kube_deploys import config as kube_config
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -116,3 +127,14 @@ async def test_a_required_query_that_gives_nothing_blocks_approve(
         await says(rig.bot, "2", "canary 0.02 vs stable 0.02")
         await rig.bot.driver.click("Approve", user="U0BOB", channel=CHANNEL)
         await says(rig.bot, "2", "waiting for approval to go to 100%")
+
+
+async def test_without_prometheus_the_message_says_approvals_carry_no_evidence(
+    redis_url: str, tmp_path: Path
+) -> None:
+    cfg = kube_config(DEPLOYMENT, analysis={"queries": {"error_rate": "vector(1)"}})
+    async with kube_bot(redis_url, tmp_path, DEPLOYMENT, cfg) as (bot, kube):
+        await canary(bot, kube, DEPLOYMENT)
+        await says(bot, "2", "OPSLOOP_PROMETHEUS_URL is unset, so approvals carry no evidence")
+        await bot.driver.click("Approve", user="U0BOB", channel=CHANNEL)
+        await says(bot, "2", "waiting for approval to go to 100%")
