@@ -79,16 +79,14 @@ _QUERY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def _percentage(value: Any) -> float:
-    """`20%` (or 20) -> 0.2."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            number = float(value.strip()[:-1])
-        except ValueError:
-            raise ValueError(f"{value!r} is not a percentage; write e.g. 20%") from None
-    else:
-        raise ValueError(f"{value!r} is not a percentage; write e.g. 20%")
+    """`20%` -> 0.2. A bare number is refused: 0.2 could mean 20% or 0.2%."""
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        number = float(text[:-1]) if text.endswith("%") else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise ValueError(f"{value!r} is not a percentage; write it with %, e.g. 20%")
     if not 0 <= number <= 1000:
         raise ValueError(f"must be from 0% to 1000%, got {value!r}")
     return number / 100

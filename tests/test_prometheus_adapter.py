@@ -151,7 +151,16 @@ services:
     [
         (
             {"queries": {"error_rate": "up"}, "max_regression": "twenty"},
-            "services.api.analysis.max_regression: 'twenty' is not a percentage; write e.g. 20%",
+            "services.api.analysis.max_regression: 'twenty' is not a percentage; write it with "
+            "%, e.g. 20%",
+        ),
+        (
+            {"queries": {"error_rate": "up"}, "max_regression": 20},
+            "services.api.analysis.max_regression: 20 is not a percentage",
+        ),
+        (
+            {"queries": {"error_rate": "up"}, "max_regression": 0.2},
+            "services.api.analysis.max_regression: 0.2 is not a percentage",
         ),
         (
             {"queries": {"error_rate": "up"}, "max_regression": "-5%"},

@@ -101,7 +101,7 @@ def row_words(row: dict[str, Any], evidence: dict[str, Any]) -> str:
     if row["verdict"] == MISSING:
         why = f" ({row['problem']})" if row.get("problem") else ""
         return f"{name} is required and gave no answer{why}"
-    limit = f"{evidence['max_regression'] * 100:.0f}%"
+    limit = f"{evidence['max_regression'] * 100:g}%"
     return (
         f"{name} is {_number(row['canary'])} for the canary `{evidence['version']}` against "
         f"{_number(row['stable'])} for stable `{evidence['stable']}` "

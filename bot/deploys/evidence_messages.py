@@ -40,7 +40,7 @@ def evidence_blocks(r: Rollout) -> list[dict[str, Any]]:
     measured = f"measured {clock(evidence['at'])}"
     if evidence.get("note"):
         return [mrkdwn_section(f"*Evidence*: {escape(evidence['note'])} ({measured}).")]
-    limit = f"{evidence['max_regression'] * 100:.0f}%"
+    limit = f"{evidence['max_regression'] * 100:g}%"
     head = (
         f"*Evidence*: canary `{escape(evidence['version'])}` vs stable "
         f"`{escape(evidence['stable'])}`, {measured}"
