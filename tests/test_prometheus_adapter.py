@@ -112,6 +112,13 @@ async def test_an_unreachable_or_silent_prometheus_fails_fast_without_its_creden
         await runner.cleanup()
 
 
+def test_a_bad_prometheus_url_is_named_without_its_password() -> None:
+    with pytest.raises(SettingsError) as e:
+        load_settings(OPSLOOP_PROMETHEUS_URL="ftp://watcher:s3cret@prometheus:9090")
+    assert "OPSLOOP_PROMETHEUS_URL: must be an http:// or https:// URL" in str(e.value)
+    assert "s3cret" not in str(e.value)
+
+
 def test_placeholders_are_substituted_as_string_contents() -> None:
     query = 'rate(x{app="$service",version="$version",ns="$namespace",v2="$versions"}[1m])'
     values = {"service": "api", "version": '1"x', "namespace": ""}

@@ -71,7 +71,8 @@ def judge(canary: float | None, stable: float | None, max_regression: float) -> 
     if stable == 0:
         return (OK, 0.0) if canary <= 0 else (WORSE, "inf")
     regression = (canary - stable) / abs(stable)
-    return (WORSE if regression > max_regression else OK), regression
+    # A hair of tolerance: exactly `max_regression` more is allowed, whatever floats make of it.
+    return (WORSE if regression > max_regression + 1e-9 else OK), regression
 
 
 def blocking(evidence: dict[str, Any] | None) -> list[dict[str, Any]]:
