@@ -100,7 +100,24 @@ async def _deployment(
         yield bot, kind.service
 
 
-DEPLOYERS: dict[str, Canary] = {"gitlab": _gitlab, "kubernetes": _deployment}
+@asynccontextmanager
+async def _docker(
+    redis_url: str, tmp_path: Path, analysis: dict[str, Any], approvals: int, env: dict[str, Any]
+) -> AsyncIterator[tuple[BotUnderTest, str]]:
+    from tests.test_deploys import config as docker_config
+
+    cfg = docker_config(approvals=approvals, analysis=analysis)
+    async with running_bot(redis_url, config=cfg, OPSLOOP_DEPLOY_STEP_TIMEOUT="60", **env) as bot:
+        # The first deploy runs at full size with no approval: then 1 is stable.
+        await bot.driver.command("/deploy", "web 1", user="U0ALICE")
+        await says(bot, "1", "complete", within=60)
+        await bot.driver.command("/deploy", "web 2", user="U0ALICE")
+        await says(bot, "2", "waiting for approval to go to 50%", within=60)
+        yield bot, "web"
+
+
+DEPLOYERS: dict[str, Canary] = {"gitlab": _gitlab, "kubernetes": _deployment, "docker": _docker}
+SERVICES = {"gitlab": "api", "kubernetes": DEPLOYMENT.service, "docker": "web"}
 
 
 @asynccontextmanager
@@ -112,6 +129,7 @@ async def evidence_canary(
     approvals: int = 1,
     analysis: dict[str, Any] | None = None,
     before: Callable[[Rig], None] = Rig.healthy,
+    env: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     """Version 2 of the deployer's service waiting for approval at its first step, measured
     by a real Prometheus every second; `before` sets the exporter's values first."""
@@ -121,7 +139,7 @@ async def evidence_canary(
     assert binary is not None
     prometheus = PrometheusServer(binary, tmp_path / "prometheus")
     prometheus.directory.mkdir()
-    service = "api" if deployer == "gitlab" else DEPLOYMENT.service
+    service = SERVICES[deployer]
     try:
         async with running_exporter() as exporter:
             rig_values = Rig(None, service, exporter, prometheus)  # type: ignore[arg-type]
@@ -130,9 +148,14 @@ async def evidence_canary(
             await eventually(
                 lambda: prometheus.query("up == 1"), within=20, what="Prometheus's first scrape"
             )
-            env = {"OPSLOOP_PROMETHEUS_URL": prometheus.url, "OPSLOOP_EVIDENCE_SECONDS": "1"}
+            settings = {
+                "OPSLOOP_PROMETHEUS_URL": prometheus.url,
+                "OPSLOOP_EVIDENCE_SECONDS": "1",
+                **(env or {}),
+            }
             spec = {"queries": QUERIES, "max_regression": "20%", **(analysis or {})}
-            async with DEPLOYERS[deployer](redis_url, tmp_path, spec, approvals, env) as (bot, _):
+            canary_of = DEPLOYERS[deployer]
+            async with canary_of(redis_url, tmp_path, spec, approvals, settings) as (bot, _):
                 yield Rig(bot, service, exporter, prometheus)
     finally:
         prometheus.stop()
