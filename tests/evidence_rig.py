@@ -17,7 +17,7 @@ from typing import Any
 from bot.config_file import OpsConfig, Roles
 from integrations.gitlab.config import GitLabService
 from tests.harness import BotUnderTest, gitlab_env, running_bot, running_gitlab
-from tests.kube_deploys import DEPLOYMENT, canary, kube_bot, says
+from tests.kube_deploys import ARGO, DEPLOYMENT, Kind, canary, kube_bot, says
 from tests.kube_deploys import config as kube_config
 from tests.metrics_exporter import Exporter, running_exporter
 from tests.prometheus_server import PrometheusServer, prometheus_binary
@@ -89,15 +89,21 @@ async def _gitlab(
             yield bot, "api"
 
 
-@asynccontextmanager
-async def _deployment(
-    redis_url: str, tmp_path: Path, analysis: dict[str, Any], approvals: int, env: dict[str, Any]
-) -> AsyncIterator[tuple[BotUnderTest, str]]:
-    kind = DEPLOYMENT
-    cfg = kube_config(kind, approvals=approvals, analysis=analysis)
-    async with kube_bot(redis_url, tmp_path, kind, cfg, **env) as (bot, kube):
-        await canary(bot, kube, kind)
-        yield bot, kind.service
+def _kubernetes(kind: Kind) -> Canary:
+    @asynccontextmanager
+    async def canary_of(
+        redis_url: str,
+        tmp_path: Path,
+        analysis: dict[str, Any],
+        approvals: int,
+        env: dict[str, Any],
+    ) -> AsyncIterator[tuple[BotUnderTest, str]]:
+        cfg = kube_config(kind, approvals=approvals, analysis=analysis)
+        async with kube_bot(redis_url, tmp_path, kind, cfg, **env) as (bot, kube):
+            await canary(bot, kube, kind)
+            yield bot, kind.service
+
+    return canary_of
 
 
 @asynccontextmanager
@@ -116,8 +122,18 @@ async def _docker(
         yield bot, "web"
 
 
-DEPLOYERS: dict[str, Canary] = {"gitlab": _gitlab, "kubernetes": _deployment, "docker": _docker}
-SERVICES = {"gitlab": "api", "kubernetes": DEPLOYMENT.service, "docker": "web"}
+DEPLOYERS: dict[str, Canary] = {
+    "gitlab": _gitlab,
+    "kubernetes": _kubernetes(DEPLOYMENT),
+    "argo": _kubernetes(ARGO),
+    "docker": _docker,
+}
+SERVICES = {
+    "gitlab": "api",
+    "kubernetes": DEPLOYMENT.service,
+    "argo": ARGO.service,
+    "docker": "web",
+}
 
 
 @asynccontextmanager

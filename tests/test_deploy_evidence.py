@@ -52,7 +52,7 @@ def regressed(rig: Rig) -> None:
     rig.set("p99_seconds", canary=0.25, stable=0.25)
 
 
-@DEPLOYERS
+@pytest.mark.parametrize("deployer", ["gitlab", "kubernetes", "argo", "docker"])
 async def test_the_approval_message_shows_canary_against_stable_and_when_measured(
     redis_url: str, tmp_path: Path, deployer: str, env: dict[str, str]
 ) -> None:
