@@ -1,5 +1,5 @@
 """The Measures port over a real Prometheus (integrations/prometheus/), the `analysis` keys of
-the YAML file, and how a canary is judged against stable."""
+the YAML file, how a canary is judged against stable, and the one chain that measures it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from bot.check import run_checks
 from bot.config_load import parse_config
 from bot.deploys.evidence import judge, substitute
 from bot.errors import IntegrationError, SettingsError
+from bot.redis_conn import connect
 from bot.settings import load_settings
+from bot.store import Store
 from integrations.prometheus.client import PrometheusClient
 from tests.harness import start_site
 from tests.metrics_exporter import Exporter, running_exporter
@@ -198,3 +200,22 @@ def test_analysis_defaults_to_twenty_percent_and_reads_percentages() -> None:
     assert parse_config(data).services["api"].analysis.max_regression == 0.2  # type: ignore[union-attr]
     data["services"]["api"]["analysis"]["max_regression"] = "12.5%"
     assert parse_config(data).services["api"].analysis.max_regression == 0.125  # type: ignore[union-attr]
+
+
+async def test_one_measuring_chain_per_service_across_replicas(redis_url: str) -> None:
+    a, b = Store(connect(redis_url)), Store(connect(redis_url))  # two replicas
+    try:
+        assert await a.deploys.keep_measuring("api", "D-1", "t1", 5)
+        assert not await b.deploys.keep_measuring("api", "D-1", "resume", 5), "one chain"
+        assert await a.deploys.keep_measuring("api", "D-1", "t1", 5), "its holder keeps it"
+        # A chain of a newer rollout takes over at once; the older one then stops.
+        assert await b.deploys.keep_measuring("api", "D-2", "t0", 5)
+        assert not await a.deploys.keep_measuring("api", "D-2", "t1", 5)
+        await a.deploys.stop_measuring("api", "D-1", "t1")  # not its claim: nothing changes
+        assert not await a.deploys.keep_measuring("api", "D-2", "other", 5)
+        await b.deploys.stop_measuring("api", "D-2", "t0")
+        assert await a.deploys.keep_measuring("api", "D-2", "other", 5), "released"
+        assert await a.deploys.keep_measuring("web", "D-3", "t0", 5), "per service"
+    finally:
+        await a.close()
+        await b.close()
