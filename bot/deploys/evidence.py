@@ -176,8 +176,8 @@ async def _ask(measures: Measures, query: str) -> float | str | None:
     try:
         async with asyncio.timeout(ANSWER_SECONDS):
             value = await measures.value(query)
-    except IntegrationError as e:
-        return str(e)
+    except IntegrationError as e:  # its message names the system ("Prometheus at ... is ...")
+        return e.message
     except TimeoutError:
         return f"no answer within {ANSWER_SECONDS:g} s"
     if value is None or math.isnan(value):
