@@ -2,7 +2,7 @@
 Prometheus scraping an exporter the test controls, and the bot deploying version 2 of a
 service whose stable version is 1, until the canary's first step waits for approval.
 
-    async with evidence_canary(redis_url, tmp_path, GITLAB, approvals=2) as rig:
+    async with evidence_canary(redis_url, tmp_path, "gitlab", approvals=2) as rig:
         rig.set("error_rate", canary=0.04, stable=0.02)
 """
 
@@ -34,11 +34,11 @@ QUERIES = {
 
 
 @dataclass
-class Rig:
-    bot: BotUnderTest
+class Values:
+    """What the exporter says of the service's versions."""
+
     service: str
     exporter: Exporter
-    prometheus: PrometheusServer
 
     def set(self, query: str, *, canary: float | None = None, stable: float | None = None) -> None:
         """What the exporter says of `query`'s metric for version 2 (canary) and 1 (stable)."""
@@ -49,6 +49,12 @@ class Rig:
     def healthy(self) -> None:
         self.set("error_rate", canary=0.021, stable=0.02)
         self.set("p99_seconds", canary=0.26, stable=0.25)
+
+
+@dataclass
+class Rig(Values):
+    bot: BotUnderTest
+    prometheus: PrometheusServer
 
 
 Canary = Callable[..., AbstractAsyncContextManager[tuple[BotUnderTest, str]]]
@@ -144,7 +150,7 @@ async def evidence_canary(
     *,
     approvals: int = 1,
     analysis: dict[str, Any] | None = None,
-    before: Callable[[Rig], None] = Rig.healthy,
+    before: Callable[[Values], None] = Values.healthy,
     env: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     """Version 2 of the deployer's service waiting for approval at its first step, measured
@@ -158,8 +164,7 @@ async def evidence_canary(
     service = SERVICES[deployer]
     try:
         async with running_exporter() as exporter:
-            rig_values = Rig(None, service, exporter, prometheus)  # type: ignore[arg-type]
-            before(rig_values)
+            before(Values(service, exporter))
             prometheus.start(target=exporter.target, rule_files=[])
             await eventually(
                 lambda: prometheus.query("up == 1"), within=20, what="Prometheus's first scrape"
@@ -172,6 +177,6 @@ async def evidence_canary(
             spec = {"queries": QUERIES, "max_regression": "20%", **(analysis or {})}
             canary_of = DEPLOYERS[deployer]
             async with canary_of(redis_url, tmp_path, spec, approvals, settings) as (bot, _):
-                yield Rig(bot, service, exporter, prometheus)
+                yield Rig(service, exporter, bot, prometheus)
     finally:
         prometheus.stop()

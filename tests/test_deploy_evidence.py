@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.dockerd_server import DockerEngine
-from tests.evidence_rig import CHANNEL, Rig, evidence_canary
+from tests.evidence_rig import CHANNEL, Values, evidence_canary
 from tests.kube_deploys import (
     DEPLOYMENT,
     actions,
@@ -47,7 +47,7 @@ def env(request: pytest.FixtureRequest, deployer: str) -> Iterator[dict[str, str
     clear()
 
 
-def regressed(rig: Rig) -> None:
+def regressed(rig: Values) -> None:
     rig.set("error_rate", canary=0.04, stable=0.02)  # twice stable's
     rig.set("p99_seconds", canary=0.25, stable=0.25)
 
@@ -130,7 +130,7 @@ async def test_prometheus_down_shows_unknown_and_approvals_still_work(
 async def test_a_required_query_that_gives_nothing_blocks_approve(
     redis_url: str, tmp_path: Path
 ) -> None:
-    def no_canary_errors(rig: Rig) -> None:
+    def no_canary_errors(rig: Values) -> None:
         rig.set("error_rate", stable=0.02)  # nothing for the canary
         rig.set("p99_seconds", canary=0.25, stable=0.25)
 
