@@ -75,6 +75,61 @@ class CanaryStep(Strict):
         return value
 
 
+_QUERY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _percentage(value: Any) -> float:
+    """`20%` -> 0.2. A bare number is refused: 0.2 could mean 20% or 0.2%."""
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        number = float(text[:-1]) if text.endswith("%") else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise ValueError(f"{value!r} is not a percentage; write it with %, e.g. 20%")
+    if not 0 <= number <= 1000:
+        raise ValueError(f"must be from 0% to 1000%, got {value!r}")
+    return number / 100
+
+
+class Analysis(Strict):
+    """Canary evidence (`services.<name>.analysis`): queries measured for the canary and the
+    stable version side by side on the approval message (bot/deploys/evidence.py). Every
+    query is "higher is worse" (an error rate, a latency)."""
+
+    # name -> PromQL returning one number; $version, $service and $namespace are substituted.
+    queries: dict[str, str]
+    # Canary worse than stable by more than this fraction (written `20%`): Approve refused.
+    max_regression: Annotated[float, BeforeValidator(_percentage)] = 0.2
+    # Queries that must answer: while one fails or returns nothing, Approve is refused.
+    required: list[str] = Field(default_factory=list)
+
+    @field_validator("queries")
+    @classmethod
+    def _named_queries(cls, queries: dict[str, str]) -> dict[str, str]:
+        if not queries:
+            raise ValueError("needs at least one query, e.g. `error_rate: '...'`")
+        for name, query in queries.items():
+            if not _QUERY_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a query name: letters, digits and _, not starting "
+                    "with a digit"
+                )
+            if not isinstance(query, str) or not query.strip():
+                raise ValueError(f"query {name!r} is empty; write a PromQL expression")
+        return queries
+
+    @model_validator(mode="after")
+    def _required_are_queries(self) -> Analysis:
+        unknown = [n for n in self.required if n not in self.queries]
+        if unknown:
+            raise ValueError(
+                f"required names {', '.join(unknown)}, which are not among the queries "
+                f"({', '.join(self.queries)})"
+            )
+        return self
+
+
 class Service(Strict):
     """A service's settings (`services.<name>`) that every deployer shares.
 
@@ -89,6 +144,7 @@ class Service(Strict):
     approval_timeout: Duration = timedelta(hours=1)
     alert_labels: dict[str, str] = Field(default_factory=dict)
     channel: ChannelId | None = None
+    analysis: Analysis | None = None  # canary evidence from Prometheus
 
     @field_validator("steps")
     @classmethod

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bot.alerting.ports import Silencer
 from bot.builds.ports import CISystem
 from bot.config_file import OpsConfig
+from bot.deploys.ports import Measures
 from bot.help import CommandHelp, Shortcut
 from bot.job_queue import JobQueue
 from bot.metrics import Metrics
@@ -36,4 +37,5 @@ class Deps:
     ci: CISystem | None = None
     deployers: Deployers = field(default_factory=Deployers)  # by the YAML's `deployer:`
     silencer: Silencer | None = None
+    measures: Measures | None = None  # the canary's evidence; None: approvals carry none
     systems: Systems = field(default_factory=Systems)  # the started ones: check, status, close

@@ -13,7 +13,14 @@ from typing import TextIO
 from bot.redact import mask_secrets, mask_url_passwords, url_password
 from bot.settings import SECRET_FIELDS, Settings
 
-URL_FIELDS = ("redis_url", "slack_api_url", "gitlab_url", "alertmanager_url", "docker_host")
+URL_FIELDS = (
+    "redis_url",
+    "slack_api_url",
+    "gitlab_url",
+    "alertmanager_url",
+    "prometheus_url",
+    "docker_host",
+)
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

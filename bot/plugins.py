@@ -23,7 +23,7 @@ from bot.alerting.ports import Silencer
 from bot.builds.ports import CISystem
 from bot.config_file import OpsConfig
 from bot.config_types import Service
-from bot.deploys.ports import Deployer, DeployerFactory, ServiceSettings, VersionRule
+from bot.deploys.ports import Deployer, DeployerFactory, Measures, ServiceSettings, VersionRule
 from bot.errors import UserError
 from bot.settings import Settings
 from bot.tasks.ports import TaskTracker
@@ -66,6 +66,7 @@ class Provided:
     tasks: TaskTracker | None = None
     ci: CISystem | None = None
     silencer: Silencer | None = None
+    measures: Measures | None = None  # the canary's evidence (a metrics system)
     deployers: Mapping[str, DeployerFactory] = field(default_factory=dict)
     close: Callable[[], Awaitable[None]] = _nothing_to_close  # releases its connections
 
@@ -154,6 +155,10 @@ class Systems:
     @property
     def silencer(self) -> Silencer | None:
         return next((p.silencer for p in self.started.values() if p.silencer is not None), None)
+
+    @property
+    def measures(self) -> Measures | None:
+        return next((p.measures for p in self.started.values() if p.measures is not None), None)
 
     def deployers(self) -> Deployers:
         factories: dict[str, DeployerFactory] = {}

@@ -90,6 +90,13 @@ class Runtime:
             channel_burst=settings.channel_burst,
         )
         systems = Systems.start(settings, config, plugins)
+        analysed = sorted(n for n, s in config.services.items() if s.analysis is not None)
+        if analysed and systems.measures is None:
+            log.warning(
+                "services %s have `analysis`, but OPSLOOP_PROMETHEUS_URL is unset: their "
+                "approvals carry no evidence",
+                ", ".join(analysed),
+            )
         deps = Deps(
             settings=settings,
             config=config,
@@ -102,6 +109,7 @@ class Runtime:
             ci=systems.ci,
             deployers=systems.deployers(),
             silencer=systems.silencer,
+            measures=systems.measures,
             systems=systems,
         )
         return cls(deps=deps, jobs=build_registry(), redis_url=url, embedded=embedded)

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     flagger_webhook_token: SecretStr | None = Field(
         None, validation_alias="OPSLOOP_FLAGGER_WEBHOOK_TOKEN"
     )
+    prometheus_url: str | None = Field(None, validation_alias="OPSLOOP_PROMETHEUS_URL")
     # Tuning knobs, not in the contract; README lists them.
     log_level: str = Field("INFO", validation_alias="OPSLOOP_LOG_LEVEL")
     job_timeout: float = Field(60.0, gt=0, le=3600, validation_alias="OPSLOOP_JOB_TIMEOUT")
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     )
     deploy_poll_seconds: float = Field(
         2.0, ge=0.1, le=600, validation_alias="OPSLOOP_DEPLOY_POLL_SECONDS"
+    )
+    # How often the canary's evidence is measured again while its approval request waits.
+    evidence_seconds: float = Field(
+        30.0, ge=1, le=3600, validation_alias="OPSLOOP_EVIDENCE_SECONDS"
     )
     build_poll_seconds: float = Field(
         5.0, ge=0.1, le=600, validation_alias="OPSLOOP_BUILD_POLL_SECONDS"
@@ -128,7 +133,7 @@ class Settings(BaseSettings):
             _check_port(parts)
         return v
 
-    @field_validator("slack_api_url", "gitlab_url", "alertmanager_url")
+    @field_validator("slack_api_url", "gitlab_url", "alertmanager_url", "prometheus_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v in (None, ""):

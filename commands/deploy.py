@@ -11,10 +11,17 @@ from arq.worker import Retry
 from slack_bolt.async_app import AsyncApp
 
 from bot.alerting.last_change import ROLLOUT_RENDER_JOB
-from bot.deploys import following
+from bot.deploys import evidence_watch, following
 from bot.deploys.flagger_gate import FLAGGER_JOB, FlaggerGate
 from bot.deploys.messages import DeployAction
-from bot.deploys.service import EXPIRE_JOB, FOLLOW_JOB, RECONCILE_JOB, STEP_JOB, DeployService
+from bot.deploys.service import (
+    EVIDENCE_JOB,
+    EXPIRE_JOB,
+    FOLLOW_JOB,
+    RECONCILE_JOB,
+    STEP_JOB,
+    DeployService,
+)
 from bot.deps import CommandHelp, Deps
 from bot.durable import action_job, add_action, add_slash_command, slash_job
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
@@ -145,6 +152,16 @@ async def render_for_alerts(job: JobContext, payload: dict[str, Any]) -> None:
     await DeployService(job.deps).refresh(payload["service"])
 
 
+async def measure(job: JobContext, payload: dict[str, Any]) -> None:
+    await evidence_watch.watch(
+        DeployService(job.deps),
+        payload["service"],
+        payload["rollout"],
+        str(payload["origin"]),
+        int(payload["n"]),
+    )
+
+
 async def reconcile(job: JobContext, payload: dict[str, Any]) -> None:
     await DeployService(job.deps).reconcile()
     await FlaggerGate(job.deps).reconcile()
@@ -178,4 +195,5 @@ def register_jobs(registry: JobRegistry) -> None:
     registry.add(FLAGGER_JOB, flagger)
     registry.add(FOLLOW_JOB, follow)
     registry.add(ROLLOUT_RENDER_JOB, render_for_alerts)
+    registry.add(EVIDENCE_JOB, measure)
     registry.run_on_worker_start(RECONCILE_JOB, when=lambda deps: bool(deps.config.services))

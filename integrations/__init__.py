@@ -16,7 +16,8 @@ from integrations.docker.plugin import PLUGIN as DOCKER
 from integrations.flagger.plugin import PLUGIN as FLAGGER
 from integrations.gitlab.plugin import PLUGIN as GITLAB
 from integrations.kubernetes.plugin import PLUGIN as KUBERNETES
+from integrations.prometheus.plugin import PLUGIN as PROMETHEUS
 
-PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER)
+PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER, PROMETHEUS)
 
 __all__ = ["PLUGINS"]

@@ -44,7 +44,7 @@ CHANNEL = "C0DEPLOYS"
 
 def test_the_list_names_each_system_once() -> None:
     names = [p.name for p in PLUGINS]
-    assert names == ["gitlab", "docker", "alertmanager", "kubernetes", "flagger"]
+    assert names == ["gitlab", "docker", "alertmanager", "kubernetes", "flagger", "prometheus"]
     kinds = [k.name for p in PLUGINS for k in p.deployers]
     assert sorted(kinds) == ["docker", "flagger", "gitlab", "kubernetes"]
 
@@ -268,6 +268,7 @@ def test_systems_start_only_the_configured_plugins() -> None:
         "Alertmanager not configured",
         "Kubernetes not used",
         "Flagger not used",
+        "Prometheus not configured (approvals carry no evidence)",
         "Reel used by a service",
     ]
     assert systems.tasks is None and systems.missing("tasks").startswith("GitLab is not config")
@@ -309,8 +310,8 @@ async def test_a_listed_plugin_deploys_through_the_bot(redis_url: str) -> None:
             what="/ops status",
         )
         assert (
-            "Alertmanager not configured, Kubernetes not used, Flagger not used, Reel used by"
-            in (status[0])
+            "Alertmanager not configured, Kubernetes not used, Flagger not used, "
+            "Prometheus not configured (approvals carry no evidence), Reel used by" in (status[0])
         )
 
 

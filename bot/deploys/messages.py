@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.alerting.last_change import AlertLink
 from bot.deploys import gate_messages
+from bot.deploys.evidence_messages import evidence_blocks
 from bot.deploys.ports import Snapshot
 from bot.deploys.rollout import (
     AWAITING,
@@ -159,6 +160,7 @@ def approval_message(
     blocks: Blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": head}, "fields": fields},
         mrkdwn_section(f"*{_heading(snapshot)}*\n{_units(snapshot, r.version)}"),
+        *evidence_blocks(r),
     ]
     if alerts:
         blocks.append(

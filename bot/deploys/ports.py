@@ -238,6 +238,17 @@ class Follows(Protocol):
         ...
 
 
+class Measures(Protocol):
+    """A metrics system's instant queries, for the canary's evidence on the approval message
+    (bot/deploys/evidence.py). Implementation: integrations/prometheus/."""
+
+    async def value(self, query: str) -> float | None:
+        """The one number `query` gives now; None when it gives nothing (no series, or not a
+        number). An IntegrationError when the system fails or refuses the query, saying why in
+        words a person can read; it answers (or fails) within a few seconds."""
+        ...
+
+
 # How a deployer is made for one service: (service name, its settings, seconds a step may
 # take) -> the deployer. A deployer's system (its client, connections) is bound in beforehand.
 DeployerFactory = Callable[[str, ServiceSettings, float], Deployer]
@@ -297,6 +308,7 @@ __all__ = [
     "DeployerFactory",
     "Follows",
     "HandsOver",
+    "Measures",
     "OwnSteps",
     "RolloutView",
     "ServiceSettings",

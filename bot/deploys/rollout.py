@@ -98,6 +98,9 @@ class Rollout:
     # The requests this one took over from, kept until their outboxes are sent and their
     # messages say so (bot/deploys/flagger_gate.py).
     replaced: list[dict[str, Any]] = field(default_factory=list)
+    # The canary's last measurement against stable (bot/deploys/evidence.py), for a service
+    # with `analysis`; None: never measured.
+    evidence: dict[str, Any] | None = None
 
     # -- reading --------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from bot.alerting.groups import AlertGroup
 from bot.config_file import Service
-from bot.deploys import alert_links, messages, rollout
+from bot.deploys import alert_links, evidence, messages, rollout
 from bot.deploys.changes import audit_entry, only, parse_button, reply_entry, without
 from bot.deploys.ports import Deployer, Follows, HandsOver, OwnSteps, Snapshot, StartsOver
 from bot.deploys.rollout import (
@@ -47,6 +47,7 @@ STEP_JOB = "deploys.step"
 EXPIRE_JOB = "deploys.expire"
 RECONCILE_JOB = "deploys.reconcile"
 FOLLOW_JOB = "deploys.follow"
+EVIDENCE_JOB = "deploys.evidence"
 HANDLED_KEPT = 20  # decisions remembered per rollout; a job is retried long before 20 more
 
 T = TypeVar("T")
@@ -235,6 +236,9 @@ class DeployService:
         service = self.service(name)
         may = await holds(self.deps, user, self.approvers(service))
         alerts = await self.blocking_alerts(service)
+        # Measured now, not trusted from the last refresh: Approve is refused while the
+        # canary is worse than stable (bot/deploys/evidence.py).
+        fresh = await self._measure_now(name, service, rollout_id)
         now = time.time()
 
         def decide(cur: Rollout | None) -> tuple[Rollout, bool]:
@@ -247,6 +251,11 @@ class DeployService:
                 blocking_alert=alerts[0] if alerts else None,
                 step=step,
             )
+            if fresh is not None and evidence.applies(r, fresh):
+                refused = evidence.refusal(fresh)
+                if refused is not None:  # every other rule first: their words come first
+                    raise refused
+                r.evidence = fresh
             detail = {
                 "step": r.step + 1,
                 "approvals": len(r.approvals),
@@ -259,8 +268,35 @@ class DeployService:
             ]
             return r, promotes
 
-        changed, _ = await self._decide_once(name, job_id, decide)
+        try:
+            changed, _ = await self._decide_once(name, job_id, decide)
+        except Refused:
+            if fresh is not None and evidence.blocking(fresh):  # the message shows why too
+                await self.record_evidence(name, rollout_id, fresh)
+            raise
         await self._after_change(changed)
+
+    async def _measure_now(
+        self, name: str, service: Service, rollout_id: str
+    ) -> dict[str, Any] | None:
+        current = await self.store.load(name)
+        if current is None or current.id != rollout_id or current.state != AWAITING:
+            return None
+        return await evidence.measure(self.deps.measures, name, service, current, time.time())
+
+    async def record_evidence(
+        self, name: str, rollout_id: str, measured: dict[str, Any]
+    ) -> Rollout | None:
+        """Store a measurement of the canary on its rollout (withdrawing approvals when it
+        regressed) and show it; None when the rollout moved on meanwhile."""
+
+        def decide(cur: Rollout | None) -> tuple[Rollout, None]:
+            return evidence.recorded(cur, rollout_id, measured), None
+
+        changed = await self._quietly(name, decide)
+        if changed is not None:
+            await self._deliver(changed)
+        return changed
 
     async def reject(self, value: str, user: str, job_id: str) -> None:
         name, rollout_id, _ = parse_button(value)
@@ -508,6 +544,7 @@ class DeployService:
             if r.state == AWAITING and not r.expired and r.expires_at is not None:
                 await self._schedule_expiry(r)
             await self._follow_later(r, f"resume{time.time_ns()}")
+            await self._measure_later(r, f"resume{time.time_ns()}")
             await self._deliver(r)
 
     # -- following a system that moves by itself (a controller): bot/deploys/following.py ----
@@ -550,6 +587,18 @@ class DeployService:
             job_id=f"{FOLLOW_JOB}:{r.id}:{origin}:0",
         )
 
+    async def _measure_later(self, r: Rollout, origin: str) -> None:
+        """Measure the canary of an active rollout of a service with `analysis` at once, and
+        go on measuring while it is active (bot/deploys/evidence_watch.py)."""
+        service = self.deps.config.services.get(r.service)
+        if service is None or service.analysis is None or not r.active or r.checksum:
+            return
+        await self.deps.queue.enqueue(
+            EVIDENCE_JOB,
+            {"service": r.service, "rollout": r.id, "origin": origin, "n": 0},
+            job_id=f"{EVIDENCE_JOB}:{r.id}:{origin}:0",
+        )
+
     # -- after every change: the job it needs, the outbox, the message ----------------------
 
     async def after_change(self, r: Rollout) -> None:
@@ -573,6 +622,7 @@ class DeployService:
             job = {"service": r.service, "rollout": r.id}
             await self.deps.queue.enqueue(LEAD_TIME_JOB, job, job_id=f"{LEAD_TIME_JOB}:{r.id}")
         await self._follow_later(r, f"t{r.tries}")
+        await self._measure_later(r, f"{r.state}{r.step}t{r.tries}")
         await self._deliver(r)
 
     async def _schedule_expiry(self, r: Rollout) -> None:
@@ -687,6 +737,7 @@ def _unacknowledged(groups: list[AlertGroup]) -> list[str]:
 
 
 __all__ = [
+    "EVIDENCE_JOB",
     "EXPIRE_JOB",
     "FOLLOW_JOB",
     "RECONCILE_JOB",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config_file import CanaryStep, OpsConfig
+from bot.config_types import Analysis
 from bot.errors import IntegrationError
 from bot.sandbox import cluster
 from bot.sandbox.busybox_images import build_context, rootfs_tar
@@ -63,6 +64,24 @@ APP_IMAGES: dict[str, str] = {
     )
     for version in ("1", "2", "3")
 }
+# `api`'s canary evidence, from the sandbox's emulated Prometheus (bot/sandbox/emulators/
+# prometheus): a version named `...bad...` regresses, so `/deploy api 1.3.0-bad` is refused.
+API_ANALYSIS = Analysis.model_validate(
+    {
+        "queries": {
+            "error_rate": (
+                "sum(rate(http_requests_total"
+                '{service="$service",version="$version",code=~"5.."}[1m]))'
+                ' / sum(rate(http_requests_total{service="$service",version="$version"}[1m]))'
+            ),
+            "p99_seconds": (
+                "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket"
+                '{service="$service",version="$version"}[1m])))'
+            ),
+        },
+        "max_regression": "20%",
+    }
+)
 HOW_TO_ENABLE = "start Docker, or set OPSLOOP_DOCKER_HOST (or DOCKER_HOST) to an engine"
 
 
@@ -77,6 +96,7 @@ def api_service(channel: str) -> GitLabService:
         rollback_job="rollback",
         approvals=1,
         alert_labels={"service": "api"},
+        analysis=API_ANALYSIS,
     )
 
 

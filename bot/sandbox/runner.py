@@ -31,6 +31,7 @@ from bot.errors import SettingsError
 from bot.sandbox import cluster, deploys
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
 from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.prometheus import PrometheusEmulator
 from bot.sandbox.emulators.slack import SlackEmulator
 from bot.sandbox.page import add_page_routes
 from bot.sandbox.sample import CHANNELS, USERGROUPS, USERS, sample_config
@@ -135,6 +136,11 @@ async def _serve_everything(
     if sample or settings.kubeconfig is None:
         kube = await cluster.start_cluster(stack, _state_dir(settings))
     bot_settings = _bot_settings(settings, page_url, gitlab, kube)
+    # An emulated Prometheus for the sample `api`'s canary evidence, unless the person has one.
+    prometheus = PrometheusEmulator() if sample and not settings.prometheus_url else None
+    if prometheus is not None:
+        url = await stack.enter_async_context(prometheus.serve(settings.host, 0))
+        bot_settings = bot_settings.model_copy(update={"prometheus_url": url})
     bot_url = await stack.enter_async_context(bot.start(bot_settings, config))
     emulator.bot_events_url = bot_url + "/slack/events"
     if gitlab is not None:  # GitLab tells the bot about pipelines, as a project hook would
@@ -205,7 +211,10 @@ def _deploy_lines(
             return ["  deploys: none (no `services:` in the YAML file)"]
         return [f"  deploys (from the YAML file): {'; '.join(services)}"]
     gitlab = "the emulated GitLab" if emulated_gitlab else "your GitLab (OPSLOOP_GITLAB_URL)"
-    lines = [f"  deploys: api through {gitlab}: yes (try /deploy api 1.2.0)"]
+    lines = [
+        f"  deploys: api through {gitlab}: yes (try /deploy api 1.2.0, then /deploy api "
+        "1.3.0-bad: its canary's numbers, from an emulated Prometheus, refuse Approve)"
+    ]
     if cluster.is_sample(config):
         lines.append(cluster.deploy_line())
     if docker.available:

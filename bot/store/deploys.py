@@ -22,6 +22,7 @@ from bot.store.keys import (
     GROUP_LOCK_WAIT,
     ROLLOUT_TTL,
     deploy_deliver_lock_key,
+    deploy_evidence_key,
     deploy_follow_key,
     deploy_lease_key,
     rollout_key,
@@ -33,6 +34,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# The evidence chain's claim: taken when free, kept by its holder, taken over from a chain of
+# an earlier rollout (ARGV: the holder "<rollout id>:<chain>", the rollout id, milliseconds).
+_CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] and string.sub(held, 1, #ARGV[2] + 1) == ARGV[2] .. ':' then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
 class LeaseBusy(Exception):
     """Another job holds the service's lease for longer than we may wait."""
 
@@ -41,6 +58,8 @@ class DeployStore:
     def __init__(self, redis: ArqRedis) -> None:
         self.redis = redis
         self.history = HistoryStore(redis)
+        self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
 
     async def load(self, service: str) -> Rollout | None:
         raw = await self.redis.get(rollout_key(service))
@@ -150,3 +169,17 @@ class DeployStore:
             return
         async with kept(lock, seconds):
             yield True
+
+    async def keep_measuring(
+        self, service: str, rollout_id: str, chain: str, seconds: float
+    ) -> bool:
+        """Whether chain `chain` of rollout `rollout_id` is the one measuring the service's
+        canary (bot/deploys/evidence_watch.py): True when it was, or nobody of this rollout
+        was; held for `seconds` more."""
+        holder = f"{rollout_id}:{chain}"
+        args: list[str | int] = [holder, rollout_id, int(seconds * 1000)]
+        return bool(await self._claim(keys=[deploy_evidence_key(service)], args=args))
+
+    async def stop_measuring(self, service: str, rollout_id: str, chain: str) -> None:
+        """Chain `chain` ends: the next rollout's chain need not wait for its claim to lapse."""
+        await self._release(keys=[deploy_evidence_key(service)], args=[f"{rollout_id}:{chain}"])

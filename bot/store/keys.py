@@ -157,6 +157,11 @@ def deploy_follow_key(service: str) -> str:
     return f"{PREFIX}lock:deploys:follow:{service}"
 
 
+def deploy_evidence_key(service: str) -> str:
+    """Names the one chain of jobs measuring the service's canary (deploys.evidence)."""
+    return f"{PREFIX}lock:deploys:evidence:{service}"
+
+
 def deploy_deliver_lock_key(service: str) -> str:
     """Held while a rollout's thread replies, audit entries and message go out."""
     return f"{PREFIX}lock:deploys:deliver:{service}"
