@@ -21,6 +21,7 @@ import logging
 import shutil
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config_file import CanaryStep, OpsConfig
@@ -112,9 +113,24 @@ def web_service(channel: str) -> DockerService:
     )
 
 
+# acme/api's releases: the commits behind each tag, hours before now, so that `/ops dora` can
+# measure lead time (the oldest commit of a change to its rollout completing) from GitLab's
+# compare between the stable version and the new one, e.g. `/deploy api 1.2.1` after 1.2.0.
+API_RELEASES = [
+    ("1.2.0", [("Fix the checkout time-out", 72), ("Log the payment provider's answer", 50)]),
+    ("1.2.1", [("Cache the price list", 26), ("Retry the stock lookup once", 5)]),
+    ("1.3.0-bad", [("Try the new pricing engine", 2)]),
+]
+
+
 def prepare_gitlab(gitlab: GitLabEmulator) -> None:
-    """acme/api pipelines get the jobs `api`'s steps play."""
+    """acme/api pipelines get the jobs `api`'s steps play, and its releases their commits."""
     gitlab.set_pipeline_jobs(API_PROJECT, API_JOBS)
+    now = datetime.now(UTC)
+    for tag, commits in API_RELEASES:
+        for message, hours_ago in commits:
+            gitlab.push(API_PROJECT, "main", message, at=now - timedelta(hours=hours_ago))
+        gitlab.add_tag(API_PROJECT, tag, "main", f"Release {tag}")
 
 
 @dataclass
