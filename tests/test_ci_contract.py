@@ -20,7 +20,10 @@ from bot.builds.ports import CISystem, Run, TestSummary
 from bot.builds.progress import FINAL
 from bot.errors import IntegrationError
 from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.jenkins import JenkinsEmulator
 from integrations.gitlab.adapter import GitLabClient
+from integrations.jenkins.ci import JenkinsCI
+from integrations.jenkins.client import JenkinsHTTP
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class CI:
     tag: str
     missing_run: int  # an id no run of `project` has
     fail_once: Callable[[], str]  # makes a job of the next run fail once; its name
+    knows_refs: bool = True  # False: the system cannot tell branches, tags and typos apart
 
 
 @asynccontextmanager
@@ -53,7 +57,27 @@ async def gitlab() -> AsyncIterator[CI]:
             await client.close()
 
 
-ADAPTERS: dict[str, Callable[[], AbstractAsyncContextManager[CI]]] = {"gitlab": gitlab}
+@asynccontextmanager
+async def jenkins() -> AsyncIterator[CI]:
+    emulator = JenkinsEmulator()
+    emulator.step_seconds = 0.05
+
+    def fail_once() -> str:
+        emulator.fail_stage("Test", times=1)
+        return "Test"
+
+    async with emulator.serve() as url:
+        client = JenkinsCI(JenkinsHTTP(url, emulator.user, emulator.token))
+        try:
+            yield CI(client, "folder/legacy-build", "develop", "v1.0.0", 4242, fail_once, False)
+        finally:
+            await client.close()
+
+
+ADAPTERS: dict[str, Callable[[], AbstractAsyncContextManager[CI]]] = {
+    "gitlab": gitlab,
+    "jenkins": jenkins,
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
@@ -77,8 +101,12 @@ async def test_refs_are_branches_or_tags(ci: CI) -> None:
     default = await ci.port.default_branch(ci.project)
     assert await ci.port.ref_exists(ci.project, default) == "branch"
     assert await ci.port.ref_exists(ci.project, ci.branch) == "branch"
-    assert await ci.port.ref_exists(ci.project, ci.tag) == "tag"
-    assert await ci.port.ref_exists(ci.project, "no-such-ref") is None
+    assert await ci.port.ref_exists(ci.project, " ") is None
+    if ci.knows_refs:
+        assert await ci.port.ref_exists(ci.project, ci.tag) == "tag"
+        assert await ci.port.ref_exists(ci.project, "no-such-ref") is None
+    else:  # a missing branch fails in the build's checkout, not before
+        assert await ci.port.ref_exists(ci.project, "no-such-ref") == "branch"
 
 
 async def test_a_started_run_is_found_by_its_marker_only(ci: CI) -> None:
@@ -130,9 +158,12 @@ async def test_a_failed_run_is_retried_with_new_jobs(ci: CI) -> None:
     before = {j.name: j for j in await ci.port.run_jobs(ci.project, run.id)}
     assert before[failing].status == "failed" and before[failing].failure_reason
     retried = await ci.port.retry_run(ci.project, run.id)
-    assert retried.id == run.id
-    assert (await ended(ci, run)).status == "success"
-    after = {j.name: j for j in await ci.port.run_jobs(ci.project, run.id)}
+    # GitLab retries in place; Jenkins rebuilds with the same parameters, a newer run.
+    assert retried.id >= run.id and retried.ref == run.ref
+    again = await ci.port.retry_run(ci.project, run.id)
+    assert again.id == retried.id  # a second Retry of the same run starts nothing more
+    assert (await ended(ci, retried)).status == "success"
+    after = {j.name: j for j in await ci.port.run_jobs(ci.project, retried.id)}
     assert after[failing].id > max(j.id for j in before.values())  # a retry is a newer job
     assert after[failing].status == "success"
 
