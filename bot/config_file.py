@@ -18,7 +18,7 @@ from datetime import timedelta
 from types import GenericAlias
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, create_model
+from pydantic import BeforeValidator, Field, create_model, model_validator
 
 from bot.config_types import (
     CanaryStep,
@@ -36,11 +36,25 @@ class Roles(Strict):
 
 
 class Project(Strict):
-    gitlab: str = Field(min_length=1)
+    gitlab: str = ""  # empty only for a project another system builds (`jenkins`)
+    jenkins: str | None = Field(
+        default=None, min_length=1
+    )  # a Jenkins job's full name: builds there
     default_ref: str | None = None
     channel: ChannelId | None = None
     protected_refs: list[str] | None = None
     notify_failed_default_branch: bool = False
+
+    @model_validator(mode="after")
+    def _has_a_home(self) -> Project:
+        if not self.gitlab and not self.jenkins:
+            raise ValueError("a project needs `gitlab: <group/project>` or `jenkins: <job path>`")
+        return self
+
+    @property
+    def ci_path(self) -> str:
+        """The project as its CI system knows it: the Jenkins job when set, else GitLab's."""
+        return self.jenkins or self.gitlab
 
 
 class AlertRoute(Strict):

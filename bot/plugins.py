@@ -21,6 +21,7 @@ import aiohttp
 
 from bot.alerting.ports import Silencer
 from bot.builds.ports import CISystem
+from bot.builds.router import CIRouter
 from bot.config_file import OpsConfig
 from bot.config_types import Service
 from bot.deploys.ports import Deployer, DeployerFactory, Measures, ServiceSettings, VersionRule
@@ -65,6 +66,8 @@ class Provided:
     check: Callable[[], Awaitable[str]]  # `opsloop check`: a few words, or raises
     tasks: TaskTracker | None = None
     ci: CISystem | None = None
+    # Which projects `ci` builds, by their path; None: every project no other system claims.
+    ci_serves: Callable[[str], bool] | None = None
     silencer: Silencer | None = None
     measures: Measures | None = None  # the canary's evidence (a metrics system)
     deployers: Mapping[str, DeployerFactory] = field(default_factory=dict)
@@ -150,7 +153,11 @@ class Systems:
 
     @property
     def ci(self) -> CISystem | None:
-        return next((p.ci for p in self.started.values() if p.ci is not None), None)
+        """The CI system; with several, one routing each project to its own (CIRouter)."""
+        started = [(p.ci_serves, p.ci) for p in self.started.values() if p.ci is not None]
+        if len(started) <= 1:
+            return started[0][1] if started else None
+        return CIRouter(started)
 
     @property
     def silencer(self) -> Silencer | None:

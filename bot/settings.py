@@ -30,6 +30,8 @@ SECRET_FIELDS = frozenset(
         "gitlab_webhook_secret",
         "alertmanager_webhook_token",
         "flagger_webhook_token",
+        "jenkins_token",
+        "jenkins_webhook_token",
     }
 )
 
@@ -69,6 +71,12 @@ class Settings(BaseSettings):
         None, validation_alias="OPSLOOP_FLAGGER_WEBHOOK_TOKEN"
     )
     prometheus_url: str | None = Field(None, validation_alias="OPSLOOP_PROMETHEUS_URL")
+    jenkins_url: str | None = Field(None, validation_alias="OPSLOOP_JENKINS_URL")
+    jenkins_user: str | None = Field(None, validation_alias="OPSLOOP_JENKINS_USER")
+    jenkins_token: SecretStr | None = Field(None, validation_alias="OPSLOOP_JENKINS_TOKEN")
+    jenkins_webhook_token: SecretStr | None = Field(
+        None, validation_alias="OPSLOOP_JENKINS_WEBHOOK_TOKEN"
+    )
     # Tuning knobs, not in the contract; README lists them.
     log_level: str = Field("INFO", validation_alias="OPSLOOP_LOG_LEVEL")
     job_timeout: float = Field(60.0, gt=0, le=3600, validation_alias="OPSLOOP_JOB_TIMEOUT")

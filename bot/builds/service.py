@@ -71,11 +71,11 @@ class BuildService:
 
     def _alias_of(self, path: str) -> tuple[str, Project] | None:
         return next(
-            ((a, p) for a, p in self.deps.config.projects.items() if p.gitlab == path), None
+            ((a, p) for a, p in self.deps.config.projects.items() if p.ci_path == path), None
         )
 
     async def _default_branch(self, project: Project) -> str:
-        return project.default_ref or await self.ci.default_branch(project.gitlab)
+        return project.default_ref or await self.ci.default_branch(project.ci_path)
 
     async def check_may_build(self, project: Project, ref: str, kind: str, user: str) -> None:
         """Protected refs (the YAML's, else the default branch; tags always) need a deployer."""
@@ -88,7 +88,7 @@ class BuildService:
             return
         what = "a tag" if kind == "tag" else "protected"
         raise UserError(
-            f"`{ref}` is {what} in {project.gitlab}: only deployers (`roles.deployers`) may "
+            f"`{ref}` is {what} in {project.ci_path}: only deployers (`roles.deployers`) may "
             "build it.",
             "Build a branch of your own, or ask a deployer.",
         )
@@ -105,17 +105,17 @@ class BuildService:
     ) -> dict[str, Any]:
         project = self.project(alias)
         ref = ref or await self._default_branch(project)
-        kind = await self.ci.ref_exists(project.gitlab, ref)
+        kind = await self.ci.ref_exists(project.ci_path, ref)
         if kind is None:
             raise UserError(
-                f"`{ref}` is not a branch or tag of {project.gitlab}.",
+                f"`{ref}` is not a branch or tag of {project.ci_path}.",
                 f"Type `/build {alias}` for its default branch, or name an existing branch.",
             )
         await self.check_may_build(project, ref, kind, user)
         key = f"{job_id}:pipeline"
-        pipeline = await self._start_once(key, project.gitlab, ref, variables)
+        pipeline = await self._start_once(key, project.ci_path, ref, variables)
         builds = self.deps.store.builds
-        record = await builds.load(project.gitlab, pipeline.id)
+        record = await builds.load(project.ci_path, pipeline.id)
         if record is None or not record.get("ts"):
             record = self._record(pipeline, channel=channel, triggered_by=user)
             record["variables"] = sorted(variables)  # names only: values may be secrets
@@ -131,9 +131,9 @@ class BuildService:
             record["ts"] = posted.ts
             await builds.save(record)
         detail = {"ref": ref, "variables": sorted(variables), "channel": channel}
-        subject = f"{project.gitlab}#{pipeline.id}"
+        subject = f"{project.ci_path}#{pipeline.id}"
         await self.deps.store.audit_once(key, user, "build.triggered", subject, detail)
-        await self.schedule_poll(project.gitlab, pipeline.id, 0)
+        await self.schedule_poll(project.ci_path, pipeline.id, 0)
         return record
 
     async def _start_once(
@@ -337,11 +337,14 @@ class BuildService:
     async def retry(self, value: str, user: str) -> None:
         record = await self._record_for_click(value, user)
         pipeline = await self.ci.retry_run(record["project"], int(record["pipeline_id"]))
-        async with self.deps.store.builds.locked(record["project"], int(record["pipeline_id"])):
-            fresh = await self.deps.store.builds.load(record["project"], int(record["pipeline_id"]))
-            if fresh is not None:
-                fresh["final_told"] = False  # this run's end is told again
-                await self.deps.store.builds.save(fresh)
+        if pipeline.id != int(record["pipeline_id"]):
+            await self._follow_instead(record, pipeline)
+        else:
+            async with self.deps.store.builds.locked(record["project"], pipeline.id):
+                fresh = await self.deps.store.builds.load(record["project"], pipeline.id)
+                if fresh is not None:
+                    fresh["final_told"] = False  # this run's end is told again
+                    await self.deps.store.builds.save(fresh)
         subject = f"{record['project']}#{record['pipeline_id']}"
         await self.deps.store.audit(user, "build.retried", subject, {"ref": record["ref"]})
         if record.get("ts"):
@@ -350,20 +353,40 @@ class BuildService:
             )
         await self.schedule_poll(pipeline.project, pipeline.id, 0)
 
+    async def _follow_instead(self, record: dict[str, Any], run: Run) -> None:
+        """A CI system whose retry is a new run (Jenkins' rebuild): the same live message now
+        follows the new run (its buttons name it); a second Retry finds the same run."""
+        builds = self.deps.store.builds
+        async with builds.locked(run.project, run.id):
+            if await builds.load(run.project, run.id) is not None:
+                return
+            moved = self._record(
+                run,
+                channel=record["channel"],
+                ts=record.get("ts"),
+                triggered_by=record.get("triggered_by"),
+                variables=record.get("variables", []),
+                retry_of=record["pipeline_id"],
+            )
+            await builds.save(moved)
+        if moved.get("ts"):
+            text, blocks = messages.live_message(moved)
+            await self.deps.slack.request_update(moved["channel"], moved["ts"], text, blocks)
+
     async def status(self, alias: str, pipeline_id: int | None) -> dict[str, Any]:
         project = self.project(alias)
         if pipeline_id is None:
-            latest = await self.ci.latest_run(project.gitlab)
+            latest = await self.ci.latest_run(project.ci_path)
             if latest is None:
-                raise UserError(f"{project.gitlab} has no pipelines yet.")
+                raise UserError(f"{project.ci_path} has no pipelines yet.")
             pipeline = latest
         else:
-            pipeline = await self.ci.get_run(project.gitlab, pipeline_id)
+            pipeline = await self.ci.get_run(project.ci_path, pipeline_id)
         record = self._record(pipeline)
         record["jobs"] = [
-            asdict(j) for j in jobs_from_api(await self.ci.run_jobs(project.gitlab, pipeline.id))
+            asdict(j) for j in jobs_from_api(await self.ci.run_jobs(project.ci_path, pipeline.id))
         ]
-        stored = await self.deps.store.builds.load(project.gitlab, pipeline.id)
+        stored = await self.deps.store.builds.load(project.ci_path, pipeline.id)
         if stored is not None:
             record["triggered_by"] = stored.get("triggered_by")
         return record
