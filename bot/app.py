@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import outages, scrape
 from bot.alerting.webhook import alertmanager_hook
+from bot.builds.jenkins_hook import jenkins_hook
 from bot.builds.webhook import gitlab_hook
 from bot.deploys.flagger_hook import flagger_hook
 from bot.deps import Deps
@@ -104,6 +105,7 @@ def create_app(settings: Settings, deps: Deps) -> web.Application:
         ("POST", "/hooks/alertmanager", alertmanager_hook(deps)),
         ("POST", "/hooks/gitlab", gitlab_hook(deps)),
         ("POST", "/hooks/flagger", flagger_hook(deps)),
+        ("POST", "/hooks/jenkins", jenkins_hook(deps)),
         ("GET", "/healthz", _healthz),
         ("GET", "/readyz", _readyz),
         ("GET", "/metrics", _metrics),

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.builds import messages
+from bot.builds.jenkins_hook import HOOK_JOB as JENKINS_HOOK_JOB
 from bot.builds.messages import BuildAction
 from bot.builds.service import POLL_JOB, VARIABLE, BuildService
 from bot.builds.webhook import HOOK_JOB, pipeline_update
@@ -94,6 +95,13 @@ async def hook(job: JobContext, payload: dict[str, Any]) -> None:
             await service.poll(str(path), int(pid), attempt=0)
 
 
+async def jenkins_hook(job: JobContext, payload: dict[str, Any]) -> None:
+    """A build that opsloop follows moved: read it now rather than at the next poll."""
+    project, number = str(payload["project"]), int(payload["number"])
+    if await job.deps.store.builds.load(project, number):
+        await BuildService(job.deps).refresh(project, number)
+
+
 async def poll(job: JobContext, payload: dict[str, Any]) -> None:
     await BuildService(job.deps).poll(
         payload["project"], int(payload["pipeline_id"]), int(payload["attempt"])
@@ -130,4 +138,5 @@ def register_jobs(registry: JobRegistry) -> None:
     registry.add(CANCEL_JOB, action_job(cancel))
     registry.add(RETRY_JOB, action_job(retry))
     registry.add(HOOK_JOB, hook)
+    registry.add(JENKINS_HOOK_JOB, jenkins_hook)
     registry.add(POLL_JOB, poll)

@@ -9,6 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
+import pytest
+
+from bot.builds.jenkins_hook import BadCall, job_name
 from bot.config_file import OpsConfig, Project, Roles
 from bot.sandbox.emulators.jenkins import JenkinsEmulator
 from tests.harness import BotUnderTest, gitlab_env, running_bot, running_gitlab
@@ -175,3 +179,62 @@ async def test_jenkins_down_or_refusing_is_a_clear_message(redis_url: str) -> No
         assert "OPSLOOP_JENKINS_TOKEN" in texts[-1]
         assert "11aa22bb" not in " ".join(texts)
         assert jenkins.builds(JOB) == []
+
+
+async def test_notifications_move_the_message_before_the_next_poll(redis_url: str) -> None:
+    env = {"OPSLOOP_JENKINS_WEBHOOK_TOKEN": HOOK_TOKEN, "OPSLOOP_BUILD_POLL_SECONDS": 20}
+    async with jenkins_bot(redis_url, **env) as (bot, jenkins):
+        jenkins.notify(f"{bot.base_url}/hooks/jenkins?token={HOOK_TOKEN}")
+        await bot.driver.command("/build", "legacy develop", user="U0ALICE", channel=LEGACY)
+        # The first poll is 20 s away: only the notifications can bring the end this soon.
+        message, replies = await ended(bot, "*passed*")
+        assert "Tests: 12 passed" in replies[-1].text
+        phases = [d.body["build"]["phase"] for d in jenkins.notifier.deliveries]
+        assert "COMPLETED" in phases and {d.status for d in jenkins.notifier.deliveries} == {202}
+        # The same call again is taken once, and changes nothing.
+        assert len([r for r in bot.emulator.thread(LEGACY, message.ts) if "after" in r.text]) == 1
+
+
+async def test_the_jenkins_route_guards_itself(redis_url: str) -> None:
+    good = {
+        "name": "legacy-build",
+        "url": "job/folder/job/legacy-build/",
+        "build": {"number": 7, "phase": "COMPLETED", "status": "SUCCESS", "url": "x"},
+    }
+    env = {"OPSLOOP_JENKINS_WEBHOOK_TOKEN": HOOK_TOKEN}
+    async with jenkins_bot(redis_url, **env) as (bot, _), aiohttp.ClientSession() as http:
+        url = bot.base_url + "/hooks/jenkins"
+        async with http.post(url + "?token=wrong", json=good) as r:
+            assert r.status == 401
+        async with http.post(url, json=good) as r:
+            assert r.status == 401
+        cases = {
+            b"{broken": "not JSON",
+            b"[]": "body: must be a JSON object",
+            json.dumps({**good, "build": {"number": "7", "phase": "STARTED"}}).encode(): (
+                "build.number"
+            ),
+            json.dumps({**good, "build": {"number": 7, "phase": "DONE"}}).encode(): "build.phase",
+            json.dumps({**good, "url": "somewhere/else"}).encode(): "url:",
+        }
+        for body, problem in cases.items():
+            async with http.post(f"{url}?token={HOOK_TOKEN}", data=body) as r:
+                assert r.status == 400 and problem in await r.text(), (body, await r.text())
+        async with http.post(f"{url}?token={HOOK_TOKEN}", json=good) as r:
+            assert r.status == 202 and (await r.json())["status"] == "accepted"
+        async with http.post(f"{url}?token={HOOK_TOKEN}", json=good) as r:
+            assert r.status == 202 and (await r.json())["status"] == "duplicate"
+    async with (
+        running_bot(redis_url) as bot,
+        aiohttp.ClientSession() as http,
+        http.post(bot.base_url + "/hooks/jenkins?token=x", json=good) as r,
+    ):
+        assert r.status == 404  # no token configured
+
+
+def test_a_job_url_names_the_job_in_its_folders() -> None:
+    assert job_name("job/folder/job/legacy-build/") == "folder/legacy-build"
+    assert job_name("https://ci.example.com/job/a%20b/") == "a b"
+    for bad in ("", "job/", "folder/legacy-build", "job/a/b/c"):
+        with pytest.raises(BadCall):
+            job_name(bad)

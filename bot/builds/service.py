@@ -297,18 +297,23 @@ class BuildService:
         record = await self.deps.store.builds.load(project, pipeline_id)
         if record is None or (record["status"] in FINAL and record["final_told"]):
             return
+        if await self.refresh(project, pipeline_id) in FINAL:
+            return
+        await self.schedule_poll(project, pipeline_id, attempt + 1)
+
+    async def refresh(self, project: str, pipeline_id: int) -> str | None:
+        """Ask the CI system for the run now (a poll, or a webhook saying it moved) and apply
+        what it says; its status, or None when it could not be asked."""
         try:
             pipeline = await self.ci.get_run(project, pipeline_id)
             jobs = jobs_from_api(await self.ci.run_jobs(project, pipeline_id))
         except IntegrationError as e:
             log.warning("polling %s#%s: %s", project, pipeline_id, e)
-        else:
-            await self.apply(
-                project, pipeline_id, status=pipeline.status, jobs=jobs, fields=_fields(pipeline)
-            )
-            if pipeline.status in FINAL:
-                return
-        await self.schedule_poll(project, pipeline_id, attempt + 1)
+            return None
+        await self.apply(
+            project, pipeline_id, status=pipeline.status, jobs=jobs, fields=_fields(pipeline)
+        )
+        return pipeline.status
 
     # -- people ----------------------------------------------------------------------------
 

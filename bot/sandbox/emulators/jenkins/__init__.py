@@ -16,6 +16,7 @@ emu.fail_stage("Test")                        # the next build fails in its Test
 emu.fail(503, times=2, path="*/buildWithParameters")   # faults; status 0: connection drops
 emu.delay = 5.0                               # every answer waits five seconds
 emu.requests                                  # every request, in arrival order
+emu.notify(bot_url + "/hooks/jenkins?token=...")  # the Notification plugin posts phases
 
 Undeclared parameters are dropped, as Jenkins drops them (SECURITY-170).
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from bot.serving import served
 
+from .notify import Notifier, keep_notifying
 from .shapes import (
     build_json,
     describe_json,
@@ -63,6 +65,7 @@ class JenkinsEmulator:
     faults: list[Fault] = field(default_factory=list)
     delay: float = 0.0
     url: str | None = None
+    notifier: Notifier = field(default_factory=Notifier)
 
     def __post_init__(self) -> None:
         for path, parameters in DEFAULT_JOBS.items():
@@ -102,6 +105,10 @@ class JenkinsEmulator:
         until `heal`)."""
         self.faults.append(Fault(status, times, path, method))
 
+    def notify(self, endpoint: str) -> None:
+        """The Notification plugin posts each build's phases to `endpoint` (JSON, HTTP)."""
+        self.notifier.endpoints.append(endpoint)
+
     def heal(self) -> None:
         self.faults.clear()
 
@@ -120,9 +127,13 @@ class JenkinsEmulator:
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         async with served(self.make_app(), host, port) as url:
             self.url = url
+            notifying = asyncio.create_task(keep_notifying(self.notifier, self.state, url))
             try:
                 yield url
             finally:
+                notifying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await notifying
                 self.url = None
 
     def make_app(self) -> web.Application:
