@@ -29,6 +29,7 @@ from bot.config_file import OpsConfig
 from bot.config_load import load_config
 from bot.errors import SettingsError
 from bot.sandbox import cluster, deploys
+from bot.sandbox import jenkins as sandbox_jenkins
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
 from bot.sandbox.emulators.gitlab import GitLabEmulator
 from bot.sandbox.emulators.prometheus import PrometheusEmulator
@@ -141,17 +142,23 @@ async def _serve_everything(
     if prometheus is not None:
         url = await stack.enter_async_context(prometheus.serve(settings.host, 0))
         bot_settings = bot_settings.model_copy(update={"prometheus_url": url})
+    # An emulated Jenkins for the sample project `legacy`, unless the person has one.
+    jenkins = await sandbox_jenkins.start(stack, settings)
+    bot_settings = sandbox_jenkins.point_at(bot_settings, jenkins)
     bot_url = await stack.enter_async_context(bot.start(bot_settings, config))
     emulator.bot_events_url = bot_url + "/slack/events"
     if gitlab is not None:  # GitLab tells the bot about pipelines, as a project hook would
-        for project in config.projects.values():
-            gitlab.add_hook(project.gitlab, bot_url + "/hooks/gitlab", GITLAB_HOOK_SECRET)
+        for path in (p.gitlab for p in config.projects.values() if p.gitlab):
+            gitlab.add_hook(path, bot_url + "/hooks/gitlab", GITLAB_HOOK_SECRET)
+    sandbox_jenkins.notify_bot(jenkins, bot_url)  # as its Notification plugin would
     sample_alerts.token = bot_settings.secret("alertmanager_webhook_token")
     sample_alerts.hook_url = bot_url + "/hooks/alertmanager"
     print(f"opsloop sandbox: open {page_url}/ in your browser", flush=True)
     print(f"  (the bot itself listens on {bot_url}; Ctrl-C stops everything)", flush=True)
     if gitlab is not None:
         print(f"  (emulated GitLab: {gitlab.base_url})", flush=True)
+    for line in sandbox_jenkins.lines(jenkins):
+        print(line, flush=True)
     for line in kube.lines() if kube is not None else []:
         print(line, flush=True)
     for line in _deploy_lines(config, docker, emulated_gitlab=gitlab is not None):

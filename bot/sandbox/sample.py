@@ -18,8 +18,8 @@ USERS = [
     EmulatorUser(id=BOB, name="bob", real_name="Bob (SRE)", email="bob@example.com"),
     EmulatorUser(id=CAROL, name="carol", real_name="Carol (developer)", email="carol@example.com"),
 ]
-GENERAL, DEPLOYS = "C0GENERAL", "C0DEPLOYS"
-CHANNELS = {GENERAL: "general", ALERTS_CHANNEL: "alerts", DEPLOYS: "deploys"}
+GENERAL, DEPLOYS, LEGACY = "C0GENERAL", "C0DEPLOYS", "C0LEGACY"
+CHANNELS = {GENERAL: "general", ALERTS_CHANNEL: "alerts", DEPLOYS: "deploys", LEGACY: "legacy"}
 USERGROUPS = {SRE: [BOB]}
 
 
@@ -36,6 +36,7 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
         projects:
           web: {gitlab: acme/web, default_ref: main, channel: C0GENERAL}
           api: {gitlab: acme/api, default_ref: main, channel: C0DEPLOYS}
+          legacy: {jenkins: folder/legacy-build, channel: C0LEGACY, protected_refs: [main]}
         services:
           api:
             deployer: gitlab
@@ -87,6 +88,10 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
         projects={
             "web": Project(gitlab="acme/web", default_ref="main", channel=GENERAL),
             "api": Project(gitlab="acme/api", default_ref="main", channel=DEPLOYS),
+            # Built on the emulated Jenkins (bot/sandbox/jenkins.py)
+            "legacy": Project(
+                jenkins="folder/legacy-build", channel=LEGACY, protected_refs=["main"]
+            ),
         },
         services=services,
         alerts=Alerts(

@@ -10,6 +10,7 @@ Undeclared parameters are dropped, as Jenkins does since SECURITY-170 (1.651.2) 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -79,7 +80,6 @@ class JenkinsState:
     builds: dict[tuple[str, int], Build] = field(default_factory=dict)
     failing: dict[str, int] = field(default_factory=dict)  # stage name -> times left
     next_queue_id: int = 100
-    sha_seq: int = 0
 
     def enqueue(self, job: JobDef, given: Mapping[str, str], user: str) -> QueueItem:
         values = dict(job.parameters)
@@ -113,7 +113,6 @@ class JenkinsState:
                 self.failing[stage] -= 1
                 failing = k
                 break
-        self.sha_seq += 1
         number = job.next_number
         job.next_number += 1
         lag = self.clock() - item.leaves_at
@@ -127,7 +126,7 @@ class JenkinsState:
             started_wall=time.time() - lag,
             stages=job.stages,
             failing_stage=failing,
-            sha=f"{self.sha_seq:040x}",
+            sha=hashlib.sha1(f"{job.path}#{number}".encode()).hexdigest(),  # a commit's shape
             tests=job.tests,
         )
         item.build = number
