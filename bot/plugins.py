@@ -155,9 +155,11 @@ class Systems:
     def ci(self) -> CISystem | None:
         """The CI system; with several, one routing each project to its own (CIRouter)."""
         started = [(p.ci_serves, p.ci) for p in self.started.values() if p.ci is not None]
-        if len(started) <= 1:
-            return started[0][1] if started else None
-        return CIRouter(started)
+        if not started:
+            return None
+        if len(started) == 1 and started[0][0] is None:
+            return started[0][1]
+        return CIRouter(started, self.missing("ci"))
 
     @property
     def silencer(self) -> Silencer | None:

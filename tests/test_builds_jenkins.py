@@ -238,3 +238,19 @@ def test_a_job_url_names_the_job_in_its_folders() -> None:
     for bad in ("", "job/", "folder/legacy-build", "job/a/b/c"):
         with pytest.raises(BadCall):
             job_name(bad)
+
+
+async def test_a_jenkins_project_without_jenkins_configured_says_what_to_set(
+    redis_url: str,
+) -> None:
+    async with running_gitlab() as gitlab:
+        gitlab.pipeline_step_seconds = 0.1
+        async with running_bot(redis_url, config=config(), **gitlab_env(gitlab)) as bot:
+            await bot.driver.command("/build", "legacy develop", user="U0ALICE", channel=LEGACY)
+            texts = await eventually(lambda: ephemerals(bot), within=20, what="the refusal")
+            assert "Jenkins is not configured" in texts[-1]
+            assert "OPSLOOP_JENKINS_URL" in texts[-1]
+            assert gitlab.pipelines("acme/web") == []
+            # GitLab's project is not held up by it.
+            await bot.driver.command("/build", "web", user="U0ALICE", channel="C0GENERAL")
+            await ended(bot, "*passed*", channel="C0GENERAL")

@@ -7,16 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.builds.ports import CISystem, Run, RunJob, TestSummary
+from bot.errors import UserError
 
 Serves = Callable[[str], bool]  # whether a CI system builds this project path
 
 
 class CIRouter:
     """`CISystem` that passes each call to the first system serving its project; a system
-    given without a test (None) serves every other project."""
+    given without a test (None) serves every other project. With none for a project, each call
+    is refused with `missing` (what to configure)."""
 
-    def __init__(self, systems: Sequence[tuple[Serves | None, CISystem]]) -> None:
+    def __init__(self, systems: Sequence[tuple[Serves | None, CISystem]], missing: str) -> None:
         self._systems = list(systems)
+        self._missing = missing
 
     @property
     def system(self) -> str:
@@ -27,7 +30,9 @@ class CIRouter:
             if serves is not None and serves(project):
                 return system
         fallback = [s for serves, s in self._systems if serves is None]
-        return fallback[0] if fallback else self._systems[0][1]
+        if not fallback:
+            raise UserError(self._missing)
+        return fallback[0]
 
     async def ref_exists(self, project: str, ref: str) -> str | None:
         return await self.pick(project).ref_exists(project, ref)
