@@ -107,6 +107,11 @@ async def test_a_jenkins_build_is_followed_through_its_stages(redis_url: str) ->
             e for e in await bot.deps.store.audit_recent(10) if e.action == "build.triggered"
         ]
         assert entry.subject == f"{JOB}#{build['number']}"
+        await bot.driver.command("/build", "status legacy", user="U0CAROL", channel=LEGACY)
+        said = await eventually(
+            lambda: [t for t in ephemerals(bot, "U0CAROL") if "passed" in t], what="the status"
+        )
+        assert JOB in said[-1] and f"#{build['number']}" in said[-1]
         # No crumb was asked for: an API token needs none.
         assert not any("crumb" in r.path.lower() for r in jenkins.requests)
         # GitLab's project beside it still builds on GitLab.
