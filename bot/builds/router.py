@@ -12,6 +12,17 @@ from bot.errors import UserError
 Serves = Callable[[str], bool]  # whether a CI system builds this project path
 
 
+def system_for(ci: CISystem | None, project: str) -> CISystem | None:
+    """The one CI system that builds `project` (through a router, its pick), or None; for
+    readers of a system's other capabilities (the code host's compare, bot/feedback)."""
+    if isinstance(ci, CIRouter):
+        try:
+            return ci.pick(project)
+        except UserError:
+            return None
+    return ci
+
+
 class CIRouter:
     """`CISystem` that passes each call to the first system serving its project; a system
     given without a test (None) serves every other project. With none for a project, each call

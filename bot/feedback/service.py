@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from arq.worker import Retry
 
+from bot.builds.router import system_for
 from bot.config_file import WEEKDAYS
 from bot.config_types import Service
 from bot.deps import Deps
@@ -105,7 +106,7 @@ class FeedbackService:
         project = self._project(r.service, service)
         if project is None:
             return self._unmeasured(r, f"no project is known for {r.service}")
-        code = self.deps.ci
+        code = system_for(self.deps.ci, project)
         if not isinstance(code, Changes):
             return self._unmeasured(r, "no code host (GitLab) is configured", project)
         try:
