@@ -1,4 +1,4 @@
-"""`/build`: GitLab pipelines triggered from Slack and followed in one live message."""
+"""`/build`: GitLab pipelines and Jenkins builds run from Slack, followed in one live message."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.slack_requests import ActionRequest, SlashRequest
 
 HELP = CommandHelp(
     command="/build",
-    summary="run a GitLab pipeline and follow it in one live message",
+    summary="run a GitLab pipeline or Jenkins job and follow it in one live message",
     usage=(
         "/build <project> [ref] [KEY=VALUE ...]",
         "/build status <project> [pipeline]",
