@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.alerting.ports import Silencer
+from bot.alerting.ports import AlertSource, Silencer
 from bot.builds.ports import CISystem
 from bot.config_file import OpsConfig
 from bot.config_types import Service
@@ -80,6 +80,8 @@ class Plugin:
     start: Callable[[Settings, OpsConfig], Provided]  # cheap: clients connect on first use
     status_when_off: str  # its part of `/ops status` while not configured
     deployers: tuple[DeployerKind, ...] = ()
+    # Webhooks it sends alerts to, served whether or not it is configured (unset secret: 404).
+    alert_sources: tuple[AlertSource, ...] = ()
     # What a feature needing one of its capabilities says while it is not configured.
     not_configured: Mapping[Capability, str] = field(default_factory=dict)
 
@@ -155,6 +157,15 @@ class Systems:
     @property
     def silencer(self) -> Silencer | None:
         return next((p.silencer for p in self.started.values() if p.silencer is not None), None)
+
+    @property
+    def silencers(self) -> dict[str, Silencer]:
+        """The started silencers by the name of the source whose groups they silence."""
+        return {n: p.silencer for n, p in self.started.items() if p.silencer is not None}
+
+    def alert_sources(self) -> list[AlertSource]:
+        """Every plugin's alert webhooks, configured or not."""
+        return [s for p in self.plugins for s in p.alert_sources]
 
     @property
     def measures(self) -> Measures | None:

@@ -30,6 +30,8 @@ SECRET_FIELDS = frozenset(
         "gitlab_webhook_secret",
         "alertmanager_webhook_token",
         "flagger_webhook_token",
+        "grafana_token",
+        "grafana_webhook_secret",
     }
 )
 
@@ -69,6 +71,11 @@ class Settings(BaseSettings):
         None, validation_alias="OPSLOOP_FLAGGER_WEBHOOK_TOKEN"
     )
     prometheus_url: str | None = Field(None, validation_alias="OPSLOOP_PROMETHEUS_URL")
+    grafana_url: str | None = Field(None, validation_alias="OPSLOOP_GRAFANA_URL")
+    grafana_token: SecretStr | None = Field(None, validation_alias="OPSLOOP_GRAFANA_TOKEN")
+    grafana_webhook_secret: SecretStr | None = Field(
+        None, validation_alias="OPSLOOP_GRAFANA_WEBHOOK_SECRET"
+    )
     # Tuning knobs, not in the contract; README lists them.
     log_level: str = Field("INFO", validation_alias="OPSLOOP_LOG_LEVEL")
     job_timeout: float = Field(60.0, gt=0, le=3600, validation_alias="OPSLOOP_JOB_TIMEOUT")
@@ -133,7 +140,9 @@ class Settings(BaseSettings):
             _check_port(parts)
         return v
 
-    @field_validator("slack_api_url", "gitlab_url", "alertmanager_url", "prometheus_url")
+    @field_validator(
+        "slack_api_url", "gitlab_url", "alertmanager_url", "prometheus_url", "grafana_url"
+    )
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v in (None, ""):

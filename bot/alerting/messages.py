@@ -91,9 +91,30 @@ def _links(group: AlertGroup) -> str:
         links.append(f"<{_url(source)}|Source>")
     if group.runbook_url:
         links.append(f"<{_url(group.runbook_url)}|Runbook>")
+    named: dict[str, str] = {}  # a source's own links (a dashboard, a panel): the first of each
+    for alert in group.alerts.values():
+        for name, url in alert.links.items():
+            if url:
+                named.setdefault(name, url)
+    links += [f"<{_url(url)}|{escape(name)}>" for name, url in named.items()]
     if am := _alertmanager_link(group):
         links.append(f"<{_url(am)}|Alertmanager>")
     return " · ".join(links)
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4g}"
+
+
+def _values(group: AlertGroup) -> str:
+    """What the rule evaluated for each firing alert, e.g. `B=0.93, C=1`."""
+    lines = []
+    for alert in group.firing[:_MAX_ALERTS_LISTED]:
+        if alert.values:
+            shown = ", ".join(f"{escape(k)}={_number(v)}" for k, v in sorted(alert.values.items()))
+            who = f"{alert_name(group, alert)}: " if len(group.alerts) > 1 else ""
+            lines.append(f"{who}`{shown}`")
+    return ("Values: " + "; ".join(lines)) if lines else ""
 
 
 def _ack_line(group: AlertGroup, now: float) -> str:
@@ -167,6 +188,8 @@ def parent_message(
         firing = [alert_name(group, a) for a in group.firing][:_MAX_ALERTS_LISTED]
         if firing:
             blocks.append(context("Firing: " + ", ".join(firing)))
+    if values := _values(group):
+        blocks.append(context(values[:3000]))
     if links := _links(group):
         blocks.append(context(links))
     blocks += last_change.section(group, changes or [])
