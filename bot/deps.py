@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.alerting.ports import Silencer
@@ -37,5 +38,7 @@ class Deps:
     ci: CISystem | None = None
     deployers: Deployers = field(default_factory=Deployers)  # by the YAML's `deployer:`
     silencer: Silencer | None = None
+    # By the source a group came from (AlertGroup.source): where its silences are made.
+    silencers: Mapping[str, Silencer] = field(default_factory=dict)
     measures: Measures | None = None  # the canary's evidence; None: approvals carry none
     systems: Systems = field(default_factory=Systems)  # the started ones: check, status, close

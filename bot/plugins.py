@@ -163,6 +163,12 @@ class Systems:
         """The started silencers by the name of the source whose groups they silence."""
         return {n: p.silencer for n, p in self.started.items() if p.silencer is not None}
 
+    def missing_silencer(self, source: str) -> str:
+        """What silencing a group from `source` says while its system is not started."""
+        plugin = next((p for p in self.plugins if p.name == source), None)
+        words = plugin.not_configured.get("silencer") if plugin is not None else None
+        return words or self.missing("silencer")
+
     def alert_sources(self) -> list[AlertSource]:
         """Every plugin's alert webhooks, configured or not."""
         return [s for p in self.plugins for s in p.alert_sources]

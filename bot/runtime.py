@@ -109,6 +109,7 @@ class Runtime:
             ci=systems.ci,
             deployers=systems.deployers(),
             silencer=systems.silencer,
+            silencers=systems.silencers,
             measures=systems.measures,
             systems=systems,
         )

@@ -102,6 +102,11 @@ def _links(group: AlertGroup) -> str:
     return " · ".join(links)
 
 
+def silencer(group: AlertGroup) -> str:
+    """The system the group is silenced in, by name: the one it came from."""
+    return group.source.capitalize()
+
+
 def _number(value: float | None) -> str:
     return "none" if value is None else f"{value:.4g}"
 
@@ -124,7 +129,9 @@ def _ack_line(group: AlertGroup, now: float) -> str:
         parts.append(f":eyes: Acknowledged by <@{group.acked_by}> at {clock(group.acked_at)}{note}")
     if group.silence_id and group.silence_until and group.silence_until > now:
         who = f" by <@{group.silenced_by}>" if group.silenced_by else ""
-        parts.append(f":mute: Silenced in Alertmanager{who} until {clock(group.silence_until)}")
+        parts.append(
+            f":mute: Silenced in {silencer(group)}{who} until {clock(group.silence_until)}"
+        )
     return "\n".join(parts)
 
 
@@ -228,8 +235,8 @@ def change_reply(group: AlertGroup, change: Change) -> str:
 
 def resolved_while_silenced_reply(group: AlertGroup) -> str:
     return (
-        ":white_check_mark: Resolved (opsloop noticed it in Alertmanager while the group was "
-        "silenced, so Alertmanager sent no notification); the silence was removed."
+        f":white_check_mark: Resolved (opsloop noticed it in {silencer(group)} while the group "
+        f"was silenced, so {silencer(group)} sent no notification); the silence was removed."
     )
 
 
@@ -237,7 +244,7 @@ def ack_reply(group: AlertGroup, silence_problem: str | None) -> str:
     note = f": {group.ack_note}" if group.ack_note else ""
     text = f":eyes: Acknowledged by <@{group.acked_by}>{note}"
     if group.silence_id and group.silence_until:
-        text += f"\n:mute: Silenced in Alertmanager until {clock(group.silence_until)}."
+        text += f"\n:mute: Silenced in {silencer(group)} until {clock(group.silence_until)}."
     elif silence_problem:
         text += f"\n:warning: {silence_problem}"
     return text
@@ -256,7 +263,7 @@ def unack_refused(group: AlertGroup) -> str:
 
 def silence_reply(group: AlertGroup, user: str, duration: timedelta) -> str:
     until, length = clock(group.silence_until or 0), format_duration(duration)
-    return f":mute: Silenced in Alertmanager by <@{user}> for {length} (until {until})."
+    return f":mute: Silenced in {silencer(group)} by <@{user}> for {length} (until {until})."
 
 
 def escalation_reply(group: AlertGroup, mentions: list[str], waited: float) -> str:
@@ -329,7 +336,7 @@ def alerts_list(groups: list[AlertGroup], channel: str, now: float) -> Reply:
 def ack_confirmation(group: AlertGroup, silence_problem: str | None) -> str:
     text = f":eyes: You acknowledged {group.ref} *{escape(group.title)}*."
     if group.silence_id and group.silence_until:
-        text += f" It is silenced in Alertmanager until {clock(group.silence_until)}."
+        text += f" It is silenced in {silencer(group)} until {clock(group.silence_until)}."
     elif silence_problem:
         text += f"\n:warning: {silence_problem}"
     return text

@@ -1,6 +1,6 @@
 """Grafana as the wiring sees it: `/hooks/grafana` always served (404 while
 OPSLOOP_GRAFANA_WEBHOOK_SECRET is unset); with OPSLOOP_GRAFANA_URL and OPSLOOP_GRAFANA_TOKEN,
-`opsloop check` probes it."""
+its Alertmanager silences the groups it sent, and `opsloop check` probes it."""
 
 from __future__ import annotations
 
@@ -15,15 +15,20 @@ def _configured(settings: Settings, config: OpsConfig) -> bool:
 
 
 def _start(settings: Settings, config: OpsConfig) -> Provided:
+    from integrations.grafana.silences import grafana_silencer
+
     url = (settings.grafana_url or "").rstrip("/")
     token = settings.secret("grafana_token") or ""
+    silencer = grafana_silencer(url, token)
 
     async def check() -> str:
         # /api/health answers without a token; /api/user proves the token.
         await answers(url + "/api/health")
         return await answers(url + "/api/user", {"Authorization": f"Bearer {token}"})
 
-    return Provided(status="Grafana configured", check=check)
+    return Provided(
+        status="Grafana configured", check=check, silencer=silencer, close=silencer.close
+    )
 
 
 PLUGIN = Plugin(
@@ -32,4 +37,10 @@ PLUGIN = Plugin(
     start=_start,
     status_when_off="Grafana not configured",
     alert_sources=(SOURCE,),
+    not_configured={
+        "silencer": (
+            "Grafana is not configured (OPSLOOP_GRAFANA_URL and OPSLOOP_GRAFANA_TOKEN are "
+            "unset), so opsloop cannot silence Grafana's alerts."
+        ),
+    },
 )
