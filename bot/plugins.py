@@ -23,7 +23,14 @@ from bot.alerting.ports import AlertSource, Silencer
 from bot.builds.ports import CISystem
 from bot.config_file import OpsConfig
 from bot.config_types import Service
-from bot.deploys.ports import Deployer, DeployerFactory, Measures, ServiceSettings, VersionRule
+from bot.deploys.ports import (
+    Annotator,
+    Deployer,
+    DeployerFactory,
+    Measures,
+    ServiceSettings,
+    VersionRule,
+)
 from bot.errors import UserError
 from bot.settings import Settings
 from bot.tasks.ports import TaskTracker
@@ -67,6 +74,7 @@ class Provided:
     ci: CISystem | None = None
     silencer: Silencer | None = None
     measures: Measures | None = None  # the canary's evidence (a metrics system)
+    annotator: Annotator | None = None  # deploy steps marked on its dashboards
     deployers: Mapping[str, DeployerFactory] = field(default_factory=dict)
     close: Callable[[], Awaitable[None]] = _nothing_to_close  # releases its connections
 
@@ -172,6 +180,10 @@ class Systems:
     def alert_sources(self) -> list[AlertSource]:
         """Every plugin's alert webhooks, configured or not."""
         return [s for p in self.plugins for s in p.alert_sources]
+
+    @property
+    def annotator(self) -> Annotator | None:
+        return next((p.annotator for p in self.started.values() if p.annotator), None)
 
     @property
     def measures(self) -> Measures | None:

@@ -111,6 +111,7 @@ class Runtime:
             silencer=systems.silencer,
             silencers=systems.silencers,
             measures=systems.measures,
+            annotator=systems.annotator,
             systems=systems,
         )
         return cls(deps=deps, jobs=build_registry(), redis_url=url, embedded=embedded)

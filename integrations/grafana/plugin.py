@@ -1,6 +1,7 @@
 """Grafana as the wiring sees it: `/hooks/grafana` always served (404 while
 OPSLOOP_GRAFANA_WEBHOOK_SECRET is unset); with OPSLOOP_GRAFANA_URL and OPSLOOP_GRAFANA_TOKEN,
-its Alertmanager silences the groups it sent, and `opsloop check` probes it."""
+its Alertmanager silences the groups it sent, each deploy step becomes an annotation, and
+`opsloop check` probes it."""
 
 from __future__ import annotations
 
@@ -15,11 +16,19 @@ def _configured(settings: Settings, config: OpsConfig) -> bool:
 
 
 def _start(settings: Settings, config: OpsConfig) -> Provided:
+    from integrations.grafana.annotations import GrafanaAnnotations
     from integrations.grafana.silences import grafana_silencer
 
     url = (settings.grafana_url or "").rstrip("/")
     token = settings.secret("grafana_token") or ""
     silencer = grafana_silencer(url, token)
+    marks = GrafanaAnnotations(url, token)
+
+    async def close() -> None:
+        try:
+            await silencer.close()
+        finally:
+            await marks.close()
 
     async def check() -> str:
         # /api/health answers without a token; /api/user proves the token.
@@ -27,7 +36,11 @@ def _start(settings: Settings, config: OpsConfig) -> Provided:
         return await answers(url + "/api/user", {"Authorization": f"Bearer {token}"})
 
     return Provided(
-        status="Grafana configured", check=check, silencer=silencer, close=silencer.close
+        status="Grafana configured",
+        check=check,
+        silencer=silencer,
+        annotator=marks,
+        close=close,
     )
 
 
