@@ -95,3 +95,26 @@ async def test_grafana_away_delays_the_annotation_never_the_deploy(redis_url: st
         await eventually(lambda: len(emu.annotations) == 1, within=15, what="the late mark")
         await asyncio.sleep(0.5)
         assert len(emu.annotations) == 1
+
+
+async def test_opsloop_check_probes_grafana_and_its_token() -> None:
+    from bot.config_file import OpsConfig
+    from bot.plugins import Systems
+    from bot.settings import load_settings
+    from integrations import PLUGINS
+
+    emu = GrafanaEmulator()
+    async with emu.serve() as url:
+        for token, ok in ((emu.token, True), ("glsa_wrong", False)):
+            settings = load_settings(
+                OPSLOOP_CONFIG_FILE=None, OPSLOOP_GRAFANA_URL=url, OPSLOOP_GRAFANA_TOKEN=token
+            )
+            systems = Systems.start(settings, OpsConfig(), PLUGINS)
+            try:
+                said = await systems.started["grafana"].check()
+                assert ok and said == url.removeprefix("http://") + " answers"
+            except RuntimeError as e:
+                assert not ok and "token was rejected (401)" in str(e)
+                assert "glsa_wrong" not in str(e)
+            finally:
+                await systems.close()
