@@ -8,6 +8,7 @@ Alertmanager: each group where it came from.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from tests.servers import free_port, missing
 from tests.test_alerts_webhook import (
     INCIDENT,
     audit_actions,
+    buttons,
     ephemeral_texts,
     one_parent,
     post_hook,
@@ -89,7 +91,8 @@ async def test_acknowledge_silences_the_rule_in_grafana_and_unacknowledge_ends_i
         OPSLOOP_ALERTMANAGER_URL=alertmanager.url,
         OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN=TOKEN,
     ) as (emu, bot):
-        assert (await post_grafana(bot, grafana_sample()))[0] == 202
+        body = await firing_in_grafana(grafana_am)
+        assert (await post_grafana(bot, body))[0] == 202
         parent = await one_parent(bot, INCIDENT)
         await bot.driver.click("Acknowledge", user="U0CAROL", message=parent)
         await eventually(lambda: "Silenced in Grafana" in shown(parent), what="silence shown")
@@ -104,11 +107,25 @@ async def test_acknowledge_silences_the_rule_in_grafana_and_unacknowledge_ends_i
         [entry] = await audit_actions(bot, "alert.acknowledged")
         assert entry.detail["silence_id"] == made["id"]
 
+        await asyncio.sleep(1.5)  # polls: the alert still fires in Grafana, the group stays open
+        assert "Unacknowledge" in buttons(parent)
         await bot.driver.click("Unacknowledge", user="U0CAROL", message=parent)
-        await eventually(lambda: "Acknowledge" in shown(parent), what="unacknowledged")
+        await eventually(lambda: "Acknowledge" in buttons(parent), what="unacknowledged")
         await eventually(lambda: _none_live(grafana_am.url), what="the silence to end")
         await settle(bot)
         assert len(await silences(grafana_am.url)) == 1  # ended, and nothing made twice
+
+
+async def firing_in_grafana(am: AlertmanagerServer) -> dict[str, Any]:
+    """The sample's alert firing in Grafana's Alertmanager (with the rule UID label Grafana
+    keeps there), and the webhook body Grafana sends for it: the same fingerprint."""
+    body = grafana_sample()
+    labels = {**body["alerts"][0]["labels"], "__alert_rule_uid__": "cpu-rule-1"}
+    await am.post_alerts([{"labels": labels, "annotations": {}}])
+    async with aiohttp.ClientSession() as http, http.get(am.url + "/api/v2/alerts") as answer:
+        [held] = await answer.json()
+    body["alerts"][0]["fingerprint"] = held["fingerprint"]
+    return body
 
 
 async def _none_live(url: str) -> bool:
