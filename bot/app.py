@@ -11,7 +11,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot import outages, scrape
-from bot.alerting.webhook import alertmanager_hook
+from bot.alerting.webhook import alert_source_hook, alertmanager_hook
 from bot.builds.jenkins_hook import jenkins_hook
 from bot.builds.webhook import gitlab_hook
 from bot.deploys.flagger_hook import flagger_hook
@@ -110,6 +110,8 @@ def create_app(settings: Settings, deps: Deps) -> web.Application:
         ("GET", "/readyz", _readyz),
         ("GET", "/metrics", _metrics),
     ]
+    # Other systems' alert webhooks (e.g. /hooks/grafana), as their plugins declare them.
+    routes += [("POST", s.route, alert_source_hook(deps, s)) for s in deps.systems.alert_sources()]
     for method, path, handler in routes:
         app.router.add_route(method, path, _counted(deps, path, handler))
     return app

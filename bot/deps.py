@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.alerting.ports import Silencer
 from bot.builds.ports import CISystem
 from bot.config_file import OpsConfig
-from bot.deploys.ports import Measures
+from bot.deploys.ports import Annotator, Measures
 from bot.help import CommandHelp, Shortcut
 from bot.job_queue import JobQueue
 from bot.metrics import Metrics
@@ -37,5 +38,8 @@ class Deps:
     ci: CISystem | None = None
     deployers: Deployers = field(default_factory=Deployers)  # by the YAML's `deployer:`
     silencer: Silencer | None = None
+    # By the source a group came from (AlertGroup.source): where its silences are made.
+    silencers: Mapping[str, Silencer] = field(default_factory=dict)
+    annotator: Annotator | None = None  # deploy steps marked on dashboards; None: not marked
     measures: Measures | None = None  # the canary's evidence; None: approvals carry none
     systems: Systems = field(default_factory=Systems)  # the started ones: check, status, close

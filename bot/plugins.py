@@ -19,12 +19,19 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.alerting.ports import Silencer
+from bot.alerting.ports import AlertSource, Silencer
 from bot.builds.ports import CISystem
 from bot.builds.router import CIRouter
 from bot.config_file import OpsConfig
 from bot.config_types import Service
-from bot.deploys.ports import Deployer, DeployerFactory, Measures, ServiceSettings, VersionRule
+from bot.deploys.ports import (
+    Annotator,
+    Deployer,
+    DeployerFactory,
+    Measures,
+    ServiceSettings,
+    VersionRule,
+)
 from bot.errors import UserError
 from bot.settings import Settings
 from bot.tasks.ports import TaskTracker
@@ -70,6 +77,7 @@ class Provided:
     ci_serves: Callable[[str], bool] | None = None
     silencer: Silencer | None = None
     measures: Measures | None = None  # the canary's evidence (a metrics system)
+    annotator: Annotator | None = None  # deploy steps marked on its dashboards
     deployers: Mapping[str, DeployerFactory] = field(default_factory=dict)
     close: Callable[[], Awaitable[None]] = _nothing_to_close  # releases its connections
 
@@ -83,6 +91,8 @@ class Plugin:
     start: Callable[[Settings, OpsConfig], Provided]  # cheap: clients connect on first use
     status_when_off: str  # its part of `/ops status` while not configured
     deployers: tuple[DeployerKind, ...] = ()
+    # Webhooks it sends alerts to, served whether or not it is configured (unset secret: 404).
+    alert_sources: tuple[AlertSource, ...] = ()
     # What a feature needing one of its capabilities says while it is not configured.
     not_configured: Mapping[Capability, str] = field(default_factory=dict)
 
@@ -164,6 +174,25 @@ class Systems:
     @property
     def silencer(self) -> Silencer | None:
         return next((p.silencer for p in self.started.values() if p.silencer is not None), None)
+
+    @property
+    def silencers(self) -> dict[str, Silencer]:
+        """The started silencers by the name of the source whose groups they silence."""
+        return {n: p.silencer for n, p in self.started.items() if p.silencer is not None}
+
+    def missing_silencer(self, source: str) -> str:
+        """What silencing a group from `source` says while its system is not started."""
+        plugin = next((p for p in self.plugins if p.name == source), None)
+        words = plugin.not_configured.get("silencer") if plugin is not None else None
+        return words or self.missing("silencer")
+
+    def alert_sources(self) -> list[AlertSource]:
+        """Every plugin's alert webhooks, configured or not."""
+        return [s for p in self.plugins for s in p.alert_sources]
+
+    @property
+    def annotator(self) -> Annotator | None:
+        return next((p.annotator for p in self.started.values() if p.annotator), None)
 
     @property
     def measures(self) -> Measures | None:

@@ -109,7 +109,9 @@ class Runtime:
             ci=systems.ci,
             deployers=systems.deployers(),
             silencer=systems.silencer,
+            silencers=systems.silencers,
             measures=systems.measures,
+            annotator=systems.annotator,
             systems=systems,
         )
         return cls(deps=deps, jobs=build_registry(), redis_url=url, embedded=embedded)

@@ -32,6 +32,8 @@ SECRET_FIELDS = frozenset(
         "flagger_webhook_token",
         "jenkins_token",
         "jenkins_webhook_token",
+        "grafana_token",
+        "grafana_webhook_secret",
     }
 )
 
@@ -76,6 +78,11 @@ class Settings(BaseSettings):
     jenkins_token: SecretStr | None = Field(None, validation_alias="OPSLOOP_JENKINS_TOKEN")
     jenkins_webhook_token: SecretStr | None = Field(
         None, validation_alias="OPSLOOP_JENKINS_WEBHOOK_TOKEN"
+    )
+    grafana_url: str | None = Field(None, validation_alias="OPSLOOP_GRAFANA_URL")
+    grafana_token: SecretStr | None = Field(None, validation_alias="OPSLOOP_GRAFANA_TOKEN")
+    grafana_webhook_secret: SecretStr | None = Field(
+        None, validation_alias="OPSLOOP_GRAFANA_WEBHOOK_SECRET"
     )
     # Tuning knobs, not in the contract; README lists them.
     log_level: str = Field("INFO", validation_alias="OPSLOOP_LOG_LEVEL")
@@ -141,7 +148,9 @@ class Settings(BaseSettings):
             _check_port(parts)
         return v
 
-    @field_validator("slack_api_url", "gitlab_url", "alertmanager_url", "prometheus_url")
+    @field_validator(
+        "slack_api_url", "gitlab_url", "alertmanager_url", "prometheus_url", "grafana_url"
+    )
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v in (None, ""):

@@ -11,7 +11,8 @@ from arq.worker import Retry
 from slack_bolt.async_app import AsyncApp
 
 from bot.alerting.last_change import ROLLOUT_RENDER_JOB
-from bot.deploys import evidence_watch, following
+from bot.deploys import dashboard_marks, evidence_watch, following
+from bot.deploys.dashboard_marks import ANNOTATE_JOB
 from bot.deploys.flagger_gate import FLAGGER_JOB, FlaggerGate
 from bot.deploys.messages import DeployAction
 from bot.deploys.service import (
@@ -185,6 +186,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
     add_action(app, deps, DeployAction.REJECT, REJECT_JOB)
 
 
+async def annotate_step(job: JobContext, payload: dict[str, Any]) -> None:
+    await dashboard_marks.annotate(job.deps, payload, job.attempt)
+
+
 def register_jobs(registry: JobRegistry) -> None:
     registry.add(JOB, slash_job(run))
     registry.add(APPROVE_JOB, action_job(approve))
@@ -196,4 +201,5 @@ def register_jobs(registry: JobRegistry) -> None:
     registry.add(FOLLOW_JOB, follow)
     registry.add(ROLLOUT_RENDER_JOB, render_for_alerts)
     registry.add(EVIDENCE_JOB, measure)
+    registry.add(ANNOTATE_JOB, annotate_step)
     registry.run_on_worker_start(RECONCILE_JOB, when=lambda deps: bool(deps.config.services))

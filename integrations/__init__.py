@@ -15,10 +15,11 @@ from integrations.alertmanager.plugin import PLUGIN as ALERTMANAGER
 from integrations.docker.plugin import PLUGIN as DOCKER
 from integrations.flagger.plugin import PLUGIN as FLAGGER
 from integrations.gitlab.plugin import PLUGIN as GITLAB
+from integrations.grafana.plugin import PLUGIN as GRAFANA
 from integrations.jenkins.plugin import PLUGIN as JENKINS
 from integrations.kubernetes.plugin import PLUGIN as KUBERNETES
 from integrations.prometheus.plugin import PLUGIN as PROMETHEUS
 
-PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER, PROMETHEUS, JENKINS)
+PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER, PROMETHEUS, JENKINS, GRAFANA)
 
 __all__ = ["PLUGINS"]

@@ -45,10 +45,13 @@ class AlertmanagerServer:
     directory: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    # e.g. "/api/alertmanager/grafana": the API served where Grafana serves its own.
+    route_prefix: str = ""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The API's root: host, port and route prefix."""
+        return f"http://127.0.0.1:{self.port}{self.route_prefix}"
 
     @property
     def config_file(self) -> Path:
@@ -101,6 +104,7 @@ class AlertmanagerServer:
                 # Empty: no gossip listener on 0.0.0.0:9094.
                 "--cluster.listen-address=",
                 f"--web.external-url={self.url}",
+                *([f"--web.route-prefix={self.route_prefix}"] if self.route_prefix else []),
             ],
             self.log_file,
             self.url + "/-/ready",

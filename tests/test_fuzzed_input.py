@@ -31,6 +31,8 @@ from bot.deploys.messages import DeployAction
 from bot.store.keys import QUEUE
 from bot.tasks.messages import MODAL_CALLBACK, SHORTCUT_CALLBACK, Field, TaskAction
 from integrations.flagger.config import FlaggerService
+from tests.grafana_payloads import SECRET as GRAFANA_SECRET
+from tests.grafana_payloads import signature
 from tests.harness import BotUnderTest, running_bot
 
 T = TypeVar("T")
@@ -397,6 +399,28 @@ NOTIFICATION = obj(
         "truncatedAlerts": often(st.integers()),
     },
 )
+GRAFANA_ALERT = st.builds(
+    lambda alert, extra: {**alert, **extra},
+    ALERT,
+    obj(
+        {},
+        {
+            "values": often(st.dictionaries(TEXT, st.floats(allow_nan=False) | st.none())),
+            "dashboardURL": often(st.just("https://grafana/d/x?orgId=1") | TEXT),
+            "panelURL": often(st.just("https://grafana/d/x?viewPanel=2") | TEXT),
+            "silenceURL": often(
+                st.just("https://grafana/alerting/silence/new?matcher=__alert_rule_uid__%3Dr1")
+                | TEXT
+            ),
+            "ruleUID": often(TEXT),
+        },
+    ),
+)
+GRAFANA_NOTIFICATION = st.builds(
+    lambda body, alerts: {**body, "version": "1", "alerts": alerts},
+    NOTIFICATION,
+    often(st.lists(GRAFANA_ALERT, min_size=1, max_size=3)),
+)
 BUILD = obj(
     {"id": often(st.integers(min_value=1, max_value=10**6))},
     {
@@ -461,6 +485,7 @@ def test_token_bearing_arbitrary_webhook_bodies_get_2xx_or_4xx_and_no_traceback(
         "OPSLOOP_GITLAB_WEBHOOK_SECRET": HOOK_SECRET,
         "OPSLOOP_ALERTMANAGER_WEBHOOK_TOKEN": AM_TOKEN,
         "OPSLOOP_FLAGGER_WEBHOOK_TOKEN": FLAGGER_TOKEN,
+        "OPSLOOP_GRAFANA_WEBHOOK_SECRET": GRAFANA_SECRET,
     }
     statuses: list[int] = []
     # With the worker: an accepted body must not fail later in its job either.
@@ -497,9 +522,16 @@ def test_token_bearing_arbitrary_webhook_bodies_get_2xx_or_4xx_and_no_traceback(
             query = "" if hook is None else "?" + urlencode({"type": hook})
             check("/hooks/flagger" + query, json.dumps(body).encode(), {})
 
+        @FUZZ
+        @given(st.one_of(GRAFANA_NOTIFICATION, GRAFANA_NOTIFICATION, NOTIFICATION, JSON))
+        def grafana(body: Any) -> None:
+            raw = json.dumps(body).encode()
+            check("/hooks/grafana", raw, {"X-Grafana-Alerting-Signature": signature(raw)})
+
         alertmanager()
         gitlab()
         flagger()
+        grafana()
         bot.drain()
     assert_no_traceback(caplog)
     assert any(s < 300 for s in statuses) and any(s == 400 for s in statuses)

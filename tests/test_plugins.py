@@ -52,6 +52,7 @@ def test_the_list_names_each_system_once() -> None:
         "flagger",
         "prometheus",
         "jenkins",
+        "grafana",
     ]
     kinds = [k.name for p in PLUGINS for k in p.deployers]
     assert sorted(kinds) == ["docker", "flagger", "gitlab", "kubernetes"]
@@ -278,6 +279,7 @@ def test_systems_start_only_the_configured_plugins() -> None:
         "Flagger not used",
         "Prometheus not configured (approvals carry no evidence)",
         "Jenkins not configured",
+        "Grafana not configured",
         "Reel used by a service",
     ]
     assert systems.tasks is None and systems.missing("tasks").startswith("GitLab is not config")
@@ -321,6 +323,7 @@ async def test_a_listed_plugin_deploys_through_the_bot(redis_url: str) -> None:
         assert (
             "Alertmanager not configured, Kubernetes not used, Flagger not used, "
             "Prometheus not configured (approvals carry no evidence), Jenkins not configured, "
+            "Grafana not configured, "
             "Reel used by" in (status[0])
         )
 

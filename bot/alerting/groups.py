@@ -25,6 +25,8 @@ class TrackedAlert:
     starts_at: str
     ends_at: str | None
     generator_url: str
+    links: dict[str, str] = field(default_factory=dict)  # e.g. "Dashboard", "Panel"
+    values: dict[str, float | None] = field(default_factory=dict)  # what its rule evaluated
 
 
 @dataclass
@@ -61,6 +63,9 @@ class AlertGroup:
     common_labels: dict[str, str] = field(default_factory=dict)
     common_annotations: dict[str, str] = field(default_factory=dict)
     external_url: str = ""
+    source: str = "alertmanager"  # the system that sent it: where its silences are made
+    # Matchers its silences carry besides its labels, as its source asked (payload.py).
+    silence_matchers: list[dict[str, Any]] = field(default_factory=list)
     alerts: dict[str, TrackedAlert] = field(default_factory=dict)
     updated_at: float = 0.0
     resolved_at: float | None = None
@@ -165,6 +170,8 @@ def _track(alert: Any) -> TrackedAlert:
         starts_at=utc(alert.startsAt).astimezone(UTC).isoformat(),
         ends_at=utc(alert.endsAt).astimezone(UTC).isoformat() if alert.endsAt else None,
         generator_url=alert.generatorURL,
+        links=dict(alert.links),
+        values=dict(alert.values),
     )
 
 
@@ -192,11 +199,14 @@ def merge(group: AlertGroup, notification: WebhookNotification, now: float) -> C
             target.append(incoming)
         else:
             known.annotations = incoming.annotations or known.annotations
+            known.values = incoming.values or known.values  # the newest evaluation
     group.receiver = notification.receiver
     group.group_labels = dict(notification.groupLabels)
     group.common_labels = dict(notification.commonLabels)
     group.common_annotations = dict(notification.commonAnnotations)
     group.external_url = notification.externalURL
+    group.source = notification.source
+    group.silence_matchers = [m.model_dump() for m in notification.silenceMatchers]
     group.status = "firing" if group.firing else "resolved"
     if not change.empty:
         group.updated_at = now

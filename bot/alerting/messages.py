@@ -91,9 +91,35 @@ def _links(group: AlertGroup) -> str:
         links.append(f"<{_url(source)}|Source>")
     if group.runbook_url:
         links.append(f"<{_url(group.runbook_url)}|Runbook>")
+    named: dict[str, str] = {}  # a source's own links (a dashboard, a panel): the first of each
+    for alert in group.alerts.values():
+        for name, url in alert.links.items():
+            if url:
+                named.setdefault(name, url)
+    links += [f"<{_url(url)}|{escape(name)}>" for name, url in named.items()]
     if am := _alertmanager_link(group):
         links.append(f"<{_url(am)}|Alertmanager>")
     return " · ".join(links)
+
+
+def silencer(group: AlertGroup) -> str:
+    """The system the group is silenced in, by name: the one it came from."""
+    return group.source.capitalize()
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4g}"
+
+
+def _values(group: AlertGroup) -> str:
+    """What the rule evaluated for each firing alert, e.g. `B=0.93, C=1`."""
+    lines = []
+    for alert in group.firing[:_MAX_ALERTS_LISTED]:
+        if alert.values:
+            shown = ", ".join(f"{escape(k)}={_number(v)}" for k, v in sorted(alert.values.items()))
+            who = f"{alert_name(group, alert)}: " if len(group.alerts) > 1 else ""
+            lines.append(f"{who}`{shown}`")
+    return ("Values: " + "; ".join(lines)) if lines else ""
 
 
 def _ack_line(group: AlertGroup, now: float) -> str:
@@ -103,7 +129,9 @@ def _ack_line(group: AlertGroup, now: float) -> str:
         parts.append(f":eyes: Acknowledged by <@{group.acked_by}> at {clock(group.acked_at)}{note}")
     if group.silence_id and group.silence_until and group.silence_until > now:
         who = f" by <@{group.silenced_by}>" if group.silenced_by else ""
-        parts.append(f":mute: Silenced in Alertmanager{who} until {clock(group.silence_until)}")
+        parts.append(
+            f":mute: Silenced in {silencer(group)}{who} until {clock(group.silence_until)}"
+        )
     return "\n".join(parts)
 
 
@@ -167,6 +195,8 @@ def parent_message(
         firing = [alert_name(group, a) for a in group.firing][:_MAX_ALERTS_LISTED]
         if firing:
             blocks.append(context("Firing: " + ", ".join(firing)))
+    if values := _values(group):
+        blocks.append(context(values[:3000]))
     if links := _links(group):
         blocks.append(context(links))
     blocks += last_change.section(group, changes or [])
@@ -205,8 +235,8 @@ def change_reply(group: AlertGroup, change: Change) -> str:
 
 def resolved_while_silenced_reply(group: AlertGroup) -> str:
     return (
-        ":white_check_mark: Resolved (opsloop noticed it in Alertmanager while the group was "
-        "silenced, so Alertmanager sent no notification); the silence was removed."
+        f":white_check_mark: Resolved (opsloop noticed it in {silencer(group)} while the group "
+        f"was silenced, so {silencer(group)} sent no notification); the silence was removed."
     )
 
 
@@ -214,7 +244,7 @@ def ack_reply(group: AlertGroup, silence_problem: str | None) -> str:
     note = f": {group.ack_note}" if group.ack_note else ""
     text = f":eyes: Acknowledged by <@{group.acked_by}>{note}"
     if group.silence_id and group.silence_until:
-        text += f"\n:mute: Silenced in Alertmanager until {clock(group.silence_until)}."
+        text += f"\n:mute: Silenced in {silencer(group)} until {clock(group.silence_until)}."
     elif silence_problem:
         text += f"\n:warning: {silence_problem}"
     return text
@@ -233,7 +263,7 @@ def unack_refused(group: AlertGroup) -> str:
 
 def silence_reply(group: AlertGroup, user: str, duration: timedelta) -> str:
     until, length = clock(group.silence_until or 0), format_duration(duration)
-    return f":mute: Silenced in Alertmanager by <@{user}> for {length} (until {until})."
+    return f":mute: Silenced in {silencer(group)} by <@{user}> for {length} (until {until})."
 
 
 def escalation_reply(group: AlertGroup, mentions: list[str], waited: float) -> str:
@@ -306,7 +336,7 @@ def alerts_list(groups: list[AlertGroup], channel: str, now: float) -> Reply:
 def ack_confirmation(group: AlertGroup, silence_problem: str | None) -> str:
     text = f":eyes: You acknowledged {group.ref} *{escape(group.title)}*."
     if group.silence_id and group.silence_until:
-        text += f" It is silenced in Alertmanager until {clock(group.silence_until)}."
+        text += f" It is silenced in {silencer(group)} until {clock(group.silence_until)}."
     elif silence_problem:
         text += f"\n:warning: {silence_problem}"
     return text

@@ -28,6 +28,10 @@ class WebhookAlert(_Lenient):
     endsAt: datetime | None = None
     generatorURL: str = ""
     fingerprint: str = ""
+    # A source's extras, in the bot's words (a source's adapter maps its own fields here):
+    # named links shown with the group (e.g. "Dashboard"), and the values its rule evaluated.
+    links: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, float | None] = Field(default_factory=dict)
 
     @field_validator("labels")
     @classmethod
@@ -42,6 +46,15 @@ class WebhookAlert(_Lenient):
         return None if value is not None and value.year == ZERO_TIME_YEAR else value
 
 
+class SilenceMatcher(_Lenient):
+    """One matcher a source asks its groups' silences to carry (Alertmanager's JSON shape)."""
+
+    name: str = Field(min_length=1)
+    value: str
+    isRegex: bool = False
+    isEqual: bool = True
+
+
 class WebhookNotification(_Lenient):
     version: Literal["4", "1"]
     groupKey: str = Field(min_length=1)
@@ -53,6 +66,11 @@ class WebhookNotification(_Lenient):
     commonAnnotations: dict[str, str] = Field(default_factory=dict)
     externalURL: str = ""
     truncatedAlerts: int = 0
+    # Which system sent it: its groups are silenced there (bot/plugins.py, Systems.silencers).
+    source: str = "alertmanager"
+    # Matchers a silence of the group carries besides its labels (a source's adapter sets
+    # them, e.g. the alert rule's id, which the source keeps off the labels it sends).
+    silenceMatchers: list[SilenceMatcher] = Field(default_factory=list)
 
 
 class PayloadError(ValueError):

@@ -7,10 +7,10 @@ own types below are what a silencer returns. Implementation: integrations/alertm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -109,4 +109,26 @@ class Silencer(Protocol):
         ...
 
 
-__all__ = ["ActiveAlert", "Matcher", "Silence", "Silencer"]
+class SourceRefused(ValueError):
+    """A source's body is not a notification; the message names the field (answered 400)."""
+
+
+@dataclass(frozen=True)
+class AlertSource:
+    """A system other than Alertmanager that sends alert notifications to a webhook of its own.
+
+    Its route answers as `/hooks/alertmanager` does (bot/alerting/webhook.py); what it sends is
+    turned into an Alertmanager-shaped notification (bot/alerting/payload.py) whose `source` is
+    `name`, so that the groups it opens are silenced in the silencer of the same name."""
+
+    name: str  # e.g. "grafana": recorded on its groups
+    route: str  # e.g. "/hooks/grafana"
+    secret: str  # the Settings secret that authenticates its calls; unset: the route answers 404
+    secret_env: str  # that setting's variable, named in the 404
+    # (headers, body, secret, now) -> None when the call is authentic, else why not (the 401).
+    authenticate: Callable[[Mapping[str, str], bytes, str, float], str | None]
+    # The decoded body -> a notification (payload.py); SourceRefused naming the field.
+    translate: Callable[[Any], dict[str, Any]]
+
+
+__all__ = ["ActiveAlert", "AlertSource", "Matcher", "Silence", "Silencer", "SourceRefused"]

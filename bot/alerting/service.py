@@ -46,7 +46,12 @@ STORM_RENDER_JOB = "alerts.storm_render"
 def matchers(group: AlertGroup) -> list[Matcher]:
     """The labels every alert of the group shares: what a silence or a query needs."""
     labels = group.group_labels or group.common_labels
-    return [Matcher(name=k, value=v) for k, v in sorted(labels.items())]
+    found = [Matcher(name=k, value=v) for k, v in sorted(labels.items())]
+    # And what its source asked for (e.g. Grafana's alert rule UID, kept off its labels).
+    return found + [
+        Matcher(m["name"], m["value"], bool(m.get("isRegex")), bool(m.get("isEqual", True)))
+        for m in group.silence_matchers
+    ]
 
 
 def _who(user_id: str, user_name: str) -> str:
@@ -379,12 +384,12 @@ class AlertService:
         self, ref: str, user_id: str, user_name: str, duration: timedelta, *, key: str
     ) -> str:
         """Silence the group for `duration`, replacing its silence; `key` as in acknowledge."""
-        if self.deps.silencer is None:
+        group = await self._load_open(ref)
+        if self._silencer(group) is None:
             raise UserError(
-                self.deps.systems.missing("silencer"),
+                self.deps.systems.missing_silencer(group.source),
                 f"Acknowledge instead (`/ack {ref}`) to record that you are on it.",
             )
-        group = await self._load_open(ref)
         async with self.groups.locked(group.group_key):
             group = await self._load_open(ref)
             if not group.is_open:
@@ -396,7 +401,7 @@ class AlertService:
                 await self._unsilence(group)
             problem = await self._silence(group, user_id, user_name, duration, "", key)
             if problem:
-                raise IntegrationError("Alertmanager", problem)
+                raise IntegrationError(messages.silencer(group), problem)
             group.outbox.append(Outgoing(messages.silence_reply(group, user_id, duration)))
             await self.groups.save(group)
             detail = {"silence_id": group.silence_id, "seconds": duration.total_seconds()}
@@ -404,6 +409,10 @@ class AlertService:
             await self._schedule_poll(group)  # before Slack, as in acknowledge
             await self.deliver(group)
         return f"{ref} is silenced for {format_duration(duration)}."
+
+    def _silencer(self, group: AlertGroup) -> Silencer | None:
+        """The silencer of the system the group came from (bot/plugins.py, Systems.silencers)."""
+        return self.deps.silencers.get(group.source)
 
     def _ack_silence(self) -> timedelta:
         return self.deps.config.alerts.ack_silence
@@ -421,7 +430,7 @@ class AlertService:
         to show instead of raising (the ack stands regardless). The caller saves the group.
 
         Callers end or keep a live silence first: a silence still recorded here has ended."""
-        am = self.deps.silencer
+        am = self._silencer(group)
         if am is None:
             return None
         if group.silence_id is not None:
@@ -445,9 +454,9 @@ class AlertService:
                 silence_id, until = made.id, made.ends_at.timestamp()
         except OutcomeUnknown as e:
             return (
-                f"Alertmanager did not confirm the silence ({e.message}), so opsloop cannot "
-                "tell whether it was made; if it was, opsloop ends it when the group resolves "
-                "or is unacknowledged."
+                f"{messages.silencer(group)} did not confirm the silence ({e.message}), so "
+                "opsloop cannot tell whether it was made; if it was, opsloop ends it when the "
+                "group resolves or is unacknowledged."
             )
         except IntegrationError as e:
             return f"No silence was made: {e.message}"
@@ -476,7 +485,7 @@ class AlertService:
 
     async def _unsilence(self, group: AlertGroup) -> None:
         """End the group's silence, or one a request may have made without recording it."""
-        am = self.deps.silencer
+        am = self._silencer(group)
         if am is not None and group.silence_id:
             await am.expire_silence(group.silence_id)
         elif am is not None:
@@ -560,7 +569,7 @@ class AlertService:
         await self.deps.slack.post_message(channel, text, thread_ts=storm.ts, reply_broadcast=True)
 
     async def _schedule_poll(self, group: AlertGroup) -> None:
-        if self.deps.silencer is None or not group.silence_id or not group.is_open:
+        if self._silencer(group) is None or not group.silence_id or not group.is_open:
             return
         delay = self.deps.settings.alert_poll_seconds
         gen = group.poll_generation
@@ -573,8 +582,8 @@ class AlertService:
 
     async def poll(self, ref: str, generation: int) -> None:
         """Alertmanager sends no `resolved` for alerts that resolve while silenced: ask it."""
-        am = self.deps.silencer
         group = await self.groups.load(ref)
+        am = self._silencer(group) if group is not None else None
         if am is None or group is None or not group.is_open or not group.silence_id:
             return
         if group.poll_generation != generation:

@@ -11,11 +11,13 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from bot import outages
 from bot.alerting.payload import PayloadError, notification_id, parse_notification
+from bot.alerting.ports import AlertSource, SourceRefused
 from bot.alerting.service import NOTIFY_JOB
 from bot.deps import Deps
 from bot.outages import REDIS
@@ -45,29 +47,60 @@ def alertmanager_hook(deps: Deps) -> Callable[[web.Request], Awaitable[web.Respo
             data = json.loads(raw)
         except (UnicodeDecodeError, ValueError):
             return web.Response(status=400, text="Invalid payload: the body is not JSON.\n")
-        try:
-            notification = parse_notification(data)
-        except PayloadError as e:
-            return web.Response(status=400, text=f"Invalid payload: {e}\n")
-        payload = {"notification": data, "received_at": time.time()}
-        try:
-            # A Redis that does not answer in time may still store it (bot.store.batching);
-            # Alertmanager's retry is then recognised as a duplicate.
-            fresh = await deps.queue.enqueue(
-                NOTIFY_JOB, payload, job_id=f"am:{notification_id(raw)}"
-            )
-        except Exception as e:
-            outages.redis_failure(e, "storing an Alertmanager notification")
-            return web.Response(status=503, text="Cannot store the notification yet; retry.\n")
-        if outages.down:
-            outages.recovered(REDIS)
-        if fresh:
-            deps.metrics.enqueued(NOTIFY_JOB).inc()
-        else:
-            deps.metrics.duplicate("alertmanager").inc()
-        return web.json_response(
-            {"status": "accepted" if fresh else "duplicate", "groupKey": notification.groupKey},
-            status=202 if fresh else 200,
-        )
+        if isinstance(data, dict):
+            # Where a group came from is the route's to say, never the body's.
+            data = {**data, "source": "alertmanager", "silenceMatchers": []}
+        return await _accept(deps, data, f"am:{notification_id(raw)}", "alertmanager")
 
     return handle
+
+
+def alert_source_hook(
+    deps: Deps, source: AlertSource
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The aiohttp handler for another alert source's webhook (e.g. POST /hooks/grafana):
+    its own authentication and body, then the same answers as /hooks/alertmanager."""
+
+    async def handle(request: web.Request) -> web.Response:
+        secret = deps.settings.secret(source.secret)
+        if not secret:
+            raise web.HTTPNotFound(text=f"Not found: {source.secret_env} is unset.\n")
+        raw = await request.read()
+        refused = source.authenticate(request.headers, raw, secret, time.time())
+        if refused is not None:
+            return web.Response(status=401, text=f"Unauthorized: {refused}\n")
+        try:
+            data = source.translate(json.loads(raw))
+        except (UnicodeDecodeError, ValueError) as e:
+            why = str(e) if isinstance(e, SourceRefused) else "the body is not JSON."
+            return web.Response(status=400, text=f"Invalid payload: {why}\n")
+        data["source"] = source.name
+        return await _accept(deps, data, f"{source.name}:{notification_id(raw)}", source.name)
+
+    return handle
+
+
+async def _accept(deps: Deps, data: Any, job_id: str, sender: str) -> web.Response:
+    """Validate a notification and store it as a job: 202, 200 for a redelivery, 400, 503."""
+    try:
+        notification = parse_notification(data)
+    except PayloadError as e:
+        return web.Response(status=400, text=f"Invalid payload: {e}\n")
+    payload = {"notification": data, "received_at": time.time()}
+    try:
+        # A Redis that does not answer in time may still store it (bot.store.batching);
+        # the sender's retry is then recognised as a duplicate.
+        fresh = await deps.queue.enqueue(NOTIFY_JOB, payload, job_id=job_id)
+    except Exception as e:
+        outages.redis_failure(e, f"storing a notification from {sender}")
+        return web.Response(status=503, text="Cannot store the notification yet; retry.\n")
+    if outages.down:
+        outages.recovered(REDIS)
+    if fresh:
+        deps.metrics.enqueued(NOTIFY_JOB).inc()
+    else:
+        deps.metrics.duplicate(sender).inc()
+    return web.json_response(
+        {"status": "accepted" if fresh else "duplicate", "groupKey": notification.groupKey},
+        status=202 if fresh else 200,
+    )

@@ -18,7 +18,7 @@ every deployer to the behaviour this module describes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -320,3 +320,29 @@ __all__ = [
     "canary_count",
     "plan",
 ]
+
+
+class Annotator(Protocol):
+    """Marks on a metrics system's dashboards where each deploy step landed (e.g. Grafana's
+    annotations), so that a graph shows which change came before its curve moved."""
+
+    system: str  # its name in messages, e.g. "Grafana"
+
+    async def annotate(
+        self,
+        service: str,
+        version: str,
+        text: str,
+        at: float,
+        *,
+        marker: str,
+        intend: Callable[[], Awaitable[None]],
+    ) -> str:
+        """Add one mark at `at` (Unix seconds) tagged with the service and version, carrying
+        `marker` so that a re-run finds it; await `intend` right before the request that
+        makes it (bot/once.py). Returns the mark's id."""
+        ...
+
+    async def find_annotation(self, marker: str) -> str | None:
+        """The id of the mark carrying `marker`, if one was made."""
+        ...

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from bot.alerting.groups import AlertGroup
 from bot.config_file import Service
-from bot.deploys import alert_links, evidence, messages, rollout
+from bot.deploys import alert_links, dashboard_marks, evidence, messages, rollout
 from bot.deploys.changes import audit_entry, only, parse_button, reply_entry, without
 from bot.deploys.ports import Deployer, Follows, HandsOver, OwnSteps, Snapshot, StartsOver
 from bot.deploys.rollout import (
@@ -622,6 +622,7 @@ class DeployService:
             job = {"service": r.service, "rollout": r.id}
             await self.deps.queue.enqueue(LEAD_TIME_JOB, job, job_id=f"{LEAD_TIME_JOB}:{r.id}")
         await self._follow_later(r, f"t{r.tries}")
+        await dashboard_marks.annotate_later(self.deps, r)  # each step on the dashboards
         await self._measure_later(r, f"{r.state}{r.step}t{r.tries}")
         await self._deliver(r)
 

@@ -63,7 +63,17 @@ def _silence_not_found(reply: Reply) -> bool:
 class AlertmanagerClient:
     """The silencer (bot/alerting/ports.py) over Alertmanager's HTTP API v2."""
 
-    def __init__(self, base_url: str, *, timeout: float = 5.0, retries: int = 2) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        retries: int = 2,
+        system: str = SYSTEM,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """`system` names who serves the API in every error (Grafana's built-in Alertmanager
+        serves it too, under its own path and behind its token in `headers`)."""
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"not an http(s) URL: {url.with_user(None).with_password(None)}")
@@ -75,6 +85,8 @@ class AlertmanagerClient:
         if url.user is not None:
             pair = f"{url.user}:{url.password or ''}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        self._headers.update(headers or {})
+        self._system = system
         bare = url.with_user(None).with_password(None).with_query(None).with_fragment(None)
         self._api = str(bare).rstrip("/") + "/api/v2/"
         host = f"[{url.host}]" if ":" in url.host else url.host
@@ -98,8 +110,8 @@ class AlertmanagerClient:
     async def status(self) -> str:
         """Alertmanager's version string from `GET /api/v2/status`."""
         reply = await self._request("GET", "status")
-        raise_for_4xx(reply, "status")
-        return read(reply, lambda d: text(field(field(d, "versionInfo"), "version")))
+        raise_for_4xx(reply, "status", self._system)
+        return read(reply, lambda d: text(field(field(d, "versionInfo"), "version")), self._system)
 
     async def alerts(
         self,
@@ -117,8 +129,8 @@ class AlertmanagerClient:
         ]
         params += filters(matchers)
         reply = await self._request("GET", "alerts", params=params)
-        raise_for_4xx(reply, "alert query")
-        return read(reply, lambda d: [alert(a) for a in as_list(d)])
+        raise_for_4xx(reply, "alert query", self._system)
+        return read(reply, lambda d: [alert(a) for a in as_list(d)], self._system)
 
     async def create_silence(
         self,
@@ -150,8 +162,8 @@ class AlertmanagerClient:
             return None if made is None else Reply(200, json.dumps({"silenceID": made.id}))
 
         reply = await self._request("POST", "silences", body=body, recover=made_already)
-        raise_for_4xx(reply, "silence")
-        return read(reply, lambda d: text(field(d, "silenceID")))
+        raise_for_4xx(reply, "silence", self._system)
+        return read(reply, lambda d: text(field(d, "silenceID")), self._system)
 
     async def get_silence(self, silence_id: str) -> Silence | None:
         """The silence with this id (`GET /api/v2/silence/{id}`), or None when unknown."""
@@ -159,8 +171,8 @@ class AlertmanagerClient:
         # 422: not a UUID, so no silence can have it.
         if reply.status in (404, 422):
             return None
-        raise_for_4xx(reply, "silence lookup")
-        return read(reply, silence)
+        raise_for_4xx(reply, "silence lookup", self._system)
+        return read(reply, silence, self._system)
 
     async def expire_silence(self, silence_id: str) -> None:
         """Expire a silence now (`DELETE /api/v2/silence/{id}`); unknown or expired is fine."""
@@ -169,13 +181,13 @@ class AlertmanagerClient:
         )
         if reply.status in (404, 422) or _silence_not_found(reply):
             return
-        raise_for_4xx(reply, "expiry")
+        raise_for_4xx(reply, "expiry", self._system)
 
     async def find_silence(self, matchers: Sequence[Matcher], key: str) -> Silence | None:
         """The live silence made for request `key` (`GET /api/v2/silences`), if any."""
         reply = await self._request("GET", "silences", params=filters(matchers))
-        raise_for_4xx(reply, "silence query")
-        return read(reply, lambda d: marked(d, key))
+        raise_for_4xx(reply, "silence query", self._system)
+        return read(reply, lambda d: marked(d, key), self._system)
 
     async def _find_silence(
         self, matchers: Sequence[Matcher], key: str, limit: float
@@ -226,12 +238,12 @@ class AlertmanagerClient:
                 continue
             if reply.status < 500 or settled(reply):
                 return reply
-            failure = failed(f"Alertmanager answered {reply.status}", None, True)
+            failure = failed(f"{self._system} answered {reply.status}", None, True, self._system)
             maybe_made = True
         assert failure is not None
         if recover is not None and maybe_made:
             # A request that may have reached Alertmanager and was not found: nobody can tell.
-            raise OutcomeUnknown(SYSTEM, failure.error.message) from failure.cause
+            raise OutcomeUnknown(self._system, failure.error.message) from failure.cause
         raise failure.error from failure.cause
 
     async def _attempt(
@@ -258,4 +270,4 @@ class AlertmanagerClient:
             ) as response:
                 return Reply(response.status, await response.text(errors="replace"))
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise transport_failure(e, self._where, self._timeout) from e
+            raise transport_failure(e, self._where, self._timeout, self._system) from e

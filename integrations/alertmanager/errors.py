@@ -65,37 +65,46 @@ class Failed(Exception):
         self.maybe_sent = maybe_sent
 
 
-def failed(message: str, cause: BaseException | None, maybe_sent: bool) -> Failed:
-    return Failed(IntegrationError(SYSTEM, message, retryable=True), cause, maybe_sent)
+def failed(
+    message: str, cause: BaseException | None, maybe_sent: bool, system: str = SYSTEM
+) -> Failed:
+    return Failed(IntegrationError(system, message, retryable=True), cause, maybe_sent)
 
 
 def transport_failure(
-    error: aiohttp.ClientError | TimeoutError, where: str, timeout: float
+    error: aiohttp.ClientError | TimeoutError, where: str, timeout: float, system: str = SYSTEM
 ) -> IntegrationError | Failed:
-    """What an exchange that got no answer means: a final error (TLS) or one worth retrying."""
+    """What an exchange that got no answer means: a final error (TLS) or one worth retrying.
+    `system`: who serves the API (Grafana's built-in Alertmanager speaks it too)."""
     if isinstance(error, aiohttp.ClientSSLError):
-        return IntegrationError(SYSTEM, f"no trusted TLS connection to Alertmanager at {where}")
+        return IntegrationError(system, f"no trusted TLS connection to {system} at {where}")
     # ConnectionTimeoutError is a TimeoutError too: checked first, it never reached Alertmanager.
     if isinstance(error, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
-        return failed(f"Alertmanager at {where} is unreachable", error, False)
+        return failed(f"{system} at {where} is unreachable", error, False, system)
     if isinstance(error, TimeoutError):
-        return failed(f"Alertmanager did not answer within {timeout:g} s", error, True)
-    return failed(f"the connection to Alertmanager at {where} failed", error, True)
+        return failed(f"{system} did not answer within {timeout:g} s", error, True, system)
+    return failed(f"the connection to {system} at {where} failed", error, True, system)
 
 
-def raise_for_4xx(reply: Reply, what: str) -> None:
+def raise_for_4xx(reply: Reply, what: str, system: str = SYSTEM) -> None:
     """Alertmanager refused the request: say why, in its words where it gave any."""
     if reply.status in (400, 422):
         reason = reply.reason() or f"answer {reply.status}"
-        raise IntegrationError(SYSTEM, f"Alertmanager refused the {what}: {reason}")
+        raise IntegrationError(system, f"{system} refused the {what}: {reason}")
+    if reply.status in (401, 403) and system != SYSTEM:
+        # A token in front of the API (Grafana's): say which and what to fix.
+        reason = reply.reason() or f"answer {reply.status}"
+        raise IntegrationError(
+            system, f"{system} refused the {what} ({reply.status}: {reason}); check its token"
+        )
     if reply.status >= 300:
-        raise IntegrationError(SYSTEM, f"Alertmanager answered {reply.status}")
+        raise IntegrationError(system, f"{system} answered {reply.status}")
 
 
-def read(reply: Reply, parse: Callable[[Any], T]) -> T:
+def read(reply: Reply, parse: Callable[[Any], T], system: str = SYSTEM) -> T:
     """The answer in the bot's types; an answer of another shape is one clear error."""
     try:
         return parse(reply.json())
     except Unreadable as e:
-        message = "Alertmanager sent an answer the bot could not read"
-        raise IntegrationError(SYSTEM, message) from e
+        message = f"{system} sent an answer the bot could not read"
+        raise IntegrationError(system, message) from e
