@@ -30,6 +30,7 @@ SECRET_FIELDS = frozenset(
         "gitlab_webhook_secret",
         "alertmanager_webhook_token",
         "flagger_webhook_token",
+        "jira_token",
     }
 )
 
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
         None, validation_alias="OPSLOOP_FLAGGER_WEBHOOK_TOKEN"
     )
     prometheus_url: str | None = Field(None, validation_alias="OPSLOOP_PROMETHEUS_URL")
+    # Jira: Cloud takes the account's e-mail and an API token (basic auth); Data Center a
+    # personal access token alone (bearer), so the e-mail stays unset there.
+    jira_url: str | None = Field(None, validation_alias="OPSLOOP_JIRA_URL")
+    jira_email: str | None = Field(None, validation_alias="OPSLOOP_JIRA_EMAIL")
+    jira_token: SecretStr | None = Field(None, validation_alias="OPSLOOP_JIRA_TOKEN")
     # Tuning knobs, not in the contract; README lists them.
     log_level: str = Field("INFO", validation_alias="OPSLOOP_LOG_LEVEL")
     job_timeout: float = Field(60.0, gt=0, le=3600, validation_alias="OPSLOOP_JOB_TIMEOUT")
@@ -133,7 +139,9 @@ class Settings(BaseSettings):
             _check_port(parts)
         return v
 
-    @field_validator("slack_api_url", "gitlab_url", "alertmanager_url", "prometheus_url")
+    @field_validator(
+        "slack_api_url", "gitlab_url", "alertmanager_url", "prometheus_url", "jira_url"
+    )
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v in (None, ""):
