@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from types import GenericAlias
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, create_model
+from pydantic import BeforeValidator, Field, create_model, model_validator
 
 from bot.config_types import (
     CanaryStep,
@@ -35,12 +36,40 @@ class Roles(Strict):
     approvers: list[SlackPrincipal] = Field(default_factory=list)
 
 
+# A Jira project key: a capital letter, then capitals, digits or underscores.
+JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,254}$")
+
+
+def _jira_key(value: Any) -> Any:
+    if isinstance(value, str) and not JIRA_KEY.match(value):
+        raise ValueError(
+            f"`{value}` is not a Jira project key; write the key as Jira shows it in issue "
+            "references (WEB for WEB-12)"
+        )
+    return value
+
+
 class Project(Strict):
-    gitlab: str = Field(min_length=1)
+    gitlab: str = ""  # empty only for a project another system serves (`jira`)
+    jira: Annotated[str | None, BeforeValidator(_jira_key)] = (
+        None  # its tasks go to this Jira project
+    )
     default_ref: str | None = None
     channel: ChannelId | None = None
     protected_refs: list[str] | None = None
     notify_failed_default_branch: bool = False
+
+    @model_validator(mode="after")
+    def _has_a_home(self) -> Project:
+        if not self.gitlab and not self.jira:
+            raise ValueError("a project needs `gitlab: <group/project>` or `jira: <KEY>`")
+        return self
+
+    @property
+    def tracker(self) -> tuple[str, str]:
+        """Where the project's tasks are filed: ("jira", "WEB") when it names a Jira project
+        (its code may still be on GitLab), else ("gitlab", "acme/web")."""
+        return ("jira", self.jira) if self.jira else ("gitlab", self.gitlab)
 
 
 class AlertRoute(Strict):

@@ -15,9 +15,10 @@ from integrations.alertmanager.plugin import PLUGIN as ALERTMANAGER
 from integrations.docker.plugin import PLUGIN as DOCKER
 from integrations.flagger.plugin import PLUGIN as FLAGGER
 from integrations.gitlab.plugin import PLUGIN as GITLAB
+from integrations.jira.plugin import PLUGIN as JIRA
 from integrations.kubernetes.plugin import PLUGIN as KUBERNETES
 from integrations.prometheus.plugin import PLUGIN as PROMETHEUS
 
-PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER, PROMETHEUS)
+PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER, PROMETHEUS, JIRA)
 
 __all__ = ["PLUGINS"]

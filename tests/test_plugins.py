@@ -44,7 +44,15 @@ CHANNEL = "C0DEPLOYS"
 
 def test_the_list_names_each_system_once() -> None:
     names = [p.name for p in PLUGINS]
-    assert names == ["gitlab", "docker", "alertmanager", "kubernetes", "flagger", "prometheus"]
+    assert names == [
+        "gitlab",
+        "docker",
+        "alertmanager",
+        "kubernetes",
+        "flagger",
+        "prometheus",
+        "jira",
+    ]
     kinds = [k.name for p in PLUGINS for k in p.deployers]
     assert sorted(kinds) == ["docker", "flagger", "gitlab", "kubernetes"]
 
@@ -52,7 +60,9 @@ def test_the_list_names_each_system_once() -> None:
 def test_no_file_outside_integrations_names_a_system_module() -> None:
     """Only integrations/__init__.py picks the systems; the families and the wiring reach them
     through the plugins (the sandbox, which emulates them, and the tests may)."""
-    mentions = re.compile(r"\bintegrations\.(gitlab|docker|alertmanager|kubernetes|flagger)\b")
+    mentions = re.compile(
+        r"\bintegrations\.(gitlab|docker|alertmanager|kubernetes|flagger|jira)\b"
+    )
     found = [
         str(path.relative_to(ROOT))
         for folder in ("bot", "commands")
@@ -269,6 +279,7 @@ def test_systems_start_only_the_configured_plugins() -> None:
         "Kubernetes not used",
         "Flagger not used",
         "Prometheus not configured (approvals carry no evidence)",
+        "Jira not configured",
         "Reel used by a service",
     ]
     assert systems.tasks is None and systems.missing("tasks").startswith("GitLab is not config")
@@ -311,7 +322,8 @@ async def test_a_listed_plugin_deploys_through_the_bot(redis_url: str) -> None:
         )
         assert (
             "Alertmanager not configured, Kubernetes not used, Flagger not used, "
-            "Prometheus not configured (approvals carry no evidence), Reel used by" in (status[0])
+            "Prometheus not configured (approvals carry no evidence), Jira not configured, "
+            "Reel used by" in (status[0])
         )
 
 

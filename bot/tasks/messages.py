@@ -172,7 +172,7 @@ def modal(
     message it was opened from, if any."""
     options = [
         {
-            "text": {"type": "plain_text", "text": f"{alias} ({p.gitlab})"[:75]},
+            "text": {"type": "plain_text", "text": f"{alias} ({p.tracker[1]})"[:75]},
             "value": alias,
         }
         for alias, p in sorted(projects.items())
