@@ -60,9 +60,7 @@ def test_the_list_names_each_system_once() -> None:
 def test_no_file_outside_integrations_names_a_system_module() -> None:
     """Only integrations/__init__.py picks the systems; the families and the wiring reach them
     through the plugins (the sandbox, which emulates them, and the tests may)."""
-    mentions = re.compile(
-        r"\bintegrations\.(gitlab|docker|alertmanager|kubernetes|flagger|jira)\b"
-    )
+    mentions = re.compile(r"\bintegrations\.(gitlab|docker|alertmanager|kubernetes|flagger|jira)\b")
     found = [
         str(path.relative_to(ROOT))
         for folder in ("bot", "commands")

@@ -190,6 +190,7 @@ class JiraTaskTracker(JiraClient):
         key = str(issue.get("key") or "")
         category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
         assignee = self._username(fields.get("assignee"))
+        shown = str((fields.get("assignee") or {}).get("displayName") or assignee)
         return Task(
             project=str((fields.get("project") or {}).get("key") or key.rsplit("-", 1)[0]),
             key=key,
@@ -203,6 +204,7 @@ class JiraTaskTracker(JiraClient):
             author=self._username(fields.get("reporter")),
             url=f"{self.base}/browse/{key}",
             reference=key,
+            assignee_names=(shown,) if assignee else (),
         )
 
 
