@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.config_file import OpsConfig
 from bot.errors import IntegrationError, OutcomeUnknown
 from bot.sandbox.emulators.jira import DEFAULT_USERS, JiraEmulator
+from bot.settings import load_settings
+from integrations.jira.plugin import PLUGIN
 from integrations.jira.tasks import MARKER_LABEL, JiraTaskTracker
 
 ALICE = DEFAULT_USERS[0]
@@ -137,3 +140,24 @@ async def test_jira_down_is_retryable_and_named(
     with pytest.raises(IntegrationError) as caught:
         await jira.list_tasks("WEB")
     assert caught.value.system == "Jira" and caught.value.retryable
+
+
+async def test_opsloop_check_asks_jira_who_opsloop_is(emulator: JiraEmulator) -> None:
+    assert emulator.url is not None
+    for email, version in ((emulator.email, "3"), (None, "2")):
+        env = {"OPSLOOP_JIRA_URL": emulator.url, "OPSLOOP_JIRA_TOKEN": emulator.token}
+        if email:
+            env["OPSLOOP_JIRA_EMAIL"] = email
+        settings = load_settings(OPSLOOP_CONFIG_FILE=None, **env)
+        assert emulator.token not in repr(settings)
+        provided = PLUGIN.start(settings, OpsConfig())
+        try:
+            assert (await provided.check()).endswith("answers")
+            assert emulator.requests[-1].path == f"/rest/api/{version}/myself"
+        finally:
+            await provided.close()
+    wrong = load_settings(
+        OPSLOOP_CONFIG_FILE=None, OPSLOOP_JIRA_URL=emulator.url, OPSLOOP_JIRA_TOKEN="nope"
+    )
+    with pytest.raises(RuntimeError, match="401"):
+        await PLUGIN.start(wrong, OpsConfig()).check()

@@ -36,6 +36,7 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
         projects:
           web: {gitlab: acme/web, default_ref: main, channel: C0GENERAL}
           api: {gitlab: acme/api, default_ref: main, channel: C0DEPLOYS}
+          ops: {jira: OPS}          # its tasks go to the emulated Jira (/task ... project:ops)
         services:
           api:
             deployer: gitlab
@@ -87,6 +88,7 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
         projects={
             "web": Project(gitlab="acme/web", default_ref="main", channel=GENERAL),
             "api": Project(gitlab="acme/api", default_ref="main", channel=DEPLOYS),
+            "ops": Project(jira="OPS"),
         },
         services=services,
         alerts=Alerts(
