@@ -233,3 +233,15 @@ async def test_a_create_without_an_answer_is_told_then_found_and_filed_once(
         assert len(issues(jira)) == 1 and len(task_messages(bot)) == 1
         creates = [r for r in jira.requests if r.method == "POST" and r.path.endswith("/issue")]
         assert len(creates) == 1 and len(ephemerals(bot)) == 1
+
+
+async def test_a_jira_project_without_jira_configured_says_what_to_set(redis_url: str) -> None:
+    async with (
+        running_gitlab() as gitlab,
+        running_bot(redis_url, config=config(), **gitlab_env(gitlab)) as bot,
+    ):
+        await bot.driver.command("/task", "Anything", user="U0ALICE", channel=DEPLOYS)
+        texts = await eventually(lambda: ephemerals(bot), within=30, what="the answer")
+        assert "Jira is not configured" in texts[-1] and "OPSLOOP_JIRA_URL" in texts[-1]
+        await bot.driver.command("/task", "Still GitLab's", user="U0ALICE", channel=GENERAL)
+        await eventually(lambda: gitlab.issues("acme/web"), what="the GitLab project's task")

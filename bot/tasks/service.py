@@ -58,7 +58,7 @@ class TaskService:
         if project:
             if project in projects:
                 return projects[project].tracker
-            named = [p.tracker for p in projects.values() if project in p.tracker[1:]]
+            named = [p.tracker for p in projects.values() if p.tracker[1] == project]
             if named:
                 return named[0]
             if "/" in project:  # a GitLab path outside the YAML file
