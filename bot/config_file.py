@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from types import GenericAlias
@@ -35,11 +36,27 @@ class Roles(Strict):
     approvers: list[SlackPrincipal] = Field(default_factory=list)
 
 
+# A Jira project key: a capital letter, then capitals, digits or underscores.
+JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,254}$")
+
+
+def _jira_key(value: Any) -> Any:
+    if isinstance(value, str) and not JIRA_KEY.match(value):
+        raise ValueError(
+            f"`{value}` is not a Jira project key; write the key as Jira shows it in issue "
+            "references (WEB for WEB-12)"
+        )
+    return value
+
+
 class Project(Strict):
-    gitlab: str = ""  # empty only for a project another system builds (`jenkins`)
+    gitlab: str = ""  # empty only for a project other systems serve (`jenkins`, `jira`)
     jenkins: str | None = Field(
         default=None, min_length=1
     )  # a Jenkins job's full name: builds there
+    jira: Annotated[str | None, BeforeValidator(_jira_key)] = (
+        None  # its tasks go to this Jira project
+    )
     default_ref: str | None = None
     channel: ChannelId | None = None
     protected_refs: list[str] | None = None
@@ -47,14 +64,22 @@ class Project(Strict):
 
     @model_validator(mode="after")
     def _has_a_home(self) -> Project:
-        if not self.gitlab and not self.jenkins:
-            raise ValueError("a project needs `gitlab: <group/project>` or `jenkins: <job path>`")
+        if not self.gitlab and not self.jenkins and not self.jira:
+            raise ValueError(
+                "a project needs `gitlab: <group/project>`, `jenkins: <job path>` or `jira: <KEY>`"
+            )
         return self
 
     @property
     def ci_path(self) -> str:
         """The project as its CI system knows it: the Jenkins job when set, else GitLab's."""
         return self.jenkins or self.gitlab
+
+    @property
+    def tracker(self) -> tuple[str, str]:
+        """Where the project's tasks are filed: ("jira", "WEB") when it names a Jira project
+        (its code may still be on GitLab), else ("gitlab", "acme/web")."""
+        return ("jira", self.jira) if self.jira else ("gitlab", self.gitlab)
 
 
 class AlertRoute(Strict):

@@ -162,6 +162,12 @@ class Systems:
         return next((p.tasks for p in self.started.values() if p.tasks is not None), None)
 
     @property
+    def trackers(self) -> dict[str, TaskTracker]:
+        """The started task trackers by plugin name, which is also the project key that sends
+        a project's tasks to it (`projects.<alias>.gitlab`, `projects.<alias>.jira`)."""
+        return {name: p.tasks for name, p in self.started.items() if p.tasks is not None}
+
+    @property
     def ci(self) -> CISystem | None:
         """The CI system; with several, one routing each project to its own (CIRouter)."""
         started = [(p.ci_serves, p.ci) for p in self.started.values() if p.ci is not None]
@@ -204,9 +210,12 @@ class Systems:
             factories.update(provided.deployers)
         return Deployers(deployer_kinds(self.plugins), factories)
 
-    def missing(self, capability: Capability) -> str:
-        """What a feature that needs `capability` says while no started system provides it."""
+    def missing(self, capability: Capability, system: str | None = None) -> str:
+        """What a feature that needs `capability` (of plugin `system`, if one is meant) says
+        while no started system provides it."""
         for plugin in self.plugins:
+            if system is not None and plugin.name != system:
+                continue
             words = plugin.not_configured.get(capability)
             if words:
                 return words

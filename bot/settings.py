@@ -34,6 +34,7 @@ SECRET_FIELDS = frozenset(
         "jenkins_webhook_token",
         "grafana_token",
         "grafana_webhook_secret",
+        "jira_token",
     }
 )
 
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
     grafana_webhook_secret: SecretStr | None = Field(
         None, validation_alias="OPSLOOP_GRAFANA_WEBHOOK_SECRET"
     )
+    # Jira: Cloud takes the account's e-mail and an API token (basic auth); Data Center a
+    # personal access token alone (bearer), so the e-mail stays unset there.
+    jira_url: str | None = Field(None, validation_alias="OPSLOOP_JIRA_URL")
+    jira_email: str | None = Field(None, validation_alias="OPSLOOP_JIRA_EMAIL")
+    jira_token: SecretStr | None = Field(None, validation_alias="OPSLOOP_JIRA_TOKEN")
     # Tuning knobs, not in the contract; README lists them.
     log_level: str = Field("INFO", validation_alias="OPSLOOP_LOG_LEVEL")
     job_timeout: float = Field(60.0, gt=0, le=3600, validation_alias="OPSLOOP_JOB_TIMEOUT")
@@ -149,7 +155,12 @@ class Settings(BaseSettings):
         return v
 
     @field_validator(
-        "slack_api_url", "gitlab_url", "alertmanager_url", "prometheus_url", "grafana_url"
+        "slack_api_url",
+        "gitlab_url",
+        "alertmanager_url",
+        "prometheus_url",
+        "grafana_url",
+        "jira_url",
     )
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:

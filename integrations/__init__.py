@@ -17,9 +17,10 @@ from integrations.flagger.plugin import PLUGIN as FLAGGER
 from integrations.gitlab.plugin import PLUGIN as GITLAB
 from integrations.grafana.plugin import PLUGIN as GRAFANA
 from integrations.jenkins.plugin import PLUGIN as JENKINS
+from integrations.jira.plugin import PLUGIN as JIRA
 from integrations.kubernetes.plugin import PLUGIN as KUBERNETES
 from integrations.prometheus.plugin import PLUGIN as PROMETHEUS
 
-PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER, PROMETHEUS, JENKINS, GRAFANA)
+PLUGINS = (GITLAB, DOCKER, ALERTMANAGER, KUBERNETES, FLAGGER, PROMETHEUS, JENKINS, GRAFANA, JIRA)
 
 __all__ = ["PLUGINS"]

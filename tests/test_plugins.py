@@ -53,6 +53,7 @@ def test_the_list_names_each_system_once() -> None:
         "prometheus",
         "jenkins",
         "grafana",
+        "jira",
     ]
     kinds = [k.name for p in PLUGINS for k in p.deployers]
     assert sorted(kinds) == ["docker", "flagger", "gitlab", "kubernetes"]
@@ -61,7 +62,7 @@ def test_the_list_names_each_system_once() -> None:
 def test_no_file_outside_integrations_names_a_system_module() -> None:
     """Only integrations/__init__.py picks the systems; the families and the wiring reach them
     through the plugins (the sandbox, which emulates them, and the tests may)."""
-    mentions = re.compile(r"\bintegrations\.(gitlab|docker|alertmanager|kubernetes|flagger)\b")
+    mentions = re.compile(r"\bintegrations\.(gitlab|docker|alertmanager|kubernetes|flagger|jira)\b")
     found = [
         str(path.relative_to(ROOT))
         for folder in ("bot", "commands")
@@ -280,6 +281,7 @@ def test_systems_start_only_the_configured_plugins() -> None:
         "Prometheus not configured (approvals carry no evidence)",
         "Jenkins not configured",
         "Grafana not configured",
+        "Jira not configured",
         "Reel used by a service",
     ]
     assert systems.tasks is None and systems.missing("tasks").startswith("GitLab is not config")
@@ -323,7 +325,7 @@ async def test_a_listed_plugin_deploys_through_the_bot(redis_url: str) -> None:
         assert (
             "Alertmanager not configured, Kubernetes not used, Flagger not used, "
             "Prometheus not configured (approvals carry no evidence), Jenkins not configured, "
-            "Grafana not configured, "
+            "Grafana not configured, Jira not configured, "
             "Reel used by" in (status[0])
         )
 

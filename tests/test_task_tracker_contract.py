@@ -16,9 +16,11 @@ import pytest
 
 from bot.errors import IntegrationError
 from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.jira import DEFAULT_USERS, JiraEmulator
 from bot.tasks.grammar import parse_ref
 from bot.tasks.ports import CLOSED, OPEN, Task, TaskTracker
 from integrations.gitlab.adapter import GitLabClient
+from integrations.jira.tasks import JiraTaskTracker
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,35 @@ async def gitlab() -> AsyncIterator[Tracker]:
             await client.close()
 
 
-ADAPTERS: dict[str, Callable[[], AbstractAsyncContextManager[Tracker]]] = {"gitlab": gitlab}
+@asynccontextmanager
+async def jira_cloud() -> AsyncIterator[Tracker]:
+    emulator = JiraEmulator()
+    async with emulator.serve() as url:
+        client = JiraTaskTracker(url, emulator.token, email=emulator.email)
+        alice = DEFAULT_USERS[0]
+        try:
+            yield Tracker(client, "WEB", alice.account_id, alice.email, "WEB-4242")
+        finally:
+            await client.close()
+
+
+@asynccontextmanager
+async def jira_data_center() -> AsyncIterator[Tracker]:
+    emulator = JiraEmulator(deployment="Server", version="9.12.0")
+    async with emulator.serve() as url:
+        client = JiraTaskTracker(url, emulator.token)  # no e-mail: a bearer token, API v2
+        alice = DEFAULT_USERS[0]
+        try:
+            yield Tracker(client, "WEB", alice.account_id, alice.email, "WEB-4242")
+        finally:
+            await client.close()
+
+
+ADAPTERS: dict[str, Callable[[], AbstractAsyncContextManager[Tracker]]] = {
+    "gitlab": gitlab,
+    "jira-cloud": jira_cloud,
+    "jira-data-center": jira_data_center,
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

@@ -65,6 +65,12 @@ class BuildService:
     def project(self, alias: str) -> Project:
         projects = self.deps.config.projects
         if alias in projects:
+            if not projects[alias].ci_path:  # e.g. `jira:` alone: its tasks, nothing to build
+                raise UserError(
+                    f"`{alias}` has nothing to build: it names no CI project.",
+                    f"Add `gitlab: <group/project>` or `jenkins: <job path>` to `projects.{alias}` "
+                    "in the YAML file to /build it.",
+                )
             return projects[alias]
         known = ", ".join(sorted(projects)) or "none are configured"
         raise UserError(f"`{alias}` is not a project alias (known: {known}).")

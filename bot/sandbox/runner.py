@@ -32,6 +32,7 @@ from bot.sandbox import cluster, deploys
 from bot.sandbox import jenkins as sandbox_jenkins
 from bot.sandbox.alerts import SANDBOX_WEBHOOK_TOKEN, SandboxAlerts, add_alert_routes
 from bot.sandbox.emulators.gitlab import GitLabEmulator
+from bot.sandbox.emulators.jira import JiraEmulator
 from bot.sandbox.emulators.prometheus import PrometheusEmulator
 from bot.sandbox.emulators.slack import SlackEmulator
 from bot.sandbox.page import add_page_routes
@@ -136,7 +137,8 @@ async def _serve_everything(
     kube = None
     if sample or settings.kubeconfig is None:
         kube = await cluster.start_cluster(stack, _state_dir(settings))
-    bot_settings = _bot_settings(settings, page_url, gitlab, kube)
+    jira = await _start_jira(stack, settings, config)
+    bot_settings = _bot_settings(settings, page_url, gitlab, kube, jira)
     # An emulated Prometheus for the sample `api`'s canary evidence, unless the person has one.
     prometheus = PrometheusEmulator() if sample and not settings.prometheus_url else None
     if prometheus is not None:
@@ -159,10 +161,23 @@ async def _serve_everything(
         print(f"  (emulated GitLab: {gitlab.base_url})", flush=True)
     for line in sandbox_jenkins.lines(jenkins):
         print(line, flush=True)
+    if jira is not None:
+        print(f"  (emulated Jira: {jira.url}, for the projects with `jira:`)", flush=True)
     for line in kube.lines() if kube is not None else []:
         print(line, flush=True)
     for line in _deploy_lines(config, docker, emulated_gitlab=gitlab is not None):
         print(line, flush=True)
+
+
+async def _start_jira(
+    stack: AsyncExitStack, settings: Settings, config: OpsConfig
+) -> JiraEmulator | None:
+    """An emulated Jira for the projects with `jira:`, unless the person points at a real one."""
+    if settings.jira_url or not any(p.jira for p in config.projects.values()):
+        return None
+    jira = JiraEmulator()
+    await stack.enter_async_context(jira.serve(settings.host, 0))
+    return jira
 
 
 def _state_dir(settings: Settings) -> Path:
@@ -176,6 +191,7 @@ def _bot_settings(
     page_url: str,
     gitlab: GitLabEmulator | None,
     kube: cluster.SandboxCluster | None,
+    jira: JiraEmulator | None = None,
 ) -> Settings:
     """The person's settings, pointed at the emulated Slack (GitLab, Kubernetes) with their
     secrets."""
@@ -185,6 +201,12 @@ def _bot_settings(
             "gitlab_url": gitlab.base_url,
             "gitlab_token": SecretStr(GITLAB_TOKEN),
             "gitlab_webhook_secret": SecretStr(GITLAB_HOOK_SECRET),
+        }
+    if jira is not None:
+        emulated |= {
+            "jira_url": jira.url,
+            "jira_email": jira.email,
+            "jira_token": SecretStr(jira.token),
         }
     if kube is not None:
         emulated |= {"kubeconfig": kube.kubeconfig, "kube_context": cluster.CONTEXT}

@@ -37,6 +37,7 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
           web: {gitlab: acme/web, default_ref: main, channel: C0GENERAL}
           api: {gitlab: acme/api, default_ref: main, channel: C0DEPLOYS}
           legacy: {jenkins: folder/legacy-build, channel: C0LEGACY, protected_refs: [main]}
+          ops: {jira: OPS}          # its tasks go to the emulated Jira (/task ... project:ops)
         services:
           api:
             deployer: gitlab
@@ -92,6 +93,7 @@ def sample_config(*, docker: bool = False) -> OpsConfig:
             "legacy": Project(
                 jenkins="folder/legacy-build", channel=LEGACY, protected_refs=["main"]
             ),
+            "ops": Project(jira="OPS"),
         },
         services=services,
         alerts=Alerts(

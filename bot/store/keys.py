@@ -107,8 +107,10 @@ IDENTITY_TTL = 86_400
 TASK_MESSAGE_TTL = 90 * 86_400
 
 
-def identity_key(slack_user: str) -> str:
-    return f"{PREFIX}identity:{slack_user}"
+def identity_key(slack_user: str, system: str) -> str:
+    """A Slack user's account in one task tracker (a cache: older keys without the system
+    simply expire)."""
+    return f"{PREFIX}identity:{system.lower()}:{slack_user}"
 
 
 def task_message_key(reference: str) -> str:

@@ -18,12 +18,12 @@ class TaskStore:
     def __init__(self, redis: ArqRedis) -> None:
         self.redis = redis
 
-    async def cached_username(self, slack_user: str) -> str | None:
-        value = await self.redis.get(identity_key(slack_user))
+    async def cached_username(self, slack_user: str, system: str) -> str | None:
+        value = await self.redis.get(identity_key(slack_user, system))
         return value.decode() if value else None
 
-    async def cache_username(self, slack_user: str, username: str) -> None:
-        await self.redis.set(identity_key(slack_user), username, ex=IDENTITY_TTL)
+    async def cache_username(self, slack_user: str, system: str, username: str) -> None:
+        await self.redis.set(identity_key(slack_user, system), username, ex=IDENTITY_TTL)
 
     async def task_message(self, reference: str) -> tuple[str, str, str | None] | None:
         """(channel, ts, who filed it) of the message that shows this task, if there is one."""

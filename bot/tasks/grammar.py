@@ -21,6 +21,11 @@ _PLAIN_MENTION = re.compile(r"^@([A-Za-z0-9._-]+)$")
 _CHANNEL_LINK = re.compile(r"^<#[CG][A-Z0-9]+\|([^>]+)>$")
 _LABEL = re.compile(r"^[^\s,]{1,100}$")
 _REF = re.compile(r"^(?:(?P<project>[A-Za-z0-9_.\-/]+))?#(?P<key>\d{1,9})$")
+# A key-number reference, as Jira (and trackers like it) write their issues: WEB-12.
+_KEY_REF = re.compile(r"^(?P<project>[A-Za-z][A-Za-z0-9_]{0,254})-(?P<key>\d{1,9})$")
+_BROWSE_REF = re.compile(
+    r"^<?https?://[^\s>|]+/browse/(?P<project>[A-Za-z][A-Za-z0-9_]*)-(?P<key>\d+)(?:\|[^>]*)?>?$"
+)
 _URL_REF = re.compile(
     r"^<?https?://[^/\s>|]+/(?P<project>[^\s>|]+?)/-/issues/(?P<key>\d+)(?:\|[^>]*)?>?$"
 )
@@ -106,21 +111,28 @@ def _label(value: str) -> str:
 
 @dataclass(frozen=True)
 class TaskRef:
-    """`web#12`, `acme/web#12`, `#12` (the channel's project) or an issue URL."""
+    """`web#12`, `acme/web#12`, `#12` (the channel's project), `WEB-12` or an issue URL."""
 
     project: str | None  # an alias, the tracker's project, or None: the channel's project
-    key: str  # the task's key in its project (tasks/ports.py): "12"
+    key: str  # the task's key in its project (tasks/ports.py): "12", "WEB-12"
 
     def __str__(self) -> str:
+        if self.project and self.key.startswith(self.project + "-"):
+            return self.key  # WEB-12 names its project itself
         return f"{self.project or ''}#{self.key}"
 
 
 def parse_ref(text: str) -> TaskRef:
     word = text.strip()
+    if m := _KEY_REF.match(word) or _BROWSE_REF.match(word):
+        # The project's key in capitals, as Jira writes it; "WEB-012" is WEB-12.
+        project = m.group("project").upper()
+        return TaskRef(project=project, key=f"{project}-{int(m.group('key'))}")
     m = _REF.match(word) or _URL_REF.match(word)
     if m is None:
         raise GrammarError(
-            f"`{word}` is not a task reference; write `web#12`, `acme/web#12`, `#12` or its URL."
+            f"`{word}` is not a task reference; write `web#12`, `acme/web#12`, `#12`, `WEB-12` "
+            "or its URL."
         )
     project = m.group("project")
     # The key as the tracker writes it: "012" is task 12.

@@ -14,9 +14,13 @@ from bot.tasks.ports import TaskTracker
 async def tracker_username(deps: Deps, tracker: TaskTracker, slack_user: str) -> str:
     """The tracker username of a Slack user; a UserError saying how to fix it when unknown."""
     override = deps.config.users.get(slack_user)
-    if override:
+    # The `users:` map names accounts of the tracker of most projects; for another tracker
+    # (Jira beside GitLab) an override that tracker does not know falls back to the e-mail.
+    if override and (
+        len(deps.systems.trackers) <= 1 or await tracker.person_by_username(override) is not None
+    ):
         return override
-    cached = await deps.store.tasks.cached_username(slack_user)
+    cached = await deps.store.tasks.cached_username(slack_user, tracker.system)
     if cached:
         return cached
     system = tracker.system
@@ -41,7 +45,7 @@ async def tracker_username(deps: Deps, tracker: TaskTracker, slack_user: str) ->
             f"No {system} user has <@{slack_user}>'s e-mail address ({email}).",
             _fix(slack_user, system),
         )
-    await deps.store.tasks.cache_username(slack_user, person.username)
+    await deps.store.tasks.cache_username(slack_user, tracker.system, person.username)
     return person.username
 
 

@@ -62,7 +62,7 @@ def task_message(task: Task, created_by: str | None) -> tuple[str, Blocks]:
         else f":memo: {_link(task)} *{title}*"
     )
     labels = ", ".join(f"`{escape(label)}`" for label in task.labels) or "none"
-    assignee = ", ".join(f"@{escape(a)}" for a in task.assignees) or "nobody yet"
+    assignee = ", ".join(f"@{escape(a)}" for a in task.shown_assignees) or "nobody yet"
     fields = [
         {"type": "mrkdwn", "text": f"*Labels*\n{labels}"},
         {"type": "mrkdwn", "text": f"*Assignee*\n{assignee}"},
@@ -134,7 +134,7 @@ def already_closed(task: Task, by: str | None, at: float | None) -> Reply:
 def close_refused(task: Task, filer: str | None) -> str:
     """Why someone may not close a task, naming who may."""
     who = [f"whoever filed it (<@{filer}>)"] if filer else []
-    assignees = ", ".join(f"@{escape(a)}" for a in task.assignees)
+    assignees = ", ".join(f"@{escape(a)}" for a in task.shown_assignees)
     who.append(f"its assignee ({assignees})" if assignees else "its assignee (nobody yet)")
     outside = "" if filer else " Who filed it is not known (filed outside Slack, or long ago)."
     return (
@@ -148,7 +148,7 @@ def list_reply(tasks: list[Task], project: str, mine: bool) -> Reply:
         return Reply(text=f"No {'tasks assigned to you' if mine else 'open tasks'} in `{project}`.")
     lines = []
     for task in tasks:
-        who = ", ".join(f"@{escape(a)}" for a in task.assignees) or "unassigned"
+        who = ", ".join(f"@{escape(a)}" for a in task.shown_assignees) or "unassigned"
         labels = " ".join(f"`{escape(label)}`" for label in task.labels)
         lines.append(f"{_link(task)} {escape(task.title)} · {who} {labels}".rstrip())
     count = f"{len(tasks)} {'task' if len(tasks) == 1 else 'tasks'}"
@@ -172,10 +172,11 @@ def modal(
     message it was opened from, if any."""
     options = [
         {
-            "text": {"type": "plain_text", "text": f"{alias} ({p.gitlab})"[:75]},
+            "text": {"type": "plain_text", "text": f"{alias} ({p.tracker[1]})"[:75]},
             "value": alias,
         }
         for alias, p in sorted(projects.items())
+        if p.tracker[1]  # a project that only builds (`jenkins:` alone) takes no tasks
     ][:100]
     project_select: dict[str, Any] = {
         "type": "static_select",

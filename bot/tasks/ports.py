@@ -32,6 +32,14 @@ class Task:
     author: str  # username
     url: str  # the task's page in the tracker
     reference: str  # how people write it: "acme/web#12", "WEB-12"
+    # The assignees as people know them, when the usernames are opaque ids (Jira Cloud's
+    # accountIds): display names, in the order of `assignees`. Empty: show the usernames.
+    assignee_names: tuple[str, ...] = ()
+
+    @property
+    def shown_assignees(self) -> tuple[str, ...]:
+        """Who the task is assigned to, in the words a message shows."""
+        return self.assignee_names or self.assignees
 
 
 @dataclass(frozen=True)

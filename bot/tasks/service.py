@@ -38,27 +38,45 @@ class TaskService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    @property
-    def tracker(self) -> TaskTracker:
-        if self.deps.tasks is None:
-            raise UserError(self.deps.systems.missing("tasks"))
-        return self.deps.tasks
+    def where(self, project: str | None, channel: str) -> tuple[TaskTracker, str]:
+        """The tracker and its project for an alias, a tracker's project (acme/web, WEB), or
+        the channel's project: each project's tasks go where its YAML entry says."""
+        kind, path = self._project(project, channel)
+        trackers = self.deps.systems.trackers
+        tracker = trackers.get(kind) if trackers else self.deps.tasks
+        if tracker is None:
+            raise UserError(self.deps.systems.missing("tasks", kind))
+        return tracker, path
 
     def project_path(self, project: str | None, channel: str) -> str:
         """The tracker's project from an alias, a path, or the channel's project."""
-        projects = self.deps.config.projects
+        return self._project(project, channel)[1]
+
+    def _project(self, project: str | None, channel: str) -> tuple[str, str]:
+        """(which project key names the tracker, the tracker's project)."""
+        # Projects with a tracker: one that only builds (`jenkins:` alone) files no tasks.
+        projects = {a: p for a, p in self.deps.config.projects.items() if p.tracker[1]}
         if project:
             if project in projects:
-                return projects[project].gitlab
-            if "/" in project:
-                return project
+                return projects[project].tracker
+            if project in self.deps.config.projects:
+                raise UserError(
+                    f"`{project}` has no task tracker: it only builds.",
+                    f"Add `gitlab: <group/project>` or `jira: <KEY>` to `projects.{project}` "
+                    "in the YAML file to file its tasks.",
+                )
+            named = [p.tracker for p in projects.values() if p.tracker[1] == project]
+            if named:
+                return named[0]
+            if "/" in project:  # a GitLab path outside the YAML file
+                return "gitlab", project
             known = ", ".join(sorted(projects)) or "none are configured"
             raise UserError(f"`{project}` is not a project alias (known: {known}).")
-        mine = [p.gitlab for p in projects.values() if p.channel == channel]
+        mine = [p.tracker for p in projects.values() if p.channel == channel]
         if len(mine) == 1:
             return mine[0]
         if len(projects) == 1:
-            return next(iter(projects.values())).gitlab
+            return next(iter(projects.values())).tracker
         if not projects:
             raise UserError(
                 "No projects are configured.",
@@ -72,8 +90,7 @@ class TaskService:
     async def create(self, task: NewTask, *, creator: str, channel: str, job_id: str) -> Task:
         """File the task once, even if the job runs twice or dies at any line (bot/once.py):
         the task carries the request's marker, and a re-run finds it by that marker."""
-        tracker = self.tracker
-        project = self.project_path(task.project, channel)
+        tracker, project = self.where(task.project, channel)
         name = task.assignee_username
         if name and await tracker.person_by_username(name) is None:
             raise UserError(*messages.no_such_person(name, tracker.system))
@@ -145,19 +162,19 @@ class TaskService:
         text, blocks = messages.task_message(task, creator)
         await self.deps.slack.request_update(channel, ts, text, blocks)
 
-    def _path(self, ref: TaskRef, channel: str) -> str:
-        return self.project_path(ref.project, channel)
+    def _where(self, ref: TaskRef, channel: str) -> tuple[TaskTracker, str]:
+        return self.where(ref.project, channel)
 
     async def close(self, ref: TaskRef, *, user: str, channel: str) -> tuple[Task, Reply | None]:
         """Close the task if `user` may: its filer, its assignee, deployers and approvers.
         A task already closed is left alone, with the answer that says so."""
-        path = self._path(ref, channel)
-        task = await self.tracker.get_task(path, ref.key)
+        tracker, path = self._where(ref, channel)
+        task = await tracker.get_task(path, ref.key)
         if task.state == CLOSED:
             await self._refresh_message(task)  # it may still offer Close (closed elsewhere)
             return task, messages.already_closed(task, *await self._closed_by(task))
-        await self._may_close(task, user)
-        task = await self.tracker.close_task(path, ref.key)
+        await self._may_close(tracker, task, user)
+        task = await tracker.close_task(path, ref.key)
         await self.deps.store.audit(user, "task.closed", task.reference, {"title": task.title})
         await self._refresh_message(task)
         return task, None
@@ -169,7 +186,7 @@ class TaskService:
                 return entry.who, entry.at
         return None, None
 
-    async def _may_close(self, task: Task, user: str) -> None:
+    async def _may_close(self, tracker: TaskTracker, task: Task, user: str) -> None:
         """A UserError saying who may close the task, unless `user` is one of them."""
         where = await self.deps.store.tasks.task_message(task.reference)
         filer = where[2] if where else None  # filed outside Slack: no Slack filer is known
@@ -182,7 +199,7 @@ class TaskService:
             return
         if task.assignees:
             try:
-                username: str | None = await tracker_username(self.deps, self.tracker, user)
+                username: str | None = await tracker_username(self.deps, tracker, user)
             except UserError:
                 username = None  # not known in the tracker, so not the assignee
             if username in task.assignees:
@@ -190,8 +207,9 @@ class TaskService:
         raise UserError(messages.close_refused(task, filer))
 
     async def assign_to(self, ref: TaskRef, slack_user: str, *, channel: str) -> Task:
-        username = await tracker_username(self.deps, self.tracker, slack_user)
-        task = await self.tracker.assign_task(self._path(ref, channel), ref.key, username)
+        tracker, path = self._where(ref, channel)
+        username = await tracker_username(self.deps, tracker, slack_user)
+        task = await tracker.assign_task(path, ref.key, username)
         detail = {"title": task.title, "assignee": username}
         await self.deps.store.audit(slack_user, "task.assigned", task.reference, detail)
         await self._refresh_message(task)
@@ -200,6 +218,6 @@ class TaskService:
     async def list(
         self, project: str | None, *, channel: str, mine_for: str | None
     ) -> tuple[str, list[Task]]:
-        path = self.project_path(project, channel)
-        assignee = await tracker_username(self.deps, self.tracker, mine_for) if mine_for else None
-        return path, await self.tracker.list_tasks(path, assignee=assignee, limit=25)
+        tracker, path = self.where(project, channel)
+        assignee = await tracker_username(self.deps, tracker, mine_for) if mine_for else None
+        return path, await tracker.list_tasks(path, assignee=assignee, limit=25)
