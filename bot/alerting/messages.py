@@ -11,7 +11,7 @@ from bot.alerting import last_change
 from bot.alerting.groups import AlertGroup, Change, TrackedAlert
 from bot.deploys.rollout import Rollout
 from bot.durations import format_duration
-from bot.replies import Reply, clock, context, escape, mrkdwn_section, sections
+from bot.replies import Reply, clock, context, counted, escape, mrkdwn_section, sections
 from bot.store.alerts import Storm
 
 Blocks = list[dict[str, Any]]
@@ -222,9 +222,7 @@ def change_reply(group: AlertGroup, change: Change) -> str:
         lines.append(":rotating_light: Firing again.")
     if change.new_firing:
         n = len(change.new_firing)
-        lines.append(
-            f":fire: {n} new alert{'s' if n > 1 else ''} firing: {_names(group, change.new_firing)}"
-        )
+        lines.append(f":fire: {counted(n, 'new alert')} firing: {_names(group, change.new_firing)}")
     if change.resolved and not change.group_resolved:
         n = len(change.resolved)
         lines.append(f":white_check_mark: {n} resolved: {_names(group, change.resolved)}")
@@ -325,7 +323,7 @@ def alerts_list(groups: list[AlertGroup], channel: str, now: float) -> Reply:
         title = escape(g.title)
         lines.append(f"*{g.ref}* {title} · {len(g.firing)} firing · {age}{acked}{where}")
     more = f"\n…and {len(ordered) - 40} more." if len(ordered) > 40 else ""
-    title = f"{len(groups)} open alert group{'s' if len(groups) != 1 else ''}"
+    title = counted(len(groups), "open alert group")
     text = f"*{title}*\n" + "\n".join(lines) + more
     blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
     blocks += sections(lines, more)

@@ -16,6 +16,7 @@ service's history (bot/feedback/history.py). docs/dora.md sets each definition b
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -106,11 +107,7 @@ class Figures:
 
 
 def median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return statistics.median(values) if values else None
 
 
 def percentile(values: list[float], p: float) -> float | None:
